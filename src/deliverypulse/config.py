@@ -1,0 +1,252 @@
+"""The TOML configuration: an ``[output]`` table and one ``[[sources]]`` table per source.
+
+Validation happens once, up front, and every error names the file, the source and the key, and
+says what was expected. Tokens are never in the file: a source names the environment variable
+that holds its token (``token_env``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from deliverypulse.connector import Connector, Option, load_connector
+from deliverypulse.errors import ConfigError, UnknownConnectorError
+from deliverypulse.secrets import read_token
+from deliverypulse.store.schemas import STREAMS
+
+DEFAULT_OUTPUT = "deliverypulse-data"
+DEFAULT_PRODUCTION = r"^prod(uction)?$"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+#: Keys every source accepts, whatever its type.
+COMMON_OPTIONS: dict[str, Option] = {
+    "name": Option(str, help="unique name of the source; default: type and repo"),
+    "type": Option(str, required=True, help="connector type (see 'deliverypulse connectors')"),
+    "token_env": Option(str, help="environment variable that holds the token"),
+    "since": Option((str, date, datetime), help="collect nothing older than this date"),
+    "streams": Option(list, help="streams to collect; default: all the connector supports"),
+    "production": Option(str, DEFAULT_PRODUCTION, help="regex on production environment names"),
+    "enabled": Option(bool, True, help="set false to skip the source"),
+}
+TOP_LEVEL_KEYS = ("output", "sources", "collect")
+OUTPUT_KEYS = ("path",)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One validated ``[[sources]]`` entry, with defaults filled in."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any]
+    config_file: Path | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.options.get(key)
+        return default if value is None else value
+
+    @property
+    def since(self) -> datetime | None:
+        return parse_since(self.options.get("since"))
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return tuple(self.options.get("streams") or ())
+
+    @property
+    def production(self) -> re.Pattern[str]:
+        return re.compile(self.options.get("production") or DEFAULT_PRODUCTION)
+
+    @property
+    def token_env(self) -> str | None:
+        value = self.options.get("token_env")
+        return str(value) if value else None
+
+    def token(self) -> str | None:
+        """The token from ``token_env`` (never logged; registered for redaction)."""
+        return read_token(self.token_env) if self.token_env else None
+
+    def path(self, key: str) -> Path:
+        """An option that names a file or directory, relative to the config file's folder."""
+        return (self.base_dir / Path(str(self.options[key])).expanduser()).resolve()
+
+    def error(self, message: str, key: str | None = None) -> ConfigError:
+        return ConfigError(message, file=self.config_file, source=self.name, key=key)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole validated configuration."""
+
+    output: Path
+    sources: tuple[SourceConfig, ...]
+    path: Path | None = None
+    concurrency: int = 4
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(f"no source named {name!r}", file=self.path)
+
+
+def parse_since(value: Any) -> datetime | None:
+    """A ``since`` value (date, datetime or ISO string) as an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value).strip().replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{value!r} is not a date (expected YYYY-MM-DD)", key="since") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def load_config(path: Path | str, *, output: Path | str | None = None) -> Config:
+    """Read and validate a TOML config file."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} does not exist")
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"not valid TOML: {error}", file=file) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not a UTF-8 text file", file=file) from None
+    return config_from_dict(raw, file=file, output=output)
+
+
+def config_from_dict(
+    raw: Mapping[str, Any], *, file: Path | None = None, output: Path | str | None = None
+) -> Config:
+    """Validate an already-parsed config (the CLI's ``--git PATH`` builds one of these)."""
+    base_dir = file.parent.resolve() if file else Path.cwd()
+    _reject_unknown(raw, TOP_LEVEL_KEYS, file=file, where="top level")
+    output_table = raw.get("output", {})
+    if not isinstance(output_table, Mapping):
+        raise ConfigError("[output] must be a table", file=file, key="output")
+    _reject_unknown(output_table, OUTPUT_KEYS, file=file, where="[output]")
+    out = Path(output or output_table.get("path", DEFAULT_OUTPUT)).expanduser()
+    if not out.is_absolute():
+        out = (Path.cwd() if output else base_dir) / out
+    collect_table = raw.get("collect", {})
+    concurrency = collect_table.get("concurrency", 4) if isinstance(collect_table, Mapping) else 4
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigError("expected a whole number >= 1", file=file, key="collect.concurrency")
+
+    entries = raw.get("sources")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(
+            "no [[sources]] defined; add at least one, e.g. [[sources]] type = \"git\" path = \".\"",
+            file=file,
+            key="sources",
+        )
+    sources = []
+    for index, entry in enumerate(entries, start=1):
+        source = _source(entry, index, file=file, base_dir=base_dir)
+        if source.get("enabled", True):
+            sources.append(source)
+    seen: set[str] = set()
+    for source in sources:
+        if source.name in seen:
+            raise source.error("two sources have this name; give each a unique 'name'", "name")
+        seen.add(source.name)
+    return Config(output=out.resolve(), sources=tuple(sources), path=file, concurrency=concurrency)
+
+
+def _source(entry: Any, index: int, *, file: Path | None, base_dir: Path) -> SourceConfig:
+    label = f"[[sources]] #{index}"
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{label} must be a table", file=file, key="sources")
+    type_name = entry.get("type")
+    if not isinstance(type_name, str) or not type_name:
+        raise ConfigError(f"{label} has no 'type' (e.g. \"github\", \"gitlab\", \"git\")",
+                          file=file, key="type")
+    display = str(entry.get("name") or f"{label} ({type_name})")
+    try:
+        connector = load_connector(type_name)
+    except UnknownConnectorError as error:
+        raise UnknownConnectorError(str(error).split(": ", 1)[-1], file=file, source=display,
+                                    key="type") from None
+    known = {**COMMON_OPTIONS, **connector.options}
+    for key in entry:
+        if key not in known:
+            raise ConfigError(f"unknown key{_suggest(key, known)}; {type_name} sources accept: "
+                              f"{', '.join(sorted(known))}", file=file, source=display, key=key)
+    options: dict[str, Any] = {}
+    for key, option in known.items():
+        value = entry.get(key, option.default)
+        if value is None:
+            if option.required:
+                raise ConfigError(f"missing; expected {option.describe()} ({option.help})",
+                                  file=file, source=display, key=key)
+            options[key] = None
+            continue
+        if not isinstance(value, option.kind) or (isinstance(value, bool) and option.kind is int):
+            raise ConfigError(f"expected {option.describe()}, got {value!r}",
+                              file=file, source=display, key=key)
+        options[key] = value
+    name = options["name"] or _default_name(type_name, connector, options)
+    if not _NAME.match(name):
+        raise ConfigError("use letters, digits, '.', '_' and '-' only", file=file, source=name,
+                          key="name")
+    source = SourceConfig(name=name, type=type_name, options=options, config_file=file,
+                          base_dir=base_dir)
+    _check_common(source, connector)
+    connector.validate(source)
+    return source
+
+
+def _check_common(source: SourceConfig, connector: type[Connector]) -> None:
+    try:
+        source.since  # noqa: B018 - parses and validates
+    except ConfigError as error:
+        raise source.error(str(error), "since") from None
+    for stream in source.streams:
+        if stream not in connector.streams:
+            raise source.error(f"{stream!r} is not a stream of {source.type} sources "
+                               f"(it has {', '.join(connector.streams)})", "streams")
+    try:
+        source.production  # noqa: B018 - compiles the regex
+    except re.error as error:
+        raise source.error(f"not a valid regular expression: {error}", "production") from None
+    if source.token_env and source.token() is None:
+        raise source.error(f"environment variable {source.token_env} is not set (or empty); "
+                           "export it before running", "token_env")
+
+
+def _default_name(type_name: str, connector: type[Connector], options: Mapping[str, Any]) -> str:
+    for key in ("repo", "project", "org", "group", "path"):
+        value = options.get(key)
+        if isinstance(value, str) and value:
+            tail = Path(value).resolve().name if key == "path" else value
+            return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{type_name}-{tail}").strip("-")
+    return type_name
+
+
+def _reject_unknown(table: Mapping[str, Any], allowed: tuple[str, ...], *, file: Path | None,
+                    where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"unknown key at {where}{_suggest(key, allowed)}; expected one of "
+                              f"{', '.join(allowed)}", file=file, key=key)
+
+
+def _suggest(key: str, known: Any) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+__all__ = ["COMMON_OPTIONS", "STREAMS", "Config", "SourceConfig", "config_from_dict", "load_config"]

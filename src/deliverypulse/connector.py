@@ -1,0 +1,109 @@
+"""The connector protocol and registry: what a plugin declares, and how the core finds it.
+
+A connector is a class registered under the entry-point group ``deliverypulse.connectors``.
+It declares its streams and config keys and yields :class:`Page` objects; the core owns state,
+retries policy, writing, progress and error reporting. See ``examples/csv_connector`` for a
+third-party one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from deliverypulse.errors import UnknownConnectorError
+from deliverypulse.store.coerce import Records
+
+if TYPE_CHECKING:
+    from deliverypulse.config import SourceConfig
+
+ENTRY_POINT_GROUP = "deliverypulse.connectors"
+
+
+@dataclass(frozen=True)
+class Option:
+    """A config key a connector accepts: its type(s), default and one line of help."""
+
+    kind: type | tuple[type, ...]
+    default: Any = None
+    required: bool = False
+    help: str = ""
+
+    def describe(self) -> str:
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        return " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list", dict: "a table"}
+
+
+@dataclass
+class Page:
+    """Records read from one page of a provider, and the cursor that is safe once they are stored.
+
+    ``cursor=None`` means "no checkpoint here". ``table`` defaults to the stream being read; a
+    connector may also emit rows for another table (say, the commits a pull request query
+    returned alongside the pull requests).
+    """
+
+    records: Records
+    cursor: str | None = None
+    table: str | None = None
+
+
+class Connector(ABC):
+    """Base class of every connector. Subclasses say what differs; the core does the rest."""
+
+    #: The entry-point name, used as ``type = "..."`` in the config.
+    type_name: ClassVar[str] = ""
+    #: Streams (tables) this connector can produce.
+    streams: ClassVar[tuple[str, ...]] = ()
+    #: Config keys beyond the common ones (name, type, token_env, since, streams, production).
+    options: ClassVar[Mapping[str, Option]] = {}
+    #: How many repos the core may collect at once for one source.
+    concurrency: ClassVar[int] = 1
+
+    def __init__(self, source: SourceConfig) -> None:
+        self.source = source
+
+    @classmethod
+    def validate(cls, source: SourceConfig) -> None:  # noqa: B027 - optional hook
+        """Check the source's options beyond their types; raise ``ConfigError``."""
+
+    @abstractmethod
+    def repos(self) -> Iterable[str]:
+        """The repos (``owner/name`` or project paths) this source covers."""
+
+    @abstractmethod
+    def read(self, stream: str, repo: str, cursor: str | None) -> Iterator[Page]:
+        """Yield pages of ``stream`` for ``repo``, resuming after ``cursor`` when given."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and connections."""
+
+
+def available_connectors() -> dict[str, EntryPoint]:
+    """Installed connectors by type name, first-party and third-party alike."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_connector(type_name: str) -> type[Connector]:
+    """The connector class registered as ``type_name``, or an error listing the installed ones."""
+    installed = available_connectors()
+    if type_name not in installed:
+        names = ", ".join(sorted(installed)) or "none"
+        raise UnknownConnectorError(
+            f"unknown connector type {type_name!r}; installed connectors: {names}", key="type"
+        )
+    loaded = installed[type_name].load()
+    if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
+        raise UnknownConnectorError(
+            f"entry point {type_name!r} ({installed[type_name].value}) is not a "
+            "deliverypulse.Connector subclass",
+            key="type",
+        )
+    return loaded

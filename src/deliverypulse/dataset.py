@@ -1,0 +1,110 @@
+"""The Dataset: every table as a tidy pandas DataFrame, from Parquet or from hand-made frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from deliverypulse.errors import DeliveryPulseError
+from deliverypulse.store.coerce import Records, coerce_frame, from_arrow, to_arrow
+from deliverypulse.store.parquet import ParquetStore
+from deliverypulse.store.schemas import TABLES, spec_for
+
+
+def empty_frame(table: str) -> pd.DataFrame:
+    """A zero-row frame with ``table``'s columns and dtypes."""
+    return from_arrow(spec_for(table).schema.empty_table())
+
+
+def _empty(table: str) -> pd.DataFrame:
+    return field(default_factory=lambda: empty_frame(table))  # type: ignore[no-any-return]
+
+
+@dataclass
+class Dataset:
+    """The tables of one dataset. Columns and dtypes are fixed by ``deliverypulse.store.schemas``.
+
+    Timestamps are UTC ``datetime64[us, UTC]``; text, integer, float and boolean columns use
+    pandas' nullable dtypes; list columns (``labels``, ``parents``...) hold Python lists.
+    Columns you add (``team``, say) travel along and can be used to group metrics.
+    """
+
+    deployments: pd.DataFrame = _empty("deployments")
+    changes: pd.DataFrame = _empty("changes")
+    commits: pd.DataFrame = _empty("commits")
+    test_runs: pd.DataFrame = _empty("test_runs")
+    incidents: pd.DataFrame = _empty("incidents")
+    deployment_changes: pd.DataFrame = _empty("deployment_changes")
+    path: Path | None = None
+
+    @classmethod
+    def from_frames(
+        cls,
+        *,
+        deployments: Records | None = None,
+        changes: Records | None = None,
+        commits: Records | None = None,
+        test_runs: Records | None = None,
+        incidents: Records | None = None,
+        deployment_changes: Records | None = None,
+        source: str = "manual",
+    ) -> Dataset:
+        """Build a Dataset from DataFrames or lists of dicts.
+
+        Each table is coerced to its schema: missing optional columns are filled with nulls,
+        ISO strings become UTC timestamps, a missing ``source`` becomes ``source``. A value that
+        does not fit raises :class:`DataError` naming the table, column and row.
+        """
+        given = {
+            "deployments": deployments,
+            "changes": changes,
+            "commits": commits,
+            "test_runs": test_runs,
+            "incidents": incidents,
+            "deployment_changes": deployment_changes,
+        }
+        frames = {
+            name: coerce_frame(spec_for(name), data, source=source, keep_extra=True)
+            for name, data in given.items()
+            if data is not None
+        }
+        return cls(**frames)
+
+    def table(self, name: str) -> pd.DataFrame:
+        spec_for(name)
+        frame: pd.DataFrame = getattr(self, name)
+        return frame
+
+    def save(self, path: Path | str) -> None:
+        """Upsert every table into the Parquet dataset at ``path`` (extra columns are dropped)."""
+        store = ParquetStore(path)
+        for name in TABLES:
+            frame = self.table(name)
+            spec = spec_for(name)
+            for source, part in frame.groupby("source", sort=True, observed=True):
+                store.upsert(name, str(source), to_arrow(spec, part.reset_index(drop=True)))
+
+    def summary(self) -> dict[str, int]:
+        return {name: len(self.table(name)) for name in TABLES}
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{name}={count}" for name, count in self.summary().items())
+        where = f" at {self.path}" if self.path else ""
+        return f"<Dataset{where}: {counts}>"
+
+
+def load(path: Path | str) -> Dataset:
+    """Load the dataset at ``path`` (the ``[output] path`` of the config)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DeliveryPulseError(
+            f"no dataset at {root}: run 'deliverypulse collect' (or 'deliverypulse demo') first"
+        )
+    store = ParquetStore(root)
+    tables = {name: from_arrow(store.read(name)) for name in TABLES}
+    return Dataset(**tables, path=root)
+
+
+__all__ = ["Dataset", "empty_frame", "load"]

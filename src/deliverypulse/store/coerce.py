@@ -1,0 +1,216 @@
+"""Turns whatever a connector or a notebook hands us into a table's canonical form.
+
+Canonical pandas form: UTC ``datetime64[us]`` timestamps, nullable ``string``, ``Int64``,
+``Float64`` and ``boolean`` columns, and Python lists for list columns. Anything that cannot be
+converted is rejected with a :class:`DataError` naming the table, column, row and value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from deliverypulse.errors import DataError
+from deliverypulse.store.schemas import SOURCE, TableSpec
+
+Records = pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]]
+
+_TRUE = {True, "true", "True", "TRUE", "1", 1, "yes"}
+_FALSE = {False, "false", "False", "FALSE", "0", 0, "no"}
+
+
+def pandas_dtype(arrow_type: pa.DataType) -> Any:
+    """The nullable pandas dtype that holds an arrow type (``object`` for lists)."""
+    if pa.types.is_timestamp(arrow_type):
+        return pd.DatetimeTZDtype(unit="us", tz="UTC")
+    if pa.types.is_string(arrow_type) or pa.types.is_dictionary(arrow_type):
+        return pd.StringDtype()
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype()
+    if pa.types.is_floating(arrow_type):
+        return pd.Float64Dtype()
+    if pa.types.is_boolean(arrow_type):
+        return pd.BooleanDtype()
+    return np.dtype("O")
+
+
+def to_frame(data: Records) -> pd.DataFrame:
+    """Any accepted record container as a DataFrame (not yet coerced)."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, pa.Table):
+        return data.to_pandas()
+    rows = list(data)
+    return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+
+
+def coerce_frame(
+    spec: TableSpec,
+    data: Records,
+    *,
+    source: str | None = None,
+    repo: str | None = None,
+    keep_extra: bool = False,
+) -> pd.DataFrame:
+    """Return ``data`` in ``spec``'s canonical pandas form.
+
+    ``source``/``repo`` fill those columns where missing or null. Missing optional columns
+    become all-null; extra columns are kept at the end only when ``keep_extra``.
+    """
+    frame = to_frame(data).reset_index(drop=True)
+    n = len(frame)
+    defaults = {"source": source, "repo": repo}
+    out: dict[str, Any] = {}
+    for field in spec.schema:
+        name = field.name
+        column = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
+        default = defaults.get(name)
+        if default is not None:
+            column = column.astype(object).where(column.notna(), default)
+        out[name] = _convert(spec, field, column)
+    result = pd.DataFrame(out, index=pd.RangeIndex(n))
+    _check_required(spec, result, frame)
+    if keep_extra:
+        extra = [c for c in frame.columns if c not in spec.schema.names]
+        for name in extra:
+            result[name] = frame[name].to_numpy()
+    return result
+
+
+def to_arrow(spec: TableSpec, frame: pd.DataFrame) -> pa.Table:
+    """A canonical frame as an arrow table with exactly ``spec.schema``."""
+    arrays = []
+    for field in spec.schema:
+        column = frame[field.name]
+        if field.type == SOURCE:
+            arrays.append(pa.array(column.astype(object), type=pa.string()).dictionary_encode())
+            continue
+        if pa.types.is_list(field.type):
+            values = column.astype(object).where(column.notna(), None).tolist()
+            arrays.append(pa.array(values, type=field.type))
+            continue
+        arrays.append(pa.Array.from_pandas(column, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=spec.schema)
+
+
+def from_arrow(table: pa.Table) -> pd.DataFrame:
+    """An arrow table of ours as a canonical pandas frame."""
+    columns = {}
+    for field, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_dictionary(field.type):
+            column = column.cast(pa.string())
+        dtype = pandas_dtype(field.type)
+        if dtype == np.dtype("O"):
+            columns[field.name] = pd.Series(column.to_pylist(), dtype=object)
+        else:
+            columns[field.name] = column.to_pandas(types_mapper={column.type: dtype}.get)
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+
+
+def _bad(spec: TableSpec, column: str, frame: pd.Series, mask: Any, expected: str) -> DataError:
+    position = int(np.flatnonzero(np.asarray(mask))[0])
+    value = frame.iloc[position]
+    count = int(np.asarray(mask).sum())
+    more = f" (and {count - 1} more rows)" if count > 1 else ""
+    return DataError(
+        f"table {spec.name!r}, column {column!r}, row {position}: {value!r} is not {expected}{more}",
+        table=spec.name,
+        column=column,
+    )
+
+
+def _convert(spec: TableSpec, field: pa.Field, column: pd.Series) -> pd.Series:
+    kind = field.type
+    present = column.notna() if column.dtype != object else column.map(_is_present)
+    if pa.types.is_timestamp(kind):
+        return _to_timestamp(spec, field.name, column, present)
+    if pa.types.is_string(kind) or pa.types.is_dictionary(kind):
+        if column.dtype == object:
+            column = column.map(lambda v: v if isinstance(v, str) or not _is_present(v) else str(v))
+        return column.astype(pd.StringDtype())
+    if pa.types.is_integer(kind):
+        numbers = pd.to_numeric(column.where(present, None), errors="coerce")
+        if bool((present & numbers.isna()).any()):
+            raise _bad(spec, field.name, column, present & numbers.isna(), "a whole number")
+        whole = numbers.isna() | (numbers == np.floor(numbers.fillna(0)))
+        if not bool(whole.all()):
+            raise _bad(spec, field.name, column, ~whole, "a whole number")
+        return numbers.astype(pd.Int64Dtype())
+    if pa.types.is_floating(kind):
+        numbers = pd.to_numeric(column.where(present, None), errors="coerce")
+        if bool((present & numbers.isna()).any()):
+            raise _bad(spec, field.name, column, present & numbers.isna(), "a number")
+        return numbers.astype(pd.Float64Dtype())
+    if pa.types.is_boolean(kind):
+        if isinstance(column.dtype, pd.BooleanDtype) or column.dtype == bool:
+            return column.astype(pd.BooleanDtype())
+        mapped = column.map(lambda v: True if v in _TRUE else False if v in _FALSE else None)
+        unknown = present & mapped.isna()
+        if bool(unknown.any()):
+            raise _bad(spec, field.name, column, unknown, "true or false")
+        return mapped.astype(pd.BooleanDtype())
+    if pa.types.is_list(kind):
+        return column.map(lambda v: _to_str_list(spec, field.name, v)).astype(object)
+    raise DataError(f"table {spec.name!r}: unsupported type {kind}", table=spec.name)
+
+
+def _is_present(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, float) and np.isnan(value):
+        return False
+    return not (value is pd.NaT or value is pd.NA)
+
+
+def _to_timestamp(spec: TableSpec, name: str, column: pd.Series, present: Any) -> pd.Series:
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return column.dt.tz_convert("UTC").dt.as_unit("us")
+    if pd.api.types.is_datetime64_dtype(column.dtype):
+        return column.dt.tz_localize("UTC").dt.as_unit("us")
+    try:
+        parsed = pd.to_datetime(column.where(present, None), utc=True, errors="coerce", format="ISO8601")
+    except (TypeError, ValueError):
+        parsed = pd.Series(
+            [_one_timestamp(v) for v in column], index=column.index, dtype="datetime64[us, UTC]"
+        )
+    bad = present & parsed.isna()
+    if bool(bad.any()):
+        raise _bad(spec, name, column, bad, "a timestamp (ISO 8601 or datetime)")
+    return parsed.dt.as_unit("us")
+
+
+def _one_timestamp(value: Any) -> pd.Timestamp | None:
+    if not _is_present(value):
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _to_str_list(spec: TableSpec, name: str, value: Any) -> list[str] | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(item) for item in value]
+    raise DataError(
+        f"table {spec.name!r}, column {name!r}: {value!r} is not a list of strings",
+        table=spec.name,
+        column=name,
+    )
+
+
+def _check_required(spec: TableSpec, result: pd.DataFrame, original: pd.DataFrame) -> None:
+    for name in ("source", "repo", *spec.required):
+        missing = result[name].isna()
+        if bool(missing.any()):
+            position = int(np.flatnonzero(missing.to_numpy())[0])
+            where = "is missing" if name not in original.columns else f"is empty in row {position}"
+            raise DataError(
+                f"table {spec.name!r}: required column {name!r} {where}", table=spec.name, column=name
+            )

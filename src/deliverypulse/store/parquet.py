@@ -1,0 +1,132 @@
+"""The Parquet dataset: one hive-style directory per table, one file per source.
+
+``<root>/<table>/source=<name>/part-0.parquet`` holds every row of that source, sorted by the
+table's time column. Writes are upserts by primary key: the partition is read, merged with the
+new rows (new wins), sorted and written atomically, so reruns never duplicate or lose a row.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from deliverypulse.errors import DataError
+from deliverypulse.store.files import write_atomic
+from deliverypulse.store.schemas import SCHEMA_VERSION, TableSpec, spec_for
+
+PART_NAME = "part-0.parquet"
+
+
+class ParquetStore:
+    """Reads and upserts the tables of one dataset root."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._guard = threading.Lock()
+
+    def partition_path(self, table: str, source: str) -> Path:
+        return self.root / table / f"source={source}" / PART_NAME
+
+    def sources(self, table: str) -> list[str]:
+        directory = self.root / table
+        if not directory.is_dir():
+            return []
+        return sorted(
+            p.name.split("=", 1)[1]
+            for p in directory.iterdir()
+            if p.is_dir() and p.name.startswith("source=") and (p / PART_NAME).exists()
+        )
+
+    def read(self, table: str, sources: list[str] | None = None) -> pa.Table:
+        """All rows of ``table`` (optionally only some sources) with the table's schema."""
+        spec = spec_for(table)
+        parts = [
+            self._read_partition(spec, self.partition_path(table, source))
+            for source in (sources if sources is not None else self.sources(table))
+        ]
+        parts = [p for p in parts if p is not None]
+        if not parts:
+            return spec.schema.empty_table()
+        return pa.concat_tables(parts).unify_dictionaries().combine_chunks()
+
+    def count(self, table: str, source: str) -> int:
+        path = self.partition_path(table, source)
+        return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+
+    def upsert(self, table: str, source: str, rows: pa.Table) -> int:
+        """Merge ``rows`` (all of ``source``) into the partition; returns rows added."""
+        spec = spec_for(table)
+        if rows.num_rows == 0:
+            return 0
+        with self._guard:
+            path = self.partition_path(table, source)
+            existing = self._read_partition(spec, path)
+            before = 0 if existing is None else existing.num_rows
+            combined = rows if existing is None else pa.concat_tables([existing, rows.cast(spec.schema)])
+            merged = _sorted(spec, _latest_per_key(spec, combined))
+            write_atomic(path, lambda temp: _write(merged, temp))
+            return merged.num_rows - before
+
+    def replace(self, table: str, source: str, rows: pa.Table) -> None:
+        """Overwrite a partition (for derived tables such as ``deployment_changes``)."""
+        spec = spec_for(table)
+        with self._guard:
+            path = self.partition_path(table, source)
+            merged = _sorted(spec, _latest_per_key(spec, rows.cast(spec.schema)))
+            write_atomic(path, lambda temp: _write(merged, temp))
+
+    def _read_partition(self, spec: TableSpec, path: Path) -> pa.Table | None:
+        if not path.exists():
+            return None
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as error:
+            raise DataError(f"cannot read {path}: {error}", table=spec.name) from error
+        return _conform(spec, table, path)
+
+
+def _conform(spec: TableSpec, table: pa.Table, path: Path) -> pa.Table:
+    """Bring a file written by an older schema version up to the current one."""
+    if table.schema.equals(spec.schema, check_metadata=False):
+        return table
+    columns = []
+    for field in spec.schema:
+        if field.name in table.column_names:
+            try:
+                columns.append(table[field.name].cast(field.type))
+            except pa.ArrowInvalid as error:
+                raise DataError(
+                    f"{path}: column {field.name!r} cannot be read as {field.type}: {error}",
+                    table=spec.name,
+                    column=field.name,
+                ) from error
+        else:
+            columns.append(pa.nulls(table.num_rows, type=field.type))
+    return pa.Table.from_arrays(columns, schema=spec.schema)
+
+
+def _latest_per_key(spec: TableSpec, table: pa.Table) -> pa.Table:
+    """Keep the last row for each primary key (rows later in ``table`` are newer)."""
+    key = [name for name in spec.key if name != "source"]
+    order = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    keyed = pa.table({**{name: table[name] for name in key}, "__order": order})
+    last = keyed.group_by(key, use_threads=False).aggregate([("__order", "max")])
+    return table.take(pc.sort_indices(last["__order_max"]))
+
+
+def _sorted(spec: TableSpec, table: pa.Table) -> pa.Table:
+    keys = [(spec.time_column, "ascending")] + [
+        (name, "ascending") for name in spec.key if name not in ("source", spec.time_column)
+    ]
+    return table.sort_by(keys).combine_chunks()
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    metadata = dict(table.schema.metadata or {})
+    metadata[b"deliverypulse.schema_version"] = SCHEMA_VERSION.encode()
+    pq.write_table(table.replace_schema_metadata(metadata), path, compression="zstd")
