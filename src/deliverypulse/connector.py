@@ -99,7 +99,14 @@ def load_connector(type_name: str) -> type[Connector]:
         raise UnknownConnectorError(
             f"unknown connector type {type_name!r}; installed connectors: {names}", key="type"
         )
-    loaded = installed[type_name].load()
+    try:
+        loaded = installed[type_name].load()
+    except Exception as error:  # a broken plugin must not take the CLI down
+        raise UnknownConnectorError(
+            f"connector {type_name!r} ({installed[type_name].value}) failed to load: "
+            f"{type(error).__name__}: {error}",
+            key="type",
+        ) from error
     if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
         raise UnknownConnectorError(
             f"entry point {type_name!r} ({installed[type_name].value}) is not a "

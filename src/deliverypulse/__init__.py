@@ -1,0 +1,54 @@
+"""deliverypulse: measure software delivery from GitHub, GitLab and git, with pandas.
+
+    import deliverypulse as dp
+    ds = dp.load("deliverypulse-data")
+    ds.deployments.head()
+"""
+
+from deliverypulse._version import __version__
+from deliverypulse.collect import RunSummary, collect, run_collect
+from deliverypulse.config import Config, SourceConfig, load_config
+from deliverypulse.connector import Connector, Option, Page, available_connectors
+from deliverypulse.dataset import Dataset, load
+from deliverypulse.errors import (
+    APIError,
+    AuthError,
+    CollectError,
+    ConfigError,
+    DataError,
+    DeliveryPulseError,
+    FatalAPIError,
+    LockError,
+    NotFoundError,
+    RateLimitError,
+    RetryableAPIError,
+    UnknownConnectorError,
+)
+
+__all__ = [
+    "APIError",
+    "AuthError",
+    "CollectError",
+    "Config",
+    "ConfigError",
+    "Connector",
+    "DataError",
+    "Dataset",
+    "DeliveryPulseError",
+    "FatalAPIError",
+    "LockError",
+    "NotFoundError",
+    "Option",
+    "Page",
+    "RateLimitError",
+    "RetryableAPIError",
+    "RunSummary",
+    "SourceConfig",
+    "UnknownConnectorError",
+    "__version__",
+    "available_connectors",
+    "collect",
+    "load",
+    "load_config",
+    "run_collect",
+]

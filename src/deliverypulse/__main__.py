@@ -1,0 +1,5 @@
+"""``python -m deliverypulse`` runs the CLI."""
+
+from deliverypulse.cli import main
+
+main()

@@ -1,0 +1,179 @@
+"""The ``deliverypulse`` command line: a thin shell over the Python API.
+
+Exit codes: 0 success, 1 a source (or the run) failed, 2 bad usage or configuration. Errors are
+one line on stderr, never a traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from deliverypulse import __version__
+from deliverypulse.collect import run_collect
+from deliverypulse.config import DEFAULT_OUTPUT, config_from_dict, load_config, parse_since
+from deliverypulse.connector import available_connectors, load_connector
+from deliverypulse.errors import ConfigError, DeliveryPulseError
+from deliverypulse.progress import NullProgress, Progress, TerminalProgress
+from deliverypulse.secrets import install_log_redaction, redact
+from deliverypulse.store import ParquetStore, SyncState
+from deliverypulse.store.schemas import TABLES
+
+DEFAULT_CONFIG = "deliverypulse.toml"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"deliverypulse: error: {redact(message)}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(command: F) -> F:
+    """Turn our exceptions into one-line messages and the documented exit codes."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as error:
+            _fail(str(error), 2)
+        except DeliveryPulseError as error:
+            _fail(str(error), 1)
+        except KeyboardInterrupt:
+            _fail("interrupted; rerun to resume (nothing stored was lost)", 130)
+        except Exception as error:
+            if logging.getLogger("deliverypulse").isEnabledFor(logging.DEBUG):
+                raise
+            _fail(f"unexpected {type(error).__name__}: {error} (rerun with --debug for details)", 1)
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="deliverypulse")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
+@click.option("--debug", is_flag=True, help="Log everything and show tracebacks.")
+def main(verbose: bool, debug: bool) -> None:
+    """Measure software delivery: DORA metrics from GitHub, GitLab and git, into Parquet."""
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("deliverypulse").setLevel(level)
+    install_log_redaction()
+
+
+@main.command("collect")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"Config file (default: ./{DEFAULT_CONFIG}).")
+@click.option("--git", "git_path", type=click.Path(path_type=Path),
+              help="Collect one local git repository; no config needed.")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset directory (overrides [output] path).")
+@click.option("--since", help="Collect nothing older than this date (YYYY-MM-DD).")
+@click.option("--full-refresh", is_flag=True, help="Ignore saved cursors and read everything.")
+@click.option("--wait", "lock_timeout", type=float, default=0.0, show_default=True,
+              help="Seconds to wait for another run writing the same dataset.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress line (default: only on a terminal).")
+@handle_errors
+def collect_command(config_path: Path | None, git_path: Path | None, out: Path | None,
+                    since: str | None, full_refresh: bool, lock_timeout: float, as_json: bool,
+                    progress: bool | None) -> None:
+    """Collect deployments, changes, commits, test runs and incidents into the dataset."""
+    if config_path and git_path:
+        raise click.UsageError("give either --config or --git, not both")
+    if git_path is not None:
+        config = config_from_dict({"sources": [{"type": "git", "path": str(git_path)}],
+                                   "output": {"path": str(out or DEFAULT_OUTPUT)}})
+    else:
+        path = config_path or Path(DEFAULT_CONFIG)
+        if config_path is None and not path.exists():
+            raise ConfigError(f"no {DEFAULT_CONFIG} here; pass --config FILE or --git PATH")
+        config = load_config(path, output=out)
+    since_at = _since(since)
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    reporter: Progress = TerminalProgress() if show_progress and not as_json else NullProgress()
+    summary = run_collect(config, since=since_at, full_refresh=full_refresh, progress=reporter,
+                          lock_timeout=lock_timeout)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        for line in summary.lines():
+            click.echo(line, err=not summary.ok and "FAILED" in line)
+    if not summary.ok:
+        sys.exit(1)
+
+
+def _since(value: str | None) -> datetime | None:
+    try:
+        return parse_since(value)
+    except ConfigError:
+        raise click.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD)",
+                                 param_hint="--since") from None
+
+
+@main.command("status")
+@click.argument("directory", required=False, type=click.Path(path_type=Path),
+                default=DEFAULT_OUTPUT)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable status.")
+@handle_errors
+def status_command(directory: Path, as_json: bool) -> None:
+    """Rows per table and source, every cursor, and the last run of a dataset."""
+    if not directory.is_dir():
+        raise DeliveryPulseError(f"no dataset at {directory}: run 'deliverypulse collect' first")
+    store = ParquetStore(directory)
+    state = SyncState(directory)
+    rows = [{"table": table, "source": source, "rows": store.count(table, source)}
+            for table in TABLES for source in store.sources(table)]
+    last_run = state.runs[-1] if state.runs else None
+    if as_json:
+        click.echo(json.dumps({"tables": rows, "cursors": state.cursors(), "last_run": last_run},
+                              indent=2))
+        return
+    click.echo(f"dataset {directory.resolve()}")
+    click.echo("\ntables:")
+    for row in rows or [{"table": "(none)", "source": "", "rows": 0}]:
+        click.echo(f"  {row['table']:<20} {row['source']:<24} {row['rows']:>10,}")
+    click.echo("\ncursors:")
+    for cursor in state.cursors() or [{"source": "(none)", "stream": "", "repo": "",
+                                       "cursor": "", "saved_at": ""}]:
+        click.echo(f"  {cursor['source']:<16} {cursor['stream']:<12} {cursor['repo']:<28} "
+                   f"{str(cursor['cursor'])[:40]:<40} {cursor['saved_at']}")
+    click.echo("\nlast run:")
+    if last_run is None:
+        click.echo("  never")
+    else:
+        state_word = "ok" if last_run["ok"] else "FAILED: " + ", ".join(
+            sorted(set(last_run["source_errors"]) |
+                   {s["source"] for s in last_run["streams"] if not s["ok"]}))
+        click.echo(f"  {last_run['started_at']} → {last_run['finished_at']}  {state_word}")
+
+
+@main.command("connectors")
+@handle_errors
+def connectors_command() -> None:
+    """List the installed connectors, their streams and config keys."""
+    for name, entry_point in sorted(available_connectors().items()):
+        try:
+            connector = load_connector(name)
+        except DeliveryPulseError as error:
+            click.echo(f"{name}  (broken: {error})")
+            continue
+        click.echo(f"{name}  [{entry_point.value}]")
+        click.echo(f"  streams: {', '.join(connector.streams)}")
+        for key, option in connector.options.items():
+            default = f" (default {option.default!r})" if option.default is not None else ""
+            click.echo(f"  {key}: {option.help}{default}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

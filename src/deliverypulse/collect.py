@@ -1,0 +1,292 @@
+"""The collect driver: runs every source's connector and stores what it yields.
+
+For each source, repo and stream it resumes from the saved cursor, coerces each page to its
+table's schema, upserts the rows into Parquet and only then commits the page's cursor. One
+failing source (or repo) is recorded and the others go on; the caller decides the exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from deliverypulse.config import Config, SourceConfig, load_config
+from deliverypulse.connector import Connector, load_connector
+from deliverypulse.dataset import Dataset, load
+from deliverypulse.errors import AuthError, CollectError, DeliveryPulseError
+from deliverypulse.progress import NullProgress, Progress
+from deliverypulse.secrets import redact
+from deliverypulse.store import DatasetLock, ParquetStore, SyncState, spec_for
+from deliverypulse.store.coerce import coerce_frame, to_arrow
+from deliverypulse.store.files import remove_stale_temp_files
+
+log = logging.getLogger("deliverypulse.collect")
+
+#: Rows buffered per stream before they are written (and the cursor committed).
+FLUSH_ROWS = 50_000
+
+
+@dataclass
+class StreamResult:
+    """What one source's stream did in a run (summed over its repos)."""
+
+    source: str
+    stream: str
+    repos: int = 0
+    fetched: int = 0
+    added: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def line(self) -> str:
+        """The one summary line a cron job shows for this stream."""
+        head = f"{self.source} {self.stream}: "
+        body = (
+            f"{self.repos} repo{'s' if self.repos != 1 else ''}, {self.fetched:,} rows fetched, "
+            f"{self.added:,} new, {self.seconds:.1f}s"
+        )
+        if self.errors:
+            return f"{head}FAILED ({'; '.join(self.errors)}) after {body}"
+        return head + body
+
+
+@dataclass
+class RunSummary:
+    """The outcome of one collect run."""
+
+    output: Path
+    started_at: datetime
+    finished_at: datetime | None = None
+    results: list[StreamResult] = field(default_factory=list)
+    source_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.source_errors and all(r.ok for r in self.results)
+
+    @property
+    def failed_sources(self) -> list[str]:
+        failed = set(self.source_errors) | {r.source for r in self.results if not r.ok}
+        return sorted(failed)
+
+    def lines(self) -> list[str]:
+        lines = [r.line() for r in self.results]
+        lines += [f"{name}: FAILED ({message})" for name, message in self.source_errors.items()]
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output),
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "finished_at": self.finished_at.isoformat(timespec="seconds")
+            if self.finished_at
+            else None,
+            "ok": self.ok,
+            "streams": [{**asdict(r), "ok": r.ok} for r in self.results],
+            "source_errors": dict(self.source_errors),
+        }
+
+
+def run_collect(
+    config: Config | Path | str,
+    *,
+    output: Path | str | None = None,
+    since: datetime | None = None,
+    full_refresh: bool = False,
+    progress: Progress | None = None,
+    lock_timeout: float = 0.0,
+) -> RunSummary:
+    """Collect every source of ``config`` into its dataset; never raises for a source failure."""
+    if not isinstance(config, Config):
+        config = load_config(config, output=output)
+    elif output is not None:
+        config = replace(config, output=Path(output).resolve())
+    progress = progress or NullProgress()
+    summary = RunSummary(output=config.output, started_at=datetime.now(UTC))
+    config.output.mkdir(parents=True, exist_ok=True)
+    with DatasetLock(config.output, timeout=lock_timeout):
+        removed = remove_stale_temp_files(config.output)
+        if removed:
+            log.info("removed %d temporary files left by an interrupted run", removed)
+        store = ParquetStore(config.output)
+        state = SyncState(config.output)
+        for source in config.sources:
+            if since is not None:
+                source = replace(source, options={**source.options, "since": since})
+            _collect_source(source, store, state, summary, full_refresh, progress, config)
+        summary.finished_at = datetime.now(UTC)
+        state.record_run(summary.to_dict())
+    progress.close()
+    return summary
+
+
+def collect(
+    config: Config | Path | str,
+    *,
+    output: Path | str | None = None,
+    since: datetime | None = None,
+    full_refresh: bool = False,
+    progress: Progress | None = None,
+    lock_timeout: float = 0.0,
+) -> Dataset:
+    """Collect like the CLI does and return the dataset; raise if any source failed.
+
+    The rows of the sources that succeeded are stored either way; the raised
+    :class:`CollectError` carries the run summary.
+    """
+    summary = run_collect(
+        config,
+        output=output,
+        since=since,
+        full_refresh=full_refresh,
+        progress=progress,
+        lock_timeout=lock_timeout,
+    )
+    if not summary.ok:
+        raise CollectError(
+            "collect failed for " + ", ".join(summary.failed_sources) + ": "
+            + "; ".join(line for line in summary.lines() if "FAILED" in line),
+            summary=summary,
+        )
+    return load(summary.output)
+
+
+def _collect_source(
+    source: SourceConfig,
+    store: ParquetStore,
+    state: SyncState,
+    summary: RunSummary,
+    full_refresh: bool,
+    progress: Progress,
+    config: Config,
+) -> None:
+    try:
+        connector_class = load_connector(source.type)
+        connector = connector_class(source)
+        repos = list(connector.repos())
+    except DeliveryPulseError as error:
+        summary.source_errors[source.name] = str(error)
+        log.error("%s: %s", source.name, error)
+        return
+    except Exception as error:  # a connector bug must not stop the other sources
+        summary.source_errors[source.name] = _describe(error)
+        log.exception("%s: connector failed", source.name)
+        return
+    streams = source.streams or connector_class.streams
+    results = {stream: StreamResult(source.name, stream) for stream in streams}
+    summary.results.extend(results.values())
+    try:
+        workers = max(1, min(connector_class.concurrency, config.concurrency, len(repos) or 1))
+        run = _RepoRun(connector, source, store, state, results, full_refresh, progress)
+        if workers == 1:
+            for repo in repos:
+                if not run.collect_repo(repo):
+                    break
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=source.name) as pool:
+                list(pool.map(run.collect_repo, repos))
+    finally:
+        connector.close()
+
+
+@dataclass
+class _RepoRun:
+    connector: Connector
+    source: SourceConfig
+    store: ParquetStore
+    state: SyncState
+    results: dict[str, StreamResult]
+    full_refresh: bool
+    progress: Progress
+    stopped: bool = False
+
+    def collect_repo(self, repo: str) -> bool:
+        """Collect every stream of one repo; False once the source should stop (auth)."""
+        for stream, result in self.results.items():
+            if self.stopped:
+                return False
+            result.repos += 1
+            started = time.monotonic()
+            self.progress.stream_started(self.source.name, stream, repo)
+            try:
+                self._collect_stream(stream, repo, result)
+            except AuthError as error:
+                result.errors.append(f"{repo}: {error}")
+                self.stopped = True
+            except DeliveryPulseError as error:
+                result.errors.append(f"{repo}: {error}")
+                log.error("%s %s %s: %s", self.source.name, stream, repo, error)
+            except Exception as error:
+                result.errors.append(f"{repo}: {_describe(error)}")
+                log.exception("%s %s %s failed", self.source.name, stream, repo)
+            finally:
+                result.seconds += time.monotonic() - started
+                self.progress.stream_finished(self.source.name, stream, repo)
+        return not self.stopped
+
+    def _collect_stream(self, stream: str, repo: str, result: StreamResult) -> None:
+        cursor = None if self.full_refresh else self.state.cursor(self.source.name, stream, repo)
+        buffer: dict[str, list[pd.DataFrame]] = defaultdict(list)
+        buffered = 0
+        pending_cursor: str | None = None
+        try:
+            for page in self.connector.read(stream, repo, cursor):
+                table = page.table or stream
+                frame = coerce_frame(spec_for(table), page.records, source=self.source.name,
+                                     repo=repo)
+                buffer[table].append(frame)
+                buffered += len(frame)
+                if table == stream:
+                    result.fetched += len(frame)
+                self.progress.rows_fetched(self.source.name, stream, repo, len(frame))
+                if page.cursor is not None:
+                    pending_cursor = page.cursor
+                    if buffered >= FLUSH_ROWS:
+                        result.added += self._flush(buffer, stream)
+                        self._commit(stream, repo, pending_cursor)
+                        buffered, pending_cursor = 0, None
+        finally:
+            # Rows of completed pages are good even if a later page failed: keep them, and
+            # the cursor that covers them.
+            result.added += self._flush(buffer, stream)
+            if pending_cursor is not None:
+                self._commit(stream, repo, pending_cursor)
+
+    def _flush(self, buffer: dict[str, list[pd.DataFrame]], stream: str) -> int:
+        added = 0
+        for table, frames in list(buffer.items()):
+            frames = [f for f in frames if len(f)]
+            if frames:
+                spec = spec_for(table)
+                rows = _concat_arrow(spec.name, frames)
+                count = self.store.upsert(table, self.source.name, rows)
+                if table == stream:
+                    added += count
+        buffer.clear()
+        return added
+
+    def _commit(self, stream: str, repo: str, cursor: str) -> None:
+        self.state.set_cursor(self.source.name, stream, repo, cursor)
+
+
+def _concat_arrow(table: str, frames: Iterable[pd.DataFrame]) -> pa.Table:
+    spec = spec_for(table)
+    return pa.concat_tables([to_arrow(spec, frame) for frame in frames]).unify_dictionaries()
+
+
+def _describe(error: BaseException) -> str:
+    return redact(f"{type(error).__name__}: {error}")
