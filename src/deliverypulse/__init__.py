@@ -8,7 +8,13 @@
 from deliverypulse._version import __version__
 from deliverypulse.collect import RunSummary, collect, run_collect
 from deliverypulse.config import Config, SourceConfig, load_config
-from deliverypulse.connector import Connector, Option, Page, available_connectors
+from deliverypulse.connector import (
+    Connector,
+    Option,
+    Page,
+    available_connectors,
+    register_connector,
+)
 from deliverypulse.dataset import Dataset, load
 from deliverypulse.errors import (
     APIError,
@@ -50,5 +56,6 @@ __all__ = [
     "collect",
     "load",
     "load_config",
+    "register_connector",
     "run_collect",
 ]

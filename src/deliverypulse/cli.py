@@ -43,6 +43,8 @@ def handle_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except click.ClickException:
+            raise  # click prints usage errors itself, with exit code 2
         except ConfigError as error:
             _fail(str(error), 2)
         except DeliveryPulseError as error:
@@ -91,6 +93,7 @@ def collect_command(config_path: Path | None, git_path: Path | None, out: Path |
     """Collect deployments, changes, commits, test runs and incidents into the dataset."""
     if config_path and git_path:
         raise click.UsageError("give either --config or --git, not both")
+    since_at = _since(since)
     if git_path is not None:
         config = config_from_dict({"sources": [{"type": "git", "path": str(git_path)}],
                                    "output": {"path": str(out or DEFAULT_OUTPUT)}})
@@ -99,7 +102,6 @@ def collect_command(config_path: Path | None, git_path: Path | None, out: Path |
         if config_path is None and not path.exists():
             raise ConfigError(f"no {DEFAULT_CONFIG} here; pass --config FILE or --git PATH")
         config = load_config(path, output=out)
-    since_at = _since(since)
     show_progress = sys.stderr.isatty() if progress is None else progress
     reporter: Progress = TerminalProgress() if show_progress and not as_json else NullProgress()
     summary = run_collect(config, since=since_at, full_refresh=full_refresh, progress=reporter,

@@ -224,12 +224,10 @@ class _RepoRun:
             self.progress.stream_started(self.source.name, stream, repo)
             try:
                 self._collect_stream(stream, repo, result)
-            except AuthError as error:
-                result.errors.append(f"{repo}: {error}")
-                self.stopped = True
             except DeliveryPulseError as error:
                 result.errors.append(f"{repo}: {error}")
                 log.error("%s %s %s: %s", self.source.name, stream, repo, error)
+                self.stopped = isinstance(error, AuthError)
             except Exception as error:
                 result.errors.append(f"{repo}: {_describe(error)}")
                 log.exception("%s %s %s failed", self.source.name, stream, repo)

@@ -86,13 +86,34 @@ class Connector(ABC):
         """Release clients and connections."""
 
 
+_registered: dict[str, type[Connector]] = {}
+
+
+def register_connector(connector: type[Connector]) -> type[Connector]:
+    """Make a connector class available in this process without packaging it.
+
+    Meant for notebooks and tests; a connector for others to install should register itself
+    through the ``deliverypulse.connectors`` entry-point group instead. Usable as a decorator.
+    """
+    if not connector.type_name:
+        raise UnknownConnectorError(f"{connector.__name__} has no type_name")
+    _registered[connector.type_name] = connector
+    return connector
+
+
 def available_connectors() -> dict[str, EntryPoint]:
     """Installed connectors by type name, first-party and third-party alike."""
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for name, connector in _registered.items():
+        value = f"{connector.__module__}:{connector.__qualname__}"
+        found[name] = EntryPoint(name=name, value=value, group=ENTRY_POINT_GROUP)
+    return found
 
 
 def load_connector(type_name: str) -> type[Connector]:
     """The connector class registered as ``type_name``, or an error listing the installed ones."""
+    if type_name in _registered:
+        return _registered[type_name]
     installed = available_connectors()
     if type_name not in installed:
         names = ", ".join(sorted(installed)) or "none"

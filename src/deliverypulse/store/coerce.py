@@ -114,6 +114,8 @@ def from_arrow(table: pa.Table) -> pd.DataFrame:
 def _bad(spec: TableSpec, column: str, frame: pd.Series, mask: Any, expected: str) -> DataError:
     position = int(np.flatnonzero(np.asarray(mask))[0])
     value = frame.iloc[position]
+    if isinstance(value, np.generic):
+        value = value.item()
     count = int(np.asarray(mask).sum())
     more = f" (and {count - 1} more rows)" if count > 1 else ""
     return DataError(

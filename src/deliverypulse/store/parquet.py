@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from deliverypulse.errors import DataError
@@ -116,7 +115,8 @@ def _latest_per_key(spec: TableSpec, table: pa.Table) -> pa.Table:
     order = pa.array(np.arange(table.num_rows, dtype=np.int64))
     keyed = pa.table({**{name: table[name] for name in key}, "__order": order})
     last = keyed.group_by(key, use_threads=False).aggregate([("__order", "max")])
-    return table.take(pc.sort_indices(last["__order_max"]))
+    keep = np.sort(last["__order_max"].to_numpy())
+    return table.take(pa.array(keep))
 
 
 def _sorted(spec: TableSpec, table: pa.Table) -> pa.Table:
