@@ -6,7 +6,7 @@
 """
 
 from deliverypulse._version import __version__
-from deliverypulse.collect import RunSummary, collect, run_collect
+from deliverypulse.collector import RunSummary, collect, run_collect
 from deliverypulse.config import Config, SourceConfig, load_config
 from deliverypulse.connector import (
     Connector,

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from deliverypulse import __version__
-from deliverypulse.collect import run_collect
+from deliverypulse.collector import run_collect
 from deliverypulse.config import DEFAULT_OUTPUT, config_from_dict, load_config, parse_since
 from deliverypulse.connector import available_connectors, load_connector
 from deliverypulse.errors import ConfigError, DeliveryPulseError

@@ -30,7 +30,7 @@ from deliverypulse.store import DatasetLock, ParquetStore, SyncState, spec_for
 from deliverypulse.store.coerce import coerce_frame, to_arrow
 from deliverypulse.store.files import remove_stale_temp_files
 
-log = logging.getLogger("deliverypulse.collect")
+log = logging.getLogger("deliverypulse.collector")
 
 #: Rows buffered per stream before they are written (and the cursor committed).
 FLUSH_ROWS = 50_000
