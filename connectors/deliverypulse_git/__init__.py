@@ -1,0 +1,11 @@
+"""The ``git`` connector: DORA records from a local repository, read with the git CLI.
+
+Deployments come from version tags or from first-parent merges onto a deploy branch; changes
+from merge and squash commits on the mainline; commits with their parents. Specs:
+https://git-scm.com/docs/git-log and https://git-scm.com/docs/git-for-each-ref.
+"""
+
+from deliverypulse_git.connector import GitConnector, repo_from_remote
+from deliverypulse_git.gitlog import GitError
+
+__all__ = ["GitConnector", "GitError", "repo_from_remote"]

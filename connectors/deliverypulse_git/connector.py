@@ -1,0 +1,388 @@
+"""The ``git`` connector: deployments, changes and commits from a local repository, no network.
+
+It re-reads the whole history on every run (a few streamed git calls, seconds for 100k
+commits) and skips the work entirely when the tips and options are the same as last time.
+Specs: https://git-scm.com/docs/git-log and https://git-scm.com/docs/git-for-each-ref.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+from deliverypulse.config import SourceConfig
+from deliverypulse.connector import Connector, Option, Page
+from deliverypulse.errors import ConfigError
+from deliverypulse_git.gitlog import Commits, Git, GitError, Ref, Sizes
+from deliverypulse_git.graph import Graph, Rules, find_changes, find_rollbacks, tag_deployments
+
+#: Bump when the rows produced for the same history change, so old cursors stop matching.
+CURSOR_VERSION = "1"
+DEFAULT_DEPLOYMENTS = r"tags:^v\d"
+DEFAULT_HOTFIX = r"(?i)\bhot-?fix\b"
+DEFAULT_BOTS = r"(?i)\[bot\]|^dependabot|^renovate"
+_SCP_LIKE = re.compile(r"^(?:[^@/]+@)?[^/:]+:(?!//)(?P<path>.+)$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A source's options, parsed and compiled once."""
+
+    path: Path
+    deploy_kind: str  # "tags" or "branch"
+    deploy_value: str  # the tag regex, or the deploy branch's name
+    branch: str | None
+    environment: str
+    hotfix: re.Pattern[str]
+    bots: re.Pattern[str]
+    repo: str | None
+
+    @classmethod
+    def from_source(cls, source: SourceConfig) -> Settings:
+        deployments = str(source.get("deployments", DEFAULT_DEPLOYMENTS))
+        kind, _, value = deployments.partition(":")
+        kind = kind.strip()
+        if kind == "tags":
+            value = value or DEFAULT_DEPLOYMENTS.partition(":")[2]
+            _compile(source, "deployments", value)
+        elif kind != "branch" or not value.strip():
+            raise source.error(
+                f"expected 'tags:REGEX' or 'branch:NAME', got {deployments!r}", key="deployments"
+            )
+        branch = source.get("branch")
+        return cls(
+            path=source.path("path"),
+            deploy_kind=kind,
+            deploy_value=value.strip() if kind == "branch" else value,
+            branch=str(branch) if branch else None,
+            environment=str(source.get("environment", "production")),
+            hotfix=_compile(source, "hotfix", str(source.get("hotfix", DEFAULT_HOTFIX))),
+            bots=_compile(source, "bots", str(source.get("bots", DEFAULT_BOTS))),
+            repo=str(source.get("repo")) if source.get("repo") else None,
+        )
+
+
+@dataclass(frozen=True)
+class Tips:
+    """Where the history to read ends: the mainline, the deploy refs, and a cursor over both."""
+
+    mainline: str | None
+    base_ref: str | None
+    deploy_refs: tuple[Ref, ...]
+    cursor: str
+
+    @property
+    def revisions(self) -> list[str]:
+        shas = [self.mainline] if self.mainline else []
+        return list(dict.fromkeys(shas + [ref.commit for ref in self.deploy_refs]))
+
+
+class GitConnector(Connector):
+    """Reads a local git repository with the git CLI."""
+
+    type_name: ClassVar[str] = "git"
+    streams: ClassVar[tuple[str, ...]] = ("deployments", "changes", "commits")
+    options: ClassVar[dict[str, Option]] = {
+        "path": Option(str, ".", required=True, help="the repository's folder"),
+        "deployments": Option(
+            str, DEFAULT_DEPLOYMENTS, help="'tags:REGEX' (tag names) or 'branch:NAME' (its merges)"
+        ),
+        "branch": Option(str, help="the mainline whose merges are changes; default: HEAD's branch"),
+        "environment": Option(str, "production", help="environment the deployments go to"),
+        "hotfix": Option(str, DEFAULT_HOTFIX, help="regex on branch names and titles of hotfixes"),
+        "bots": Option(str, DEFAULT_BOTS, help="regex on author names and emails of bots"),
+        "repo": Option(str, help="repo name to record; default: origin's owner/name or folder"),
+    }
+    #: Rows per page; only the last page of a stream carries the cursor.
+    page_size: ClassVar[int] = 50_000
+
+    def __init__(self, source: SourceConfig) -> None:
+        super().__init__(source)
+        self.settings = Settings.from_source(source)
+        self.git = Git(self.settings.path)
+        self._tips: Tips | None = None
+        self._tables: dict[str, pd.DataFrame] | None = None
+
+    @classmethod
+    def validate(cls, source: SourceConfig) -> None:
+        """Fail at config time, in one line, on a missing path, a non-repo or a bad option."""
+        settings = Settings.from_source(source)
+        if not settings.path.exists():
+            raise source.error(f"{settings.path} does not exist", key="path")
+        git = Git(settings.path)
+        if git.executable is None:
+            raise source.error("the git command is not installed (or not on PATH)", key="type")
+        try:
+            git.output(["rev-parse", "--git-dir"])
+        except GitError as error:
+            reason = str(error).split(": ", 1)[-1]
+            if "not a git repository" in reason or not settings.path.is_dir():
+                raise source.error(f"{settings.path} is not a git repository", key="path") from None
+            raise source.error(reason, key="path") from None
+        refs = git.refs("refs/heads", "refs/remotes")
+        for key, name in (("branch", settings.branch), ("deployments", _deploy_branch(settings))):
+            if name and _resolve_branch(refs, name) is None:
+                raise source.error(f"no branch {name!r} in {settings.path}", key=key)
+
+    def repos(self) -> Iterable[str]:
+        if self.settings.repo:
+            return [self.settings.repo]
+        url = self.git.output(["config", "--get", "remote.origin.url"], allowed_exit=1)
+        name = repo_from_remote(url.strip()) if url else None
+        return [name or self._folder_name()]
+
+    def read(self, stream: str, repo: str, cursor: str | None) -> Iterator[Page]:
+        if stream not in self.streams:
+            raise ConfigError(f"git sources have no stream {stream!r}", key="streams")
+        tips = self.tips()
+        if cursor == tips.cursor:
+            return
+        frame = self.tables()[stream].copy()
+        frame.insert(0, "repo", repo)
+        frame.insert(0, "source", self.source.name)
+        yield from _pages(frame, tips.cursor, self.page_size)
+
+    def close(self) -> None:
+        self._tips = None
+        self._tables = None
+
+    def tips(self) -> Tips:
+        """The mainline and deploy refs now, from two cheap git calls (cached for the run)."""
+        if self._tips is None:
+            self._tips = self._read_tips()
+        return self._tips
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """All three streams' rows, built once per run from one pass over the history."""
+        if self._tables is None:
+            self._tables = self._build_tables()
+        return self._tables
+
+    def _read_tips(self) -> Tips:
+        settings = self.settings
+        refs = self.git.refs("refs/heads", "refs/remotes", "refs/tags")
+        if settings.branch:
+            mainline = _resolve_branch(refs, settings.branch)
+            if mainline is None:
+                raise GitError(f"no branch {settings.branch!r} in {settings.path}")
+            base_ref: str | None = settings.branch
+        else:
+            head = self.git.output(["symbolic-ref", "-q", "HEAD"], allowed_exit=1)
+            if head:
+                head = head.strip()
+                mainline = next((ref.commit for ref in refs if ref.name == head), None)
+                base_ref = head.removeprefix("refs/heads/")
+            else:  # detached HEAD
+                sha = self.git.output(
+                    ["rev-parse", "-q", "--verify", "HEAD^{commit}"], allowed_exit=1
+                )
+                mainline, base_ref = (sha.strip() if sha else None), None
+        if settings.deploy_kind == "tags":
+            deploy_refs = tuple(tag_deployments(refs, re.compile(settings.deploy_value)))
+        else:
+            deploy_tip = _resolve_branch(refs, settings.deploy_value)
+            if deploy_tip is None:
+                raise GitError(f"no deploy branch {settings.deploy_value!r} in {settings.path}")
+            deploy_refs = (Ref(settings.deploy_value, deploy_tip, 0, None),)
+        fingerprint = "\n".join(
+            [
+                CURSOR_VERSION,
+                mainline or "",
+                base_ref or "",
+                *(f"{ref.name} {ref.commit} {ref.created}" for ref in deploy_refs),
+                repr(sorted((key, str(value)) for key, value in self.source.options.items())),
+            ]
+        )
+        cursor = hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
+        return Tips(mainline, base_ref, deploy_refs, cursor)
+
+    def _build_tables(self) -> dict[str, pd.DataFrame]:
+        tips = self.tips()
+        wanted = set(self.source.streams or self.streams)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Sizes need a second git call; it runs while the first one is being parsed.
+            sizes_job = None
+            if tips.mainline and wanted & {"changes", "commits"}:
+                sizes_job = pool.submit(self.git.first_parent_sizes, tips.mainline)
+            commits = self.git.log(tips.revisions)
+            sizes: dict[str, Sizes] = sizes_job.result() if sizes_job else {}
+        graph = Graph(commits)
+        mainline = graph.first_parent_chain(tips.mainline)
+        rules = Rules(base_ref=tips.base_ref, hotfix=self.settings.hotfix, bots=self.settings.bots)
+        changes, change_of = find_changes(graph, mainline, sizes, rules)
+        since = self.source.since
+        cutoff = int(since.timestamp()) if since else None
+        return {
+            "commits": _commits_frame(commits, change_of, sizes, cutoff),
+            "changes": _changes_frame(changes, cutoff),
+            "deployments": self._deployments_frame(graph, tips, cutoff),
+        }
+
+    def _deployments_frame(self, graph: Graph, tips: Tips, cutoff: int | None) -> pd.DataFrame:
+        commits = graph.commits
+        rows: list[dict[str, Any]] = []
+        if self.settings.deploy_kind == "tags":
+            rollbacks = find_rollbacks(graph, [tag.commit for tag in tips.deploy_refs])
+            for tag, is_rollback in zip(tips.deploy_refs, rollbacks, strict=True):
+                rows.append(
+                    _deployment(
+                        tag.name, tag.commit, tag.name, tag.created, tag.creator, is_rollback
+                    )
+                )
+        else:
+            branch = tips.deploy_refs[0]
+            for position in graph.first_parent_chain(branch.commit):
+                if len(commits.parents[position]) > 1:
+                    sha = commits.shas[position]
+                    rows.append(
+                        _deployment(
+                            sha,
+                            sha,
+                            branch.name,
+                            commits.committed[position],
+                            commits.author_names[position],
+                            False,
+                        )
+                    )
+        frame = pd.DataFrame(rows, columns=_DEPLOYMENT_COLUMNS)
+        if cutoff is not None:
+            frame = frame[frame["created_at"] >= cutoff]
+        environment = self.settings.environment
+        frame["environment"] = environment
+        frame["is_production"] = bool(self.source.production.search(environment))
+        frame["status"] = "success"
+        for column in ("created_at", "finished_at"):
+            frame[column] = _utc(frame[column])
+        return frame.reset_index(drop=True)
+
+    def _folder_name(self) -> str:
+        git_dir = Path((self.git.output(["rev-parse", "--absolute-git-dir"]) or "").strip())
+        folder = git_dir.parent if git_dir.name == ".git" else git_dir
+        return folder.name.removesuffix(".git") or self.settings.path.name
+
+
+_DEPLOYMENT_COLUMNS = [
+    "deployment_id", "sha", "ref", "created_at", "finished_at", "creator", "is_rollback"
+]  # fmt: skip
+
+
+def _deployment(
+    deployment_id: str, sha: str, ref: str, created: int, creator: str | None, is_rollback: bool
+) -> dict[str, Any]:
+    # A tag or a merge is the moment of deployment: git knows no separate start and finish.
+    return {
+        "deployment_id": deployment_id,
+        "sha": sha,
+        "ref": ref,
+        "created_at": created,
+        "finished_at": created,
+        "creator": creator,
+        "is_rollback": is_rollback,
+    }
+
+
+def _commits_frame(
+    commits: Commits, change_of: list[str | None], sizes: dict[str, Sizes], cutoff: int | None
+) -> pd.DataFrame:
+    size_of = [sizes.get(sha) for sha in commits.shas]
+    frame = pd.DataFrame(
+        {
+            "sha": commits.shas,
+            "parents": commits.parents,
+            "authored_at": commits.authored,
+            "committed_at": commits.committed,
+            "author": commits.author_names,
+            "change_id": change_of,
+            "subject": commits.subjects,
+            "additions": pd.array([s.additions if s else None for s in size_of], dtype="Int64"),
+            "deletions": pd.array([s.deletions if s else None for s in size_of], dtype="Int64"),
+        }
+    )
+    if cutoff is not None:
+        frame = frame[frame["committed_at"] >= cutoff].reset_index(drop=True)
+    for column in ("authored_at", "committed_at"):
+        frame[column] = _utc(frame[column])
+    return frame
+
+
+def _changes_frame(changes: list[dict[str, Any]], cutoff: int | None) -> pd.DataFrame:
+    frame = pd.DataFrame(changes, columns=_CHANGE_COLUMNS)
+    if cutoff is not None:
+        frame = frame[frame["merged_at"] >= cutoff].reset_index(drop=True)
+    for column in ("created_at", "first_commit_at", "merged_at", "closed_at"):
+        frame[column] = _utc(frame[column])
+    for column in ("number", "additions", "deletions", "changed_files", "commit_count"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+_CHANGE_COLUMNS = [
+    "change_id", "number", "title", "author", "is_bot", "base_ref", "head_ref", "state",
+    "created_at", "first_commit_at", "merged_at", "closed_at", "merge_sha", "additions",
+    "deletions", "changed_files", "commit_count", "is_revert", "reverts", "is_hotfix",
+]  # fmt: skip
+
+
+def _utc(epochs: pd.Series) -> pd.Series:
+    seconds = np.asarray(epochs, dtype="int64")
+    return pd.Series(pd.to_datetime(seconds, unit="s", utc=True), index=epochs.index)
+
+
+def _pages(frame: pd.DataFrame, cursor: str, size: int) -> Iterator[Page]:
+    """Chunks of ``size`` rows; an empty stream still yields one page so its cursor is kept."""
+    starts = range(0, max(len(frame), 1), size)
+    for start in starts:
+        last = start == starts[-1]
+        chunk = frame.iloc[start : start + size].reset_index(drop=True)
+        yield Page(records=chunk, cursor=cursor if last else None)
+
+
+def _compile(source: SourceConfig, key: str, pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise source.error(f"not a valid regular expression: {error}", key=key) from None
+
+
+def _deploy_branch(settings: Settings) -> str | None:
+    return settings.deploy_value if settings.deploy_kind == "branch" else None
+
+
+def _resolve_branch(refs: Sequence[Ref], name: str) -> str | None:
+    """A branch's commit: the local branch, else origin's, else any remote's, else a full ref."""
+    by_name = {ref.name: ref.commit for ref in refs}
+    for candidate in (f"refs/heads/{name}", f"refs/remotes/origin/{name}", name):
+        if candidate in by_name:
+            return by_name[candidate]
+    remote_branches = (ref for ref in refs if ref.name.startswith("refs/remotes/"))
+    return next(
+        (ref.commit for ref in remote_branches if ref.name.split("/", 3)[3:] == [name]), None
+    )
+
+
+def repo_from_remote(url: str) -> str | None:
+    """``owner/name`` (or a GitLab ``group/sub/name``) from an https or ssh remote URL.
+
+    Only the path is kept, so credentials embedded in the URL never reach the dataset. Local
+    paths and ``file://`` remotes give None (the caller uses the folder name).
+    """
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "ssh", "git", "git+ssh", "ssh+git"):
+            return None
+        path = parts.path
+    elif match := _SCP_LIKE.match(url):
+        path = match["path"]
+    else:
+        return None
+    path = path.strip("/").removesuffix(".git").strip("/")
+    return path if "/" in path else None

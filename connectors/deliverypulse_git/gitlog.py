@@ -1,0 +1,221 @@
+"""Runs the git CLI and parses its output as a stream: a few calls per run, never one per commit.
+
+Formats follow the documented placeholders of git-log (https://git-scm.com/docs/git-log#_pretty_formats)
+and git-for-each-ref (https://git-scm.com/docs/git-for-each-ref#_field_names). Times are read as
+Unix seconds (``%at``, ``%ct``, ``:unix``), which are UTC whatever offset the author had.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from deliverypulse.errors import DeliveryPulseError
+
+_CHUNK = 1 << 20
+_FIELD = "\x1f"
+# Commit fields, in order. The body comes last so that a stray separator inside it cannot shift
+# the other fields.
+_LOG_FORMAT = "%H%x1f%P%x1f%aN%x1f%aE%x1f%at%x1f%ct%x1f%s%x1f%b"
+_NUMSTAT_FORMAT = "%x1e%H"
+_REF_FORMAT = _FIELD.join(
+    [
+        "%(refname)",
+        "%(objectname)",
+        "%(objecttype)",
+        "%(*objectname)",
+        "%(*objecttype)",
+        "%(creatordate:unix)",
+        "%(taggername)",
+    ]
+)
+
+
+class GitError(DeliveryPulseError):
+    """A git command failed; the message names the command, the repository and git's own words."""
+
+
+@dataclass
+class Commits:
+    """Commits as parallel columns (one list per field), cheap to build and to turn into a frame."""
+
+    shas: list[str] = field(default_factory=list)
+    parents: list[list[str]] = field(default_factory=list)
+    author_names: list[str] = field(default_factory=list)
+    author_emails: list[str] = field(default_factory=list)
+    authored: list[int] = field(default_factory=list)
+    committed: list[int] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.shas)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A ref and the commit it points at (annotated tags peeled), with its creation time."""
+
+    name: str
+    commit: str
+    created: int
+    creator: str | None
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Lines and files changed by one commit relative to its first parent."""
+
+    additions: int
+    deletions: int
+    changed_files: int
+
+
+class Git:
+    """The git CLI pointed at one repository, with an environment that keeps output stable."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.executable = shutil.which("git")
+        self.environment = {
+            **os.environ,
+            "LC_ALL": "C",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_PAGER": "cat",
+        }
+
+    def _command(self, args: Sequence[str]) -> list[str]:
+        if self.executable is None:
+            raise GitError("the git command is not installed (or not on PATH); install git")
+        return [self.executable, "-C", str(self.path), "-c", "log.showSignature=false", *args]
+
+    def output(self, args: Sequence[str], *, allowed_exit: int | None = None) -> str | None:
+        """Stdout of a short command; None when it exits with ``allowed_exit`` (say, 'not set')."""
+        try:
+            done = subprocess.run(
+                self._command(args), capture_output=True, env=self.environment, check=False
+            )
+        except OSError as error:
+            raise GitError(f"cannot run git: {error.strerror}") from None
+        if done.returncode == 0:
+            return done.stdout.decode("utf-8", errors="replace")
+        if allowed_exit is not None and done.returncode == allowed_exit:
+            return None
+        raise self._failure(args, done.stderr)
+
+    def stream(self, args: Sequence[str], separator: bytes, stdin: str = "") -> Iterator[str]:
+        """Records of a long-running command's stdout, split on ``separator``, as they arrive."""
+        with tempfile.TemporaryFile() as errors:
+            try:
+                process = subprocess.Popen(
+                    self._command(args),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                    env=self.environment,
+                )
+            except OSError as error:
+                raise GitError(f"cannot run git: {error.strerror}") from None
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(stdin.encode())
+                process.stdin.close()
+                yield from _split(process.stdout, separator)
+            finally:
+                process.stdout.close()
+                if process.poll() is None:
+                    process.kill()
+                returncode = process.wait()
+            if returncode != 0:
+                errors.seek(0)
+                raise self._failure(args, errors.read())
+
+    def _failure(self, args: Sequence[str], stderr: bytes) -> GitError:
+        lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
+        message = next((line for line in lines if line.startswith("fatal:")), None)
+        message = message or next((line for line in reversed(lines) if line), "no message")
+        return GitError(f"'git {args[0]}' failed in {self.path}: {message}")
+
+    def log(self, revisions: Sequence[str]) -> Commits:
+        """Every commit reachable from ``revisions``, in one streamed ``git log``."""
+        commits = Commits()
+        if not revisions:
+            return commits
+        args = ["log", "--no-color", "--encoding=UTF-8", "-z", f"--format={_LOG_FORMAT}", "--stdin"]
+        for record in self.stream(args, b"\0", stdin="\n".join(revisions) + "\n"):
+            fields = record.split(_FIELD, 7)
+            if len(fields) < 8:
+                continue
+            sha, parents, name, email, authored, committed, subject, body = fields
+            commits.shas.append(sha.strip())
+            commits.parents.append(parents.split())
+            commits.author_names.append(name)
+            commits.author_emails.append(email)
+            commits.authored.append(int(authored))
+            commits.committed.append(int(committed))
+            commits.subjects.append(subject)
+            commits.bodies.append(body.strip())
+        return commits
+
+    def first_parent_sizes(self, tip: str) -> dict[str, Sizes]:
+        """Sizes of each mainline commit against its first parent (a merge: the whole change)."""
+        args = [
+            "log",
+            "--no-color",
+            "--first-parent",
+            "--diff-merges=first-parent",
+            "--numstat",
+            "--find-renames",
+            "--no-ext-diff",
+            "--no-textconv",
+            f"--format={_NUMSTAT_FORMAT}",
+            tip,
+            "--",
+        ]
+        sizes: dict[str, Sizes] = {}
+        for record in self.stream(args, b"\x1e"):
+            lines = record.split("\n")
+            additions = deletions = files = 0
+            for line in lines[1:]:
+                added, _, rest = line.partition("\t")
+                if not rest:
+                    continue
+                deleted = rest.partition("\t")[0]
+                files += 1
+                # Binary files show "-" for both counts: a changed file with no line counts.
+                additions += int(added) if added.isdigit() else 0
+                deletions += int(deleted) if deleted.isdigit() else 0
+            sizes[lines[0].strip()] = Sizes(additions, deletions, files)
+        return sizes
+
+    def refs(self, *patterns: str) -> list[Ref]:
+        """Refs under ``patterns`` (say ``refs/tags``), peeled to commits; others are skipped."""
+        text = self.output(["for-each-ref", f"--format={_REF_FORMAT}", *patterns]) or ""
+        refs = []
+        for line in text.splitlines():
+            name, target, kind, peeled, peeled_kind, created, creator = line.split(_FIELD)
+            commit = peeled if kind == "tag" else target
+            if (peeled_kind if kind == "tag" else kind) != "commit":
+                continue
+            refs.append(Ref(name, commit, int(created or 0), creator or None))
+        return refs
+
+
+def _split(stdout: IO[bytes], separator: bytes) -> Iterator[str]:
+    pending = b""
+    while chunk := stdout.read(_CHUNK):
+        pending += chunk
+        records = pending.split(separator)
+        pending = records.pop()
+        for record in records:
+            if record:
+                yield record.decode("utf-8", errors="replace")
+    if pending.strip():
+        yield pending.decode("utf-8", errors="replace")

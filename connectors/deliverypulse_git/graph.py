@@ -1,0 +1,262 @@
+"""Turns a commit graph into changes and deployments, in one pass over the commits.
+
+A change is a first-parent merge on the mainline (its commits: those it brings in that the
+mainline did not have yet) or a squash commit whose subject ends ``(#N)``. Merge subjects follow
+GitHub (https://docs.github.com/en/pull-requests/collaborating-with-pull-requests/incorporating-changes-from-a-pull-request/about-pull-request-merges),
+GitLab (https://docs.gitlab.com/ee/user/project/merge_requests/commit_templates.html) and
+``git merge`` (https://git-scm.com/docs/git-merge) defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from deliverypulse_git.gitlog import Commits, Ref, Sizes
+
+_GITHUB_MERGE = re.compile(r"^Merge pull request #(\d+) from [^/\s]+/(\S+)")
+_GITLAB_REQUEST = re.compile(r"^See merge request \S+!(\d+)\s*$", re.MULTILINE)
+_BRANCH_MERGE = re.compile(r"^Merge (?:remote-tracking )?branch '([^']+)'")
+_BITBUCKET_MERGE = re.compile(r"^Merged in (\S+) \(pull request #(\d+)\)")
+_AZURE_MERGE = re.compile(r"^Merged PR (\d+): (.+)")
+_SQUASH_NUMBER = re.compile(r"\s*\(#(\d+)\)\s*$")
+_REVERT_TITLE = re.compile(r'^Revert "(.*)"')
+_REVERTED_NUMBER = re.compile(r"(?:\(#|pull request #)(\d+)")
+_REVERTED_SHA = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
+
+
+@dataclass
+class Graph:
+    """The commits with parent indexes, so walks are list lookups instead of hash lookups."""
+
+    commits: Commits
+    index: dict[str, int] = field(init=False)
+    parent_indexes: list[list[int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = {sha: position for position, sha in enumerate(self.commits.shas)}
+        index = self.index
+        self.parent_indexes = [
+            [index[parent] for parent in parents if parent in index]
+            for parents in self.commits.parents
+        ]
+
+    def first_parent_chain(self, tip: str | None) -> list[int]:
+        """The first-parent history of ``tip``, oldest first (stops where the graph is cut)."""
+        chain: list[int] = []
+        position = self.index.get(tip) if tip else None
+        parents = self.commits.parents
+        while position is not None:
+            chain.append(position)
+            first = parents[position][0] if parents[position] else None
+            position = self.index.get(first) if first else None
+        chain.reverse()
+        return chain
+
+
+@dataclass
+class Rules:
+    """The options that decide what counts as a bot, a hotfix and the mainline's name."""
+
+    base_ref: str | None
+    hotfix: re.Pattern[str]
+    bots: re.Pattern[str]
+
+
+def find_changes(
+    graph: Graph, mainline: list[int], sizes: dict[str, Sizes], rules: Rules
+) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """The changes on ``mainline`` and, per commit, the change_id it belongs to (or None).
+
+    Walks the mainline oldest first; each merge claims the commits reachable from its other
+    parents that nothing claimed before, so every commit is visited once in all.
+    """
+    commits = graph.commits
+    change_of: list[str | None] = [None] * len(commits)
+    claimed = bytearray(len(commits))
+    for position in mainline:
+        claimed[position] = 1
+    used_ids: set[str] = set()
+    changes: list[dict[str, Any]] = []
+    members_of: list[list[int]] = []
+    for position in mainline:
+        parents = graph.parent_indexes[position]
+        is_merge = len(commits.parents[position]) > 1
+        described = (
+            _describe_merge(commits, position) if is_merge else _describe_squash(commits, position)
+        )
+        if described is None:
+            continue
+        number, head_ref, title = described
+        members = _claim(graph, parents[1:], claimed) if is_merge else []
+        change_id = str(number) if number is not None else commits.shas[position]
+        if change_id in used_ids:  # the same number twice (a cherry-pick): keep both, apart
+            change_id = commits.shas[position]
+        used_ids.add(change_id)
+        for member in (*members, position):
+            change_of[member] = change_id
+        changes.append(
+            _change(
+                commits,
+                position,
+                members,
+                change_id,
+                number,
+                head_ref,
+                title,
+                sizes.get(commits.shas[position]),
+                rules,
+            )
+        )
+        members_of.append(members)
+    for change, members in zip(changes, members_of, strict=True):
+        _mark_revert(change, [*members, graph.index[change["merge_sha"]]], graph, change_of)
+    return changes, change_of
+
+
+def _describe_merge(commits: Commits, position: int) -> tuple[int | None, str | None, str]:
+    subject, body = commits.subjects[position], commits.bodies[position]
+    body_title = next((line.strip() for line in body.splitlines() if line.strip()), "")
+    if body_title.startswith("See merge request"):
+        body_title = ""
+    if match := _GITHUB_MERGE.match(subject):
+        return int(match[1]), match[2], body_title or subject
+    if match := _BRANCH_MERGE.match(subject):
+        request = _GITLAB_REQUEST.search(body)
+        number = int(request[1]) if request else None
+        return number, match[1], (body_title if request and body_title else subject)
+    if match := _BITBUCKET_MERGE.match(subject):
+        return int(match[2]), match[1], body_title or subject
+    if match := _AZURE_MERGE.match(subject):
+        return int(match[1]), None, match[2]
+    request = _GITLAB_REQUEST.search(body)
+    return (int(request[1]) if request else None), None, subject
+
+
+def _describe_squash(commits: Commits, position: int) -> tuple[int, None, str] | None:
+    subject = commits.subjects[position]
+    match = _SQUASH_NUMBER.search(subject)
+    if match is None:
+        return None
+    return int(match[1]), None, subject[: match.start()]
+
+
+def _claim(graph: Graph, starts: list[int], claimed: bytearray) -> list[int]:
+    members: list[int] = []
+    stack = list(starts)
+    parent_indexes = graph.parent_indexes
+    while stack:
+        position = stack.pop()
+        if claimed[position]:
+            continue
+        claimed[position] = 1
+        members.append(position)
+        stack.extend(parent_indexes[position])
+    return members
+
+
+def _change(
+    commits: Commits,
+    position: int,
+    members: list[int],
+    change_id: str,
+    number: int | None,
+    head_ref: str | None,
+    title: str,
+    size: Sizes | None,
+    rules: Rules,
+) -> dict[str, Any]:
+    authored = commits.authored
+    first = min(members, key=lambda member: (authored[member], member)) if members else position
+    author, email = commits.author_names[first], commits.author_emails[first]
+    merged_at = commits.committed[position]
+    hotfix = bool(rules.hotfix.search(title) or (head_ref and rules.hotfix.search(head_ref)))
+    return {
+        "change_id": change_id,
+        "number": number,
+        "title": title,
+        "author": author,
+        "is_bot": bool(rules.bots.search(author) or rules.bots.search(email)),
+        "base_ref": rules.base_ref,
+        "head_ref": head_ref,
+        "state": "merged",
+        # git has no pull-request creation time; the first commit is the closest it knows.
+        "created_at": authored[first],
+        "first_commit_at": authored[first],
+        "merged_at": merged_at,
+        "closed_at": merged_at,
+        "merge_sha": commits.shas[position],
+        "additions": size.additions if size else None,
+        "deletions": size.deletions if size else None,
+        "changed_files": size.changed_files if size else None,
+        "commit_count": len(members) if members else 1,
+        "is_revert": False,
+        "reverts": None,
+        "is_hotfix": hotfix,
+    }
+
+
+def _mark_revert(
+    change: dict[str, Any], positions: list[int], graph: Graph, change_of: list[str | None]
+) -> None:
+    """Flag a change that undoes another: by its title, or a ``This reverts commit`` line."""
+    commits = graph.commits
+    change_by_sha = {commits.shas[position]: change_of[position] for position in positions}
+    reverted_shas = [
+        sha
+        for position in positions
+        for sha in _REVERTED_SHA.findall(commits.bodies[position])
+        if sha not in change_by_sha  # a revert of its own commit is not a revert of a change
+    ]
+    title_match = _REVERT_TITLE.match(change["title"])
+    if not reverted_shas and title_match is None:
+        return
+    change["is_revert"] = True
+    if reverted_shas:
+        reverted = graph.index.get(reverted_shas[0])
+        target = change_of[reverted] if reverted is not None else None
+        if target is not None and target != change["change_id"]:
+            change["reverts"] = target
+            return
+    if title_match and (number := _REVERTED_NUMBER.search(title_match[1])):
+        change["reverts"] = number[1]
+        return
+    change["reverts"] = reverted_shas[0] if reverted_shas else None
+
+
+def find_rollbacks(graph: Graph, deployed_shas: list[str]) -> list[bool]:
+    """Per deployment (oldest first): does it ship a commit an earlier deployment already shipped?
+
+    A deployment of the same commit as the one before it is a redeploy, not a rollback. Each
+    commit is marked shipped once, so the whole list costs one walk of the graph.
+    """
+    shipped = bytearray(len(graph.commits))
+    rollbacks = []
+    previous: str | None = None
+    for sha in deployed_shas:
+        position = graph.index.get(sha)
+        if position is None:
+            rollbacks.append(False)
+            continue
+        rollbacks.append(bool(shipped[position]) and sha != previous)
+        previous = sha
+        stack = [position]
+        while stack:
+            current = stack.pop()
+            if shipped[current]:
+                continue
+            shipped[current] = 1
+            stack.extend(graph.parent_indexes[current])
+    return rollbacks
+
+
+def tag_deployments(refs: list[Ref], pattern: re.Pattern[str]) -> list[Ref]:
+    """Tags whose short name matches ``pattern``, oldest first (ties by name)."""
+    tags = [
+        Ref(ref.name.removeprefix("refs/tags/"), ref.commit, ref.created, ref.creator)
+        for ref in refs
+        if ref.name.startswith("refs/tags/")
+    ]
+    chosen = [tag for tag in tags if pattern.search(tag.name)]
+    return sorted(chosen, key=lambda tag: (tag.created, tag.name))
