@@ -16,15 +16,23 @@ from deliverypulse.cli import main
 
 TESTS = Path(__file__).parent
 
-CONFIG = '[output]\npath = "data"\n[[sources]]\nname = "ops"\ntype = "scripted"\nrepos = ["org/a"]\n'
+CONFIG = (
+    '[output]\npath = "data"\n[[sources]]\nname = "ops"\ntype = "scripted"\nrepos = ["org/a"]\n'
+)
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """The real console entry point in a subprocess, with the scripted connector importable."""
     script = "import fake_connectors; from deliverypulse.cli import main; main()"
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
-    return subprocess.run([sys.executable, "-c", script, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_collect_prints_one_summary_line_per_stream_and_exits_0(
@@ -45,8 +53,10 @@ def test_collect_prints_one_summary_line_per_stream_and_exits_0(
     [
         ('[[sources]]\ntype = "scripted"\nrepso = ["x"]\n', "unknown key (did you mean 'repos'?)"),
         ('[[sources]]\ntype = "jira"\n', "unknown connector type 'jira'; installed connectors:"),
-        ('[[sources]]\ntype = "scripted"\ntoken_env = "DP_SURELY_UNSET_VAR"\n',
-         "environment variable DP_SURELY_UNSET_VAR is not set"),
+        (
+            '[[sources]]\ntype = "scripted"\ntoken_env = "DP_SURELY_UNSET_VAR"\n',
+            "environment variable DP_SURELY_UNSET_VAR is not set",
+        ),
         ('[[sources]]\ntype = "git"\npath = "does/not/exist"\n', "does/not/exist"),
     ],
 )
@@ -112,7 +122,11 @@ def test_connectors_lists_first_party_and_in_process_ones() -> None:
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    result = subprocess.run([sys.executable, "-m", "deliverypulse", "--version"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "deliverypulse", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0
     assert result.stdout.startswith("deliverypulse, version ")

@@ -100,7 +100,8 @@ def test_an_auth_error_stops_that_source_but_not_the_others(
     monkeypatch.setenv("DP_BAD_TOKEN", "sentinel-bad-token")
     path = write_config(
         '[output]\npath = "data"\n'
-        '[[sources]]\nname = "bad"\ntype = "scripted"\nauth_fail = true\ntoken_env = "DP_BAD_TOKEN"\n'
+        '[[sources]]\nname = "bad"\ntype = "scripted"\nauth_fail = true\n'
+        'token_env = "DP_BAD_TOKEN"\n'
         '[[sources]]\nname = "good"\ntype = "scripted"\nrepos = ["org/c"]\n'
     )
     summary = dp.run_collect(path)

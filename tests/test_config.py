@@ -12,8 +12,10 @@ from deliverypulse.config import load_config
 
 
 def test_a_valid_config_fills_defaults(write_config: Callable[[str], Path]) -> None:
-    path = write_config('[output]\npath = "data"\n\n[[sources]]\ntype = "scripted"\n'
-                        'repos = ["org/x"]\nsince = 2024-02-01\n')
+    path = write_config(
+        '[output]\npath = "data"\n\n[[sources]]\ntype = "scripted"\n'
+        'repos = ["org/x"]\nsince = 2024-02-01\n'
+    )
     config = load_config(path)
     assert config.output == (path.parent / "data").resolve()
     [source] = config.sources
@@ -26,24 +28,42 @@ def test_a_valid_config_fills_defaults(write_config: Callable[[str], Path]) -> N
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[[sources]]\ntype = "scripted"\npgaes = 2\n',
-         r"deliverypulse.toml, source '\[\[sources\]\] #1 \(scripted\)', key 'pgaes': unknown key "
-         r"\(did you mean 'pages'\?\)"),
-        ('[[sources]]\ntype = "scriptd"\n',
-         r"key 'type': unknown connector type 'scriptd'; installed connectors: .*scripted"),
-        ('[[sources]]\ntype = "scripted"\npages = "three"\n',
-         r"key 'pages': expected an integer, got 'three'"),
-        ('[[sources]]\ntype = "scripted"\nsince = "last tuesday"\n',
-         r"key 'since': 'last tuesday' is not a date"),
-        ('[[sources]]\ntype = "scripted"\nproduction = "prod("\n',
-         r"key 'production': not a valid regular expression"),
-        ('[[sources]]\ntype = "scripted"\nstreams = ["builds"]\n',
-         r"key 'streams': 'builds' is not a stream of scripted sources"),
-        ('[outptu]\npath = "x"\n', r"key 'outptu': unknown key at top level \(did you mean 'output'"),
+        (
+            '[[sources]]\ntype = "scripted"\npgaes = 2\n',
+            r"deliverypulse.toml, source '\[\[sources\]\] #1 \(scripted\)', key 'pgaes': "
+            r"unknown key "
+            r"\(did you mean 'pages'\?\)",
+        ),
+        (
+            '[[sources]]\ntype = "scriptd"\n',
+            r"key 'type': unknown connector type 'scriptd'; installed connectors: .*scripted",
+        ),
+        (
+            '[[sources]]\ntype = "scripted"\npages = "three"\n',
+            r"key 'pages': expected an integer, got 'three'",
+        ),
+        (
+            '[[sources]]\ntype = "scripted"\nsince = "last tuesday"\n',
+            r"key 'since': 'last tuesday' is not a date",
+        ),
+        (
+            '[[sources]]\ntype = "scripted"\nproduction = "prod("\n',
+            r"key 'production': not a valid regular expression",
+        ),
+        (
+            '[[sources]]\ntype = "scripted"\nstreams = ["builds"]\n',
+            r"key 'streams': 'builds' is not a stream of scripted sources",
+        ),
+        (
+            '[outptu]\npath = "x"\n',
+            r"key 'outptu': unknown key at top level \(did you mean 'output'",
+        ),
         ("[[sources]\n", r"deliverypulse.toml: not valid TOML"),
         ('[output]\npath = "x"\n', r"key 'sources': no \[\[sources\]\] defined"),
-        ('[[sources]]\ntype = "scripted"\n[[sources]]\ntype = "scripted"\n',
-         r"source 'scripted', key 'name': two sources have this name"),
+        (
+            '[[sources]]\ntype = "scripted"\n[[sources]]\ntype = "scripted"\n',
+            r"source 'scripted', key 'name': two sources have this name",
+        ),
         ('[[sources]]\ntype = "scripted"\nname = "a/b"\n', r"key 'name': use letters"),
     ],
 )
@@ -58,9 +78,14 @@ def test_unset_token_variable_is_named(
     write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DP_TEST_TOKEN", raising=False)
-    path = write_config('[[sources]]\nname = "web"\ntype = "scripted"\ntoken_env = "DP_TEST_TOKEN"\n')
-    with pytest.raises(dp.ConfigError, match=r"source 'web', key 'token_env': environment "
-                                             r"variable DP_TEST_TOKEN is not set"):
+    path = write_config(
+        '[[sources]]\nname = "web"\ntype = "scripted"\ntoken_env = "DP_TEST_TOKEN"\n'
+    )
+    with pytest.raises(
+        dp.ConfigError,
+        match=r"source 'web', key 'token_env': environment "
+        r"variable DP_TEST_TOKEN is not set",
+    ):
         load_config(path)
     monkeypatch.setenv("DP_TEST_TOKEN", "value-from-env")
     assert load_config(path).sources[0].token() == "value-from-env"
@@ -72,6 +97,8 @@ def test_missing_config_file_is_named(tmp_path: Path) -> None:
 
 
 def test_disabled_sources_are_skipped(write_config: Callable[[str], Path]) -> None:
-    path = write_config('[[sources]]\nname = "on"\ntype = "scripted"\n'
-                        '[[sources]]\nname = "off"\ntype = "scripted"\nenabled = false\n')
+    path = write_config(
+        '[[sources]]\nname = "on"\ntype = "scripted"\n'
+        '[[sources]]\nname = "off"\ntype = "scripted"\nenabled = false\n'
+    )
     assert [s.name for s in load_config(path).sources] == ["on"]

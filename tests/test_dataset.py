@@ -47,15 +47,30 @@ def test_aware_datetimes_in_any_zone_become_utc() -> None:
 @pytest.mark.parametrize(
     ("records", "message"),
     [
-        ([{"repo": "a/b", "deployment_id": "1", "created_at": "soon", "status": "success"}],
-         r"column 'created_at', row 0: 'soon' is not a timestamp"),
-        ([{"deployment_id": "1", "created_at": "2024-01-01", "status": "success"}],
-         r"required column 'repo' is missing"),
-        ([{"repo": "a/b", "deployment_id": "1", "created_at": "2024-01-01", "status": "ok",
-           "is_production": "maybe"}],
-         r"column 'is_production', row 0: 'maybe' is not true or false"),
-        ([{"repo": "a/b", "deployment_id": None, "created_at": "2024-01-01", "status": "ok"}],
-         r"required column 'deployment_id' is empty in row 0"),
+        (
+            [{"repo": "a/b", "deployment_id": "1", "created_at": "soon", "status": "success"}],
+            r"column 'created_at', row 0: 'soon' is not a timestamp",
+        ),
+        (
+            [{"deployment_id": "1", "created_at": "2024-01-01", "status": "success"}],
+            r"required column 'repo' is missing",
+        ),
+        (
+            [
+                {
+                    "repo": "a/b",
+                    "deployment_id": "1",
+                    "created_at": "2024-01-01",
+                    "status": "ok",
+                    "is_production": "maybe",
+                }
+            ],
+            r"column 'is_production', row 0: 'maybe' is not true or false",
+        ),
+        (
+            [{"repo": "a/b", "deployment_id": None, "created_at": "2024-01-01", "status": "ok"}],
+            r"required column 'deployment_id' is empty in row 0",
+        ),
     ],
 )
 def test_bad_rows_are_rejected_with_table_column_and_row(records: list, message: str) -> None:
@@ -75,8 +90,16 @@ def test_integer_columns_reject_fractions() -> None:
 
 def test_save_then_load_round_trips_with_the_same_dtypes(tmp_path: Path) -> None:
     ds = dp.Dataset.from_frames(
-        changes=[{"repo": "a/b", "change_id": "7", "created_at": "2024-01-02T03:04:05Z",
-                  "labels": ["bug", "hotfix"], "additions": 10, "is_bot": False}],
+        changes=[
+            {
+                "repo": "a/b",
+                "change_id": "7",
+                "created_at": "2024-01-02T03:04:05Z",
+                "labels": ["bug", "hotfix"],
+                "additions": 10,
+                "is_bot": False,
+            }
+        ],
         source="gh",
     )
     ds.save(tmp_path)
@@ -89,5 +112,5 @@ def test_save_then_load_round_trips_with_the_same_dtypes(tmp_path: Path) -> None
 
 
 def test_load_of_a_missing_directory_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(dp.DeliveryPulseError, match="no dataset at .*deliverypulse collect"):
+    with pytest.raises(dp.DeliveryPulseError, match=r"no dataset at .*deliverypulse collect"):
         dp.load(tmp_path / "nope")

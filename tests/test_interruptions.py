@@ -74,8 +74,13 @@ collect.run_collect(sys.argv[3])
 
 def killed_run(config: Path, point: str, nth: int) -> int:
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
-    result = subprocess.run([sys.executable, "-c", KILLER, point, str(nth), str(config)],
-                            env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", KILLER, point, str(nth), str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return result.returncode
 
 
@@ -92,8 +97,9 @@ def clean_rows(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     return rows(root / "data")
 
 
-@pytest.mark.parametrize(("point", "nth"), [("parquet", 4), ("rename", 7), ("state", 5),
-                                            ("parquet", 1), ("state", 1)])
+@pytest.mark.parametrize(
+    ("point", "nth"), [("parquet", 4), ("rename", 7), ("state", 5), ("parquet", 1), ("state", 1)]
+)
 def test_killed_then_rerun_equals_a_clean_run(
     write_config: Callable[[str], Path], clean_rows: pd.DataFrame, point: str, nth: int
 ) -> None:
@@ -114,14 +120,27 @@ def test_a_second_run_exits_with_a_clear_message_while_one_is_writing(
     config = write_config(CONFIG)
     data = config.parent / "data"
     with DatasetLock(data):
-        with pytest.raises(dp.LockError, match=r"another deliverypulse run \(pid \d+, since .*\) "
-                                               r"is writing .*data"):
+        with pytest.raises(
+            dp.LockError,
+            match=r"another deliverypulse run \(pid \d+, since .*\) "
+            r"is writing .*data",
+        ):
             dp.run_collect(config)
         env = {**os.environ, "PYTHONPATH": str(TESTS)}
         result = subprocess.run(
-            [sys.executable, "-c", "import fake_connectors; from deliverypulse.cli import main; "
-             "main()", "collect", "--config", str(config)],
-            env=env, capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-c",
+                "import fake_connectors; from deliverypulse.cli import main; main()",
+                "collect",
+                "--config",
+                str(config),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 1
         assert "another deliverypulse run" in result.stderr
         assert "Traceback" not in result.stderr

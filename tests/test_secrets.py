@@ -48,10 +48,15 @@ def test_api_errors_redact_urls_and_messages() -> None:
     from deliverypulse.secrets import register_secret
 
     register_secret(SENTINEL)
-    error = dp.AuthError(f"token {SENTINEL} rejected", status=401,
-                         url=f"https://h.test/x?t={SENTINEL}", request_id="ABC:1",
-                         source="web")
+    error = dp.AuthError(
+        f"token {SENTINEL} rejected",
+        status=401,
+        url=f"https://h.test/x?t={SENTINEL}",
+        request_id="ABC:1",
+        source="web",
+    )
     assert SENTINEL not in str(error)
     assert error.url == "https://h.test/x?t=***"
-    assert str(error) == ("source 'web': token *** rejected "
-                          "(HTTP 401, https://h.test/x?t=***, request id ABC:1)")
+    assert str(error) == (
+        "source 'web': token *** rejected (HTTP 401, https://h.test/x?t=***, request id ABC:1)"
+    )

@@ -18,8 +18,13 @@ SPEC = spec_for("deployments")
 
 def rows(ids: list[int], status: str = "success", source: str = "web") -> pa.Table:
     records = [
-        {"repo": "org/app", "deployment_id": str(i), "status": status,
-         "created_at": f"2024-01-{10 - i % 9:02d}T00:00:00Z", "approvers": ["ann", "bob"]}
+        {
+            "repo": "org/app",
+            "deployment_id": str(i),
+            "status": status,
+            "created_at": f"2024-01-{10 - i % 9:02d}T00:00:00Z",
+            "approvers": ["ann", "bob"],
+        }
         for i in ids
     ]
     return to_arrow(SPEC, coerce_frame(SPEC, records, source=source))
@@ -109,5 +114,5 @@ def test_a_corrupt_partition_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_unknown_table_names_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="unknown table 'deploys'.*deployments"):
+    with pytest.raises(DataError, match=r"unknown table 'deploys'.*deployments"):
         ParquetStore(tmp_path).read("deploys")

@@ -1,8 +1,8 @@
 """deliverypulse: measure software delivery from GitHub, GitLab and git, with pandas.
 
-    import deliverypulse as dp
-    ds = dp.load("deliverypulse-data")
-    ds.deployments.head()
+import deliverypulse as dp
+ds = dp.load("deliverypulse-data")
+ds.deployments.head()
 """
 
 from deliverypulse._version import __version__

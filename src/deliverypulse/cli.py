@@ -73,30 +73,63 @@ def main(verbose: bool, debug: bool) -> None:
 
 
 @main.command("collect")
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help=f"Config file (default: ./{DEFAULT_CONFIG}).")
-@click.option("--git", "git_path", type=click.Path(path_type=Path),
-              help="Collect one local git repository; no config needed.")
-@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset directory (overrides [output] path).")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Config file (default: ./{DEFAULT_CONFIG}).",
+)
+@click.option(
+    "--git",
+    "git_path",
+    type=click.Path(path_type=Path),
+    help="Collect one local git repository; no config needed.",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset directory (overrides [output] path).",
+)
 @click.option("--since", help="Collect nothing older than this date (YYYY-MM-DD).")
 @click.option("--full-refresh", is_flag=True, help="Ignore saved cursors and read everything.")
-@click.option("--wait", "lock_timeout", type=float, default=0.0, show_default=True,
-              help="Seconds to wait for another run writing the same dataset.")
+@click.option(
+    "--wait",
+    "lock_timeout",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another run writing the same dataset.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress line (default: only on a terminal).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress line (default: only on a terminal).",
+)
 @handle_errors
-def collect_command(config_path: Path | None, git_path: Path | None, out: Path | None,
-                    since: str | None, full_refresh: bool, lock_timeout: float, as_json: bool,
-                    progress: bool | None) -> None:
+def collect_command(
+    config_path: Path | None,
+    git_path: Path | None,
+    out: Path | None,
+    since: str | None,
+    full_refresh: bool,
+    lock_timeout: float,
+    as_json: bool,
+    progress: bool | None,
+) -> None:
     """Collect deployments, changes, commits, test runs and incidents into the dataset."""
     if config_path and git_path:
         raise click.UsageError("give either --config or --git, not both")
     since_at = _since(since)
     if git_path is not None:
-        config = config_from_dict({"sources": [{"type": "git", "path": str(git_path)}],
-                                   "output": {"path": str(out or DEFAULT_OUTPUT)}})
+        config = config_from_dict(
+            {
+                "sources": [{"type": "git", "path": str(git_path)}],
+                "output": {"path": str(out or DEFAULT_OUTPUT)},
+            }
+        )
     else:
         path = config_path or Path(DEFAULT_CONFIG)
         if config_path is None and not path.exists():
@@ -104,8 +137,13 @@ def collect_command(config_path: Path | None, git_path: Path | None, out: Path |
         config = load_config(path, output=out)
     show_progress = sys.stderr.isatty() if progress is None else progress
     reporter: Progress = TerminalProgress() if show_progress and not as_json else NullProgress()
-    summary = run_collect(config, since=since_at, full_refresh=full_refresh, progress=reporter,
-                          lock_timeout=lock_timeout)
+    summary = run_collect(
+        config,
+        since=since_at,
+        full_refresh=full_refresh,
+        progress=reporter,
+        lock_timeout=lock_timeout,
+    )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -119,13 +157,15 @@ def _since(value: str | None) -> datetime | None:
     try:
         return parse_since(value)
     except ConfigError:
-        raise click.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD)",
-                                 param_hint="--since") from None
+        raise click.BadParameter(
+            f"{value!r} is not a date (expected YYYY-MM-DD)", param_hint="--since"
+        ) from None
 
 
 @main.command("status")
-@click.argument("directory", required=False, type=click.Path(path_type=Path),
-                default=DEFAULT_OUTPUT)
+@click.argument(
+    "directory", required=False, type=click.Path(path_type=Path), default=DEFAULT_OUTPUT
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable status.")
 @handle_errors
 def status_command(directory: Path, as_json: bool) -> None:
@@ -134,29 +174,44 @@ def status_command(directory: Path, as_json: bool) -> None:
         raise DeliveryPulseError(f"no dataset at {directory}: run 'deliverypulse collect' first")
     store = ParquetStore(directory)
     state = SyncState(directory)
-    rows = [{"table": table, "source": source, "rows": store.count(table, source)}
-            for table in TABLES for source in store.sources(table)]
+    rows = [
+        {"table": table, "source": source, "rows": store.count(table, source)}
+        for table in TABLES
+        for source in store.sources(table)
+    ]
     last_run = state.runs[-1] if state.runs else None
     if as_json:
-        click.echo(json.dumps({"tables": rows, "cursors": state.cursors(), "last_run": last_run},
-                              indent=2))
+        click.echo(
+            json.dumps({"tables": rows, "cursors": state.cursors(), "last_run": last_run}, indent=2)
+        )
         return
     click.echo(f"dataset {directory.resolve()}")
     click.echo("\ntables:")
     for row in rows or [{"table": "(none)", "source": "", "rows": 0}]:
         click.echo(f"  {row['table']:<20} {row['source']:<24} {row['rows']:>10,}")
     click.echo("\ncursors:")
-    for cursor in state.cursors() or [{"source": "(none)", "stream": "", "repo": "",
-                                       "cursor": "", "saved_at": ""}]:
-        click.echo(f"  {cursor['source']:<16} {cursor['stream']:<12} {cursor['repo']:<28} "
-                   f"{str(cursor['cursor'])[:40]:<40} {cursor['saved_at']}")
+    for cursor in state.cursors() or [
+        {"source": "(none)", "stream": "", "repo": "", "cursor": "", "saved_at": ""}
+    ]:
+        click.echo(
+            f"  {cursor['source']:<16} {cursor['stream']:<12} {cursor['repo']:<28} "
+            f"{str(cursor['cursor'])[:40]:<40} {cursor['saved_at']}"
+        )
     click.echo("\nlast run:")
     if last_run is None:
         click.echo("  never")
     else:
-        state_word = "ok" if last_run["ok"] else "FAILED: " + ", ".join(
-            sorted(set(last_run["source_errors"]) |
-                   {s["source"] for s in last_run["streams"] if not s["ok"]}))
+        state_word = (
+            "ok"
+            if last_run["ok"]
+            else "FAILED: "
+            + ", ".join(
+                sorted(
+                    set(last_run["source_errors"])
+                    | {s["source"] for s in last_run["streams"] if not s["ok"]}
+                )
+            )
+        )
         click.echo(f"  {last_run['started_at']} → {last_run['finished_at']}  {state_word}")
 
 

@@ -158,7 +158,9 @@ def collect(
     )
     if not summary.ok:
         raise CollectError(
-            "collect failed for " + ", ".join(summary.failed_sources) + ": "
+            "collect failed for "
+            + ", ".join(summary.failed_sources)
+            + ": "
             + "; ".join(line for line in summary.lines() if "FAILED" in line),
             summary=summary,
         )
@@ -244,8 +246,9 @@ class _RepoRun:
         try:
             for page in self.connector.read(stream, repo, cursor):
                 table = page.table or stream
-                frame = coerce_frame(spec_for(table), page.records, source=self.source.name,
-                                     repo=repo)
+                frame = coerce_frame(
+                    spec_for(table), page.records, source=self.source.name, repo=repo
+                )
                 buffer[table].append(frame)
                 buffered += len(frame)
                 if table == stream:

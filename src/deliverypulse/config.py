@@ -149,7 +149,7 @@ def config_from_dict(
     entries = raw.get("sources")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(
-            "no [[sources]] defined; add at least one, e.g. [[sources]] type = \"git\" path = \".\"",
+            'no [[sources]] defined; add at least one, e.g. [[sources]] type = "git" path = "."',
             file=file,
             key="sources",
         )
@@ -172,38 +172,52 @@ def _source(entry: Any, index: int, *, file: Path | None, base_dir: Path) -> Sou
         raise ConfigError(f"{label} must be a table", file=file, key="sources")
     type_name = entry.get("type")
     if not isinstance(type_name, str) or not type_name:
-        raise ConfigError(f"{label} has no 'type' (e.g. \"github\", \"gitlab\", \"git\")",
-                          file=file, key="type")
+        raise ConfigError(
+            f'{label} has no \'type\' (e.g. "github", "gitlab", "git")', file=file, key="type"
+        )
     display = str(entry.get("name") or f"{label} ({type_name})")
     try:
         connector = load_connector(type_name)
     except UnknownConnectorError as error:
-        raise UnknownConnectorError(str(error).split(": ", 1)[-1], file=file, source=display,
-                                    key="type") from None
+        raise UnknownConnectorError(
+            str(error).split(": ", 1)[-1], file=file, source=display, key="type"
+        ) from None
     known = {**COMMON_OPTIONS, **connector.options}
     for key in entry:
         if key not in known:
-            raise ConfigError(f"unknown key{_suggest(key, known)}; {type_name} sources accept: "
-                              f"{', '.join(sorted(known))}", file=file, source=display, key=key)
+            raise ConfigError(
+                f"unknown key{_suggest(key, known)}; {type_name} sources accept: "
+                f"{', '.join(sorted(known))}",
+                file=file,
+                source=display,
+                key=key,
+            )
     options: dict[str, Any] = {}
     for key, option in known.items():
         value = entry.get(key, option.default)
         if value is None:
             if option.required:
-                raise ConfigError(f"missing; expected {option.describe()} ({option.help})",
-                                  file=file, source=display, key=key)
+                raise ConfigError(
+                    f"missing; expected {option.describe()} ({option.help})",
+                    file=file,
+                    source=display,
+                    key=key,
+                )
             options[key] = None
             continue
         if not isinstance(value, option.kind) or (isinstance(value, bool) and option.kind is int):
-            raise ConfigError(f"expected {option.describe()}, got {value!r}",
-                              file=file, source=display, key=key)
+            raise ConfigError(
+                f"expected {option.describe()}, got {value!r}", file=file, source=display, key=key
+            )
         options[key] = value
     name = options["name"] or _default_name(type_name, connector, options)
     if not _NAME.match(name):
-        raise ConfigError("use letters, digits, '.', '_' and '-' only", file=file, source=name,
-                          key="name")
-    source = SourceConfig(name=name, type=type_name, options=options, config_file=file,
-                          base_dir=base_dir)
+        raise ConfigError(
+            "use letters, digits, '.', '_' and '-' only", file=file, source=name, key="name"
+        )
+    source = SourceConfig(
+        name=name, type=type_name, options=options, config_file=file, base_dir=base_dir
+    )
     _check_common(source, connector)
     connector.validate(source)
     return source
@@ -216,15 +230,21 @@ def _check_common(source: SourceConfig, connector: type[Connector]) -> None:
         raise source.error(str(error), "since") from None
     for stream in source.streams:
         if stream not in connector.streams:
-            raise source.error(f"{stream!r} is not a stream of {source.type} sources "
-                               f"(it has {', '.join(connector.streams)})", "streams")
+            raise source.error(
+                f"{stream!r} is not a stream of {source.type} sources "
+                f"(it has {', '.join(connector.streams)})",
+                "streams",
+            )
     try:
         source.production  # noqa: B018 - compiles the regex
     except re.error as error:
         raise source.error(f"not a valid regular expression: {error}", "production") from None
     if source.token_env and source.token() is None:
-        raise source.error(f"environment variable {source.token_env} is not set (or empty); "
-                           "export it before running", "token_env")
+        raise source.error(
+            f"environment variable {source.token_env} is not set (or empty); "
+            "export it before running",
+            "token_env",
+        )
 
 
 def _default_name(type_name: str, connector: type[Connector], options: Mapping[str, Any]) -> str:
@@ -236,12 +256,17 @@ def _default_name(type_name: str, connector: type[Connector], options: Mapping[s
     return type_name
 
 
-def _reject_unknown(table: Mapping[str, Any], allowed: tuple[str, ...], *, file: Path | None,
-                    where: str) -> None:
+def _reject_unknown(
+    table: Mapping[str, Any], allowed: tuple[str, ...], *, file: Path | None, where: str
+) -> None:
     for key in table:
         if key not in allowed:
-            raise ConfigError(f"unknown key at {where}{_suggest(key, allowed)}; expected one of "
-                              f"{', '.join(allowed)}", file=file, key=key)
+            raise ConfigError(
+                f"unknown key at {where}{_suggest(key, allowed)}; expected one of "
+                f"{', '.join(allowed)}",
+                file=file,
+                key=key,
+            )
 
 
 def _suggest(key: str, known: Any) -> str:

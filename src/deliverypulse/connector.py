@@ -37,8 +37,14 @@ class Option:
         return " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "a list", dict: "a table"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 
 
 @dataclass
@@ -71,7 +77,7 @@ class Connector(ABC):
         self.source = source
 
     @classmethod
-    def validate(cls, source: SourceConfig) -> None:  # noqa: B027 - optional hook
+    def validate(cls, source: SourceConfig) -> None:
         """Check the source's options beyond their types; raise ``ConfigError``."""
 
     @abstractmethod
@@ -82,7 +88,7 @@ class Connector(ABC):
     def read(self, stream: str, repo: str, cursor: str | None) -> Iterator[Page]:
         """Yield pages of ``stream`` for ``repo``, resuming after ``cursor`` when given."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release clients and connections."""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -18,10 +19,6 @@ def empty_frame(table: str) -> pd.DataFrame:
     return from_arrow(spec_for(table).schema.empty_table())
 
 
-def _empty(table: str) -> pd.DataFrame:
-    return field(default_factory=lambda: empty_frame(table))  # type: ignore[no-any-return]
-
-
 @dataclass
 class Dataset:
     """The tables of one dataset. Columns and dtypes are fixed by ``deliverypulse.store.schemas``.
@@ -31,12 +28,14 @@ class Dataset:
     Columns you add (``team``, say) travel along and can be used to group metrics.
     """
 
-    deployments: pd.DataFrame = _empty("deployments")
-    changes: pd.DataFrame = _empty("changes")
-    commits: pd.DataFrame = _empty("commits")
-    test_runs: pd.DataFrame = _empty("test_runs")
-    incidents: pd.DataFrame = _empty("incidents")
-    deployment_changes: pd.DataFrame = _empty("deployment_changes")
+    deployments: pd.DataFrame = field(default_factory=partial(empty_frame, "deployments"))
+    changes: pd.DataFrame = field(default_factory=partial(empty_frame, "changes"))
+    commits: pd.DataFrame = field(default_factory=partial(empty_frame, "commits"))
+    test_runs: pd.DataFrame = field(default_factory=partial(empty_frame, "test_runs"))
+    incidents: pd.DataFrame = field(default_factory=partial(empty_frame, "incidents"))
+    deployment_changes: pd.DataFrame = field(
+        default_factory=partial(empty_frame, "deployment_changes")
+    )
     path: Path | None = None
 
     @classmethod
@@ -70,7 +69,7 @@ class Dataset:
             for name, data in given.items()
             if data is not None
         }
-        return cls(**frames)
+        return cls(**frames)  # type: ignore[arg-type]
 
     def table(self, name: str) -> pd.DataFrame:
         spec_for(name)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
@@ -25,7 +24,9 @@ class CsvConnector(dp.Connector):
     type_name = "csv"
     streams = ("deployments", "incidents")
     options: ClassVar[dict[str, dp.Option]] = {
-        "repo": dp.Option(str, required=True, help="repo the rows belong to (unless a column says)"),
+        "repo": dp.Option(
+            str, required=True, help="repo the rows belong to (unless a column says)"
+        ),
         "deployments_file": dp.Option(str, help="CSV of deployments / change requests"),
         "incidents_file": dp.Option(str, help="CSV of incidents"),
         "columns": dp.Option(dict, {}, help="rename columns: their name -> ours"),
@@ -51,7 +52,9 @@ class CsvConnector(dp.Connector):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest == cursor:
             return
-        frame = pd.read_csv(path, sep=self.source.get("delimiter"), dtype=str, keep_default_na=False)
+        frame = pd.read_csv(
+            path, sep=self.source.get("delimiter"), dtype=str, keep_default_na=False
+        )
         frame = frame.rename(columns=dict(self.source.get("columns"))).replace("", None)
         for column in LIST_COLUMNS:
             if column in frame.columns:

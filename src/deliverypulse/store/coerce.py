@@ -8,7 +8,7 @@ converted is rejected with a :class:`DataError` naming the table, column, row an
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -17,10 +17,10 @@ import pyarrow as pa
 from deliverypulse.errors import DataError
 from deliverypulse.store.schemas import SOURCE, TableSpec
 
-Records = pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]]
+Records: TypeAlias = pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]]
 
-_TRUE = {True, "true", "True", "TRUE", "1", 1, "yes"}
-_FALSE = {False, "false", "False", "FALSE", "0", 0, "no"}
+_TRUE = {True, "true", "True", "TRUE", "1", "yes"}
+_FALSE = {False, "false", "False", "FALSE", "0", "no"}
 
 
 def pandas_dtype(arrow_type: pa.DataType) -> Any:
@@ -43,7 +43,8 @@ def to_frame(data: Records) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, pa.Table):
-        return data.to_pandas()
+        frame: pd.DataFrame = data.to_pandas()
+        return frame
     rows = list(data)
     return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
 
@@ -119,7 +120,8 @@ def _bad(spec: TableSpec, column: str, frame: pd.Series, mask: Any, expected: st
     count = int(np.asarray(mask).sum())
     more = f" (and {count - 1} more rows)" if count > 1 else ""
     return DataError(
-        f"table {spec.name!r}, column {column!r}, row {position}: {value!r} is not {expected}{more}",
+        f"table {spec.name!r}, column {column!r}, row {position}: "
+        f"{value!r} is not {expected}{more}",
         table=spec.name,
         column=column,
     )
@@ -170,11 +172,15 @@ def _is_present(value: Any) -> bool:
 
 def _to_timestamp(spec: TableSpec, name: str, column: pd.Series, present: Any) -> pd.Series:
     if isinstance(column.dtype, pd.DatetimeTZDtype):
-        return column.dt.tz_convert("UTC").dt.as_unit("us")
+        converted: pd.Series = column.dt.tz_convert("UTC").dt.as_unit("us")
+        return converted
     if pd.api.types.is_datetime64_dtype(column.dtype):
-        return column.dt.tz_localize("UTC").dt.as_unit("us")
+        localized: pd.Series = column.dt.tz_localize("UTC").dt.as_unit("us")
+        return localized
     try:
-        parsed = pd.to_datetime(column.where(present, None), utc=True, errors="coerce", format="ISO8601")
+        parsed = pd.to_datetime(
+            column.where(present, None), utc=True, errors="coerce", format="ISO8601"
+        )
     except (TypeError, ValueError):
         parsed = pd.Series(
             [_one_timestamp(v) for v in column], index=column.index, dtype="datetime64[us, UTC]"
@@ -214,5 +220,7 @@ def _check_required(spec: TableSpec, result: pd.DataFrame, original: pd.DataFram
             position = int(np.flatnonzero(missing.to_numpy())[0])
             where = "is missing" if name not in original.columns else f"is empty in row {position}"
             raise DataError(
-                f"table {spec.name!r}: required column {name!r} {where}", table=spec.name, column=name
+                f"table {spec.name!r}: required column {name!r} {where}",
+                table=spec.name,
+                column=name,
             )

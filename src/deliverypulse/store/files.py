@@ -30,7 +30,10 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    write_atomic(path, lambda temp: temp.write_text(text, encoding="utf-8"))
+    def write(temp: Path) -> None:
+        temp.write_text(text, encoding="utf-8")
+
+    write_atomic(path, write)
 
 
 def remove_stale_temp_files(root: Path) -> int:

@@ -55,7 +55,7 @@ class ParquetStore:
 
     def count(self, table: str, source: str) -> int:
         path = self.partition_path(table, source)
-        return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+        return int(pq.ParquetFile(path).metadata.num_rows) if path.exists() else 0
 
     def upsert(self, table: str, source: str, rows: pa.Table) -> int:
         """Merge ``rows`` (all of ``source``) into the partition; returns rows added."""
@@ -66,10 +66,12 @@ class ParquetStore:
             path = self.partition_path(table, source)
             existing = self._read_partition(spec, path)
             before = 0 if existing is None else existing.num_rows
-            combined = rows if existing is None else pa.concat_tables([existing, rows.cast(spec.schema)])
+            combined = (
+                rows if existing is None else pa.concat_tables([existing, rows.cast(spec.schema)])
+            )
             merged = _sorted(spec, _latest_per_key(spec, combined))
             write_atomic(path, lambda temp: _write(merged, temp))
-            return merged.num_rows - before
+            return int(merged.num_rows) - before
 
     def replace(self, table: str, source: str, rows: pa.Table) -> None:
         """Overwrite a partition (for derived tables such as ``deployment_changes``)."""

@@ -1,0 +1,537 @@
+"""Link changes to the production deployments that shipped them: the ``deployment_changes`` table.
+
+A deployment ships the commits reachable from its sha and from no earlier successful deployment
+of the same repo and environment (commit-graph difference). The whole dataset is done at once:
+shas become integers, parents a CSR array, and every commit receives the rank of the first
+deployment that reaches it by a vectorised min-label propagation towards the parents.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deliverypulse.dataset import Dataset
+from deliverypulse.store.coerce import coerce_frame
+from deliverypulse.store.schemas import CHANGES, DEPLOYMENT_CHANGES
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Statuses of a deployment that reached its environment.
+SUCCESS_STATUSES = ("success",)
+#: Environment names taken as production when ``is_production`` is unknown.
+PRODUCTION_PATTERN = re.compile(r"^prod(uction)?$", re.IGNORECASE)
+#: Commit subjects that mark a trunk commit as a revert or a hotfix.
+REVERT_SUBJECT = r'^Revert "'
+HOTFIX_SUBJECT = r"(?i)^\s*\[?hot-?fix\]?[\s:(]"
+
+_NONE = np.iinfo(np.int64).max  # label of a commit no deployment reaches
+_BEFORE = 0  # label of a commit made before the collection's start
+
+
+def production_mask(deployments: pd.DataFrame, environments: Any = None) -> pd.Series:
+    """Rows that are production deployments.
+
+    With ``environments`` (names), exactly those environments. Otherwise ``is_production``,
+    and where that is unknown an environment named ``prod`` or ``production``.
+    """
+    env = deployments["environment"]
+    if environments is not None:
+        names = [environments] if isinstance(environments, str) else list(environments)
+        return env.isin(names).fillna(False).astype(bool)
+    flag = deployments["is_production"]
+    by_name = env.str.fullmatch(PRODUCTION_PATTERN.pattern, case=False).fillna(False)
+    return flag.fillna(by_name).fillna(False).astype(bool)
+
+
+def deployed_time(deployments: pd.DataFrame) -> pd.Series:
+    """When a deployment took effect: ``finished_at``, else ``created_at``."""
+    return deployments["finished_at"].fillna(deployments["created_at"])
+
+
+def successful_deployments(
+    ds: Dataset, environments: Any = None, since: Any = None
+) -> pd.DataFrame:
+    """Successful production deployments in time order per repo and environment.
+
+    Adds ``deployed_at`` and ``order`` (0, 1, ... within each source, repo and environment);
+    ties are broken by ``created_at`` then ``deployment_id`` so that row order never matters.
+    """
+    deployments = ds.deployments
+    keep = production_mask(deployments, environments) & deployments["status"].isin(
+        SUCCESS_STATUSES
+    ).fillna(False).astype(bool)
+    frame = deployments.loc[keep].copy()
+    frame["environment"] = frame["environment"].fillna("")
+    frame["deployed_at"] = deployed_time(frame)
+    frame = frame.sort_values(
+        ["source", "repo", "environment", "deployed_at", "created_at", "deployment_id"],
+        kind="stable",
+    ).reset_index(drop=True)
+    frame["order"] = frame.groupby(["source", "repo", "environment"], sort=False).cumcount()
+    return frame
+
+
+@dataclass
+class _Graph:
+    """The commit graph of every repo: node keys (sorted) and child → parent edges as CSR."""
+
+    keys: IntArray  # sorted unique (repo code, sha code) keys, one per commit
+    row: IntArray  # for each node, its row in the commits frame
+    indptr: IntArray  # edges of node i are parent[indptr[i]:indptr[i + 1]]
+    parent: IntArray
+
+    def find(self, keys: IntArray) -> IntArray:
+        """Node index of each key, or -1."""
+        if self.keys.size == 0:
+            return np.full(keys.shape, -1, dtype=np.int64)
+        pos = np.searchsorted(self.keys, keys).clip(0, self.keys.size - 1)
+        return np.where(self.keys[pos] == keys, pos, -1).astype(np.int64)
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+def as_micros(column: pd.Series) -> IntArray:
+    """UTC timestamps as int64 microseconds; missing values are the smallest int64."""
+    values = column.to_numpy(dtype="datetime64[us]")
+    return values.view(np.int64)
+
+
+class _Codes:
+    """Integer codes for (source, repo) pairs and for shas, shared by every table."""
+
+    def __init__(self, repos: list[pd.DataFrame], shas: list[Any]) -> None:
+        pairs = pd.concat([frame[["source", "repo"]] for frame in repos], ignore_index=True)
+        codes = pairs.groupby(["source", "repo"], sort=True).ngroup().to_numpy().astype(np.int64)
+        self.repo = _split(codes, [len(frame) for frame in repos])
+        self.n_repo = int(codes.max(initial=-1)) + 1
+        arrays = [pa.array(values, type=pa.string(), from_pandas=True) for values in shas]
+        combined = pa.concat_arrays(arrays) if arrays else pa.array([], pa.string())
+        encoded = pc.dictionary_encode(combined)
+        self.n_sha = len(encoded.dictionary) + 1
+        indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        self.sha = _split(indices, [len(array) for array in arrays])
+
+    def key(self, repo: IntArray, sha: IntArray) -> IntArray:
+        """One int64 per (repo, sha); -1 where the sha is missing."""
+        return np.where(sha >= 0, repo * self.n_sha + sha, -1)
+
+
+def _split(values: IntArray, sizes: list[int]) -> list[IntArray]:
+    bounds = np.cumsum([0, *sizes])
+    return [values[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
+
+
+def _parents(commits: pd.DataFrame) -> tuple[IntArray, pa.Array]:
+    """Number of parents of each commit, and all parent shas flattened."""
+    column = commits["parents"]
+    if isinstance(column.dtype, pd.ArrowDtype):
+        lists = pa.array(column)
+    else:
+        values = column.to_numpy(dtype=object)
+        lists = pa.array(values, type=pa.list_(pa.string()), from_pandas=True)
+    counts = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    return counts.astype(np.int64), pc.list_flatten(lists)
+
+
+def _build_graph(commit_keys: IntArray, parent_keys: IntArray, counts: IntArray) -> _Graph:
+    keys, first_row = np.unique(commit_keys, return_index=True)
+    if keys.size and keys[0] < 0:  # commits without a sha cannot be nodes
+        keys, first_row = keys[1:], first_row[1:]
+    graph = _Graph(
+        keys=keys,
+        row=first_row.astype(np.int64),
+        indptr=np.zeros(keys.size + 1, np.int64),
+        parent=np.zeros(0, np.int64),
+    )
+    child = graph.find(np.repeat(commit_keys, counts))
+    parent = graph.find(parent_keys)
+    known = (child >= 0) & (parent >= 0)
+    child, parent = child[known], parent[known]
+    graph.parent = parent[np.argsort(child, kind="stable")]
+    graph.indptr[1:] = np.cumsum(np.bincount(child, minlength=keys.size))
+    return graph
+
+
+def _expand(indptr: IntArray, nodes: IntArray) -> tuple[IntArray, IntArray]:
+    """Edge positions of ``nodes`` and, for each edge, the index in ``nodes`` it leaves."""
+    starts = indptr[nodes]
+    counts = indptr[nodes + 1] - starts
+    owner = np.repeat(np.arange(nodes.size), counts)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + offsets, owner
+
+
+def propagate(graph: _Graph, labels: IntArray, seeds: IntArray, seed_labels: IntArray) -> IntArray:
+    """Give every node the smallest label of any seed it is reachable from (in place).
+
+    Frontier relaxation towards parents: a node is revisited only when its label drops, so a
+    deployment's wave stops where an earlier deployment's wave has passed, and the number of
+    passes is the depth of one deployment's new history, not of the repo's whole history.
+    """
+    if seeds.size == 0:
+        return labels
+    np.minimum.at(labels, seeds, seed_labels)
+    frontier = np.unique(seeds[labels[seeds] == seed_labels])
+    while frontier.size:
+        edges, owner = _expand(graph.indptr, frontier)
+        target = graph.parent[edges]
+        candidate = labels[frontier][owner]
+        better = candidate < labels[target]
+        target, candidate = target[better], candidate[better]
+        np.minimum.at(labels, target, candidate)
+        frontier = np.unique(target)
+    return labels
+
+
+@dataclass
+class _Inputs:
+    """Everything the per-environment passes share, computed once."""
+
+    success: pd.DataFrame
+    graph: _Graph
+    codes: _Codes
+    parent_counts: IntArray
+    change_node: IntArray  # graph node of each change's merge sha, or -1
+    merge_node: BoolArray  # per graph node: is it some change's merge sha
+    commit_change: pd.DataFrame  # (_change, _cnode) for commits that name their change
+
+
+def _inputs(ds: Dataset, success: pd.DataFrame, since: Any, environments: Any) -> _Inputs:
+    commits, changes = ds.commits, ds.changes
+    counts, flat_parents = _parents(commits)
+    codes = _Codes(
+        [commits, changes, success],
+        [commits["sha"], changes["merge_sha"], success["sha"], flat_parents],
+    )
+    commit_repo, change_repo, success_repo = codes.repo
+    commit_keys = codes.key(commit_repo, codes.sha[0])
+    parent_keys = codes.key(np.repeat(commit_repo, counts), codes.sha[3])
+    graph = _build_graph(commit_keys, parent_keys, counts)
+
+    success["_repo"] = success_repo
+    env_code = pd.factorize(success["environment"], sort=True)[0]
+    success["_slot"] = (
+        pd.Series(env_code).groupby(success_repo).rank(method="dense").to_numpy(np.int64) - 1
+    )
+    success["_rank"] = np.arange(1, len(success) + 1, dtype=np.int64)
+    success["_node"] = graph.find(codes.key(success_repo, codes.sha[2]))
+    success["_start"] = _collection_start(ds, success, since, environments)
+
+    change_node = graph.find(codes.key(change_repo, codes.sha[1]))
+    merge_node = np.zeros(graph.keys.size, dtype=bool)
+    merge_node[change_node[change_node >= 0]] = True
+    return _Inputs(
+        success=success,
+        graph=graph,
+        codes=codes,
+        parent_counts=counts,
+        change_node=change_node,
+        merge_node=merge_node,
+        commit_change=_commit_change_rows(commits, changes, graph),
+    )
+
+
+def _collection_start(
+    ds: Dataset, success: pd.DataFrame, since: Any, environments: Any
+) -> IntArray:
+    """Per successful deployment, the start of its repo and environment's collection."""
+    if since is not None:
+        return np.full(len(success), as_micros(pd.Series([utc(since)]))[0], dtype=np.int64)
+    deployments = ds.deployments
+    production = deployments.loc[production_mask(deployments, environments)]
+    first = (
+        production.assign(environment=production["environment"].fillna(""))
+        .groupby(["source", "repo", "environment"])["created_at"]
+        .min()
+        .rename("_first")
+    )
+    aligned = success[["source", "repo", "environment"]].merge(
+        first.reset_index(), on=["source", "repo", "environment"], how="left"
+    )
+    return as_micros(aligned["_first"].fillna(success["created_at"]))
+
+
+def utc(value: Any) -> pd.Timestamp:
+    """A timestamp in UTC; a naive value is taken as UTC."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _commit_change_rows(
+    commits: pd.DataFrame, changes: pd.DataFrame, graph: _Graph
+) -> pd.DataFrame:
+    """(change row, node) for commits that name their change: links rebase merges that have
+    no merge sha."""
+    named = commits["change_id"].notna().to_numpy(dtype=bool)
+    empty = pd.DataFrame({"_change": np.zeros(0, np.int64), "_cnode": np.zeros(0, np.int64)})
+    if not named.any() or changes.empty:
+        return empty
+    lookup = changes[["source", "repo", "change_id"]].assign(
+        _change=np.arange(len(changes), dtype=np.int64)
+    )
+    rows = commits.loc[named, ["source", "repo", "change_id"]].assign(_row=np.flatnonzero(named))
+    rows = rows.merge(lookup, on=["source", "repo", "change_id"])
+    node_of_row = np.full(len(commits), -1, dtype=np.int64)
+    node_of_row[graph.row] = np.arange(graph.row.size)
+    rows["_cnode"] = node_of_row[rows["_row"].to_numpy(np.int64)]
+    return rows.loc[rows["_cnode"] >= 0, ["_change", "_cnode"]]
+
+
+def link(
+    ds: Dataset,
+    *,
+    environments: Any = None,
+    since: Any = None,
+    approximate: bool = True,
+    trunk: bool = True,
+) -> pd.DataFrame:
+    """The ``deployment_changes`` table: which changes each production deployment shipped.
+
+    ``environments``: environment names to treat as production (default: ``is_production``,
+    else an environment named ``prod``/``production``). ``since``: the collection's start;
+    nothing made before it is linked, so a first deployment does not sweep up old history
+    (default: per repo and environment, the creation of its first production deployment).
+    ``approximate``: where the commit graph is missing, link by merge time instead and flag
+    the rows ``is_approximate``. ``trunk``: deployed commits that belong to no change become
+    changes of their own, ``change_id`` = sha (see :func:`trunk_changes`).
+    """
+    success = successful_deployments(ds, environments)
+    if success.empty:
+        return coerce_frame(DEPLOYMENT_CHANGES, [])
+    inputs = _inputs(ds, success, since, environments)
+    graph = inputs.graph
+    commit_repo = inputs.codes.repo[0]
+    node_repo = commit_repo[graph.row]
+    node_time = as_micros(ds.commits["committed_at"])[graph.row]
+    parts: list[pd.DataFrame] = []
+    for slot in range(int(success["_slot"].max()) + 1):
+        in_slot = success.loc[success["_slot"] == slot]
+        start_of_repo = np.full(inputs.codes.n_repo, _NAT, dtype=np.int64)
+        start_of_repo[in_slot["_repo"].to_numpy(np.int64)] = in_slot["_start"].to_numpy(np.int64)
+        node_start = start_of_repo[node_repo]
+        labels = np.full(graph.keys.size, _NONE, dtype=np.int64)
+        labels[(node_time != _NAT) & (node_start != _NAT) & (node_time < node_start)] = _BEFORE
+        seeded = in_slot.loc[in_slot["_node"] >= 0]
+        propagate(
+            graph, labels, seeded["_node"].to_numpy(np.int64), seeded["_rank"].to_numpy(np.int64)
+        )
+        graph_repos = np.zeros(start_of_repo.size, dtype=bool)
+        graph_repos[seeded["_repo"].to_numpy(np.int64)] = True
+        parts.append(_change_links(ds.changes, inputs, labels, graph_repos, in_slot, approximate))
+        if trunk:
+            parts.append(_trunk_links(ds.commits, inputs, labels, graph_repos[node_repo]))
+    return _finish(parts, success, ds.changes, ds.commits, since)
+
+
+def _change_links(
+    changes: pd.DataFrame,
+    inputs: _Inputs,
+    labels: IntArray,
+    graph_repos: BoolArray,
+    in_slot: pd.DataFrame,
+    approximate: bool,
+) -> pd.DataFrame:
+    """Links of the changes in one environment slot: by graph where we can, else by time."""
+    change_repo = inputs.codes.repo[1]
+    node = inputs.change_node
+    with_graph = graph_repos[change_repo] if change_repo.size else np.zeros(0, dtype=bool)
+    by_merge = with_graph & (node >= 0)
+    rows = np.flatnonzero(by_merge)
+    parts = [pd.DataFrame({"_change": rows, "_rank": labels[node[rows]], "_approx": False})]
+    # A change whose merge sha is unknown but whose own commits are in the graph.
+    via = inputs.commit_change
+    via = via.loc[~by_merge[via["_change"].to_numpy()] & with_graph[via["_change"].to_numpy()]]
+    via = via.assign(_label=labels[via["_cnode"].to_numpy()])
+    reached = via.loc[via["_label"] != _NONE].groupby("_change")["_label"].max()
+    parts.append(
+        pd.DataFrame(
+            {"_change": reached.index.to_numpy(np.int64), "_rank": reached.to_numpy(np.int64)}
+        ).assign(_approx=False)
+    )
+    if approximate:
+        placed = by_merge.copy()
+        placed[via["_change"].to_numpy()] = True
+        timed = _time_links(changes, np.flatnonzero(~placed), change_repo, in_slot)
+        parts.append(timed.assign(_approx=True))
+    found = pd.concat(parts, ignore_index=True)
+    found = found.loc[(found["_rank"] != _NONE) & (found["_rank"] != _BEFORE)]
+    return found.assign(_row=found["_change"], _kind="change")
+
+
+def _time_links(
+    changes: pd.DataFrame, rows: IntArray, change_repo: IntArray, in_slot: pd.DataFrame
+) -> pd.DataFrame:
+    """Approximate links: a change ships with the first deployment created after its merge."""
+    merged = pd.DataFrame(
+        {
+            "_change": rows,
+            "_repo": change_repo[rows],
+            "_merged": as_micros(changes["merged_at"])[rows],
+        }
+    )
+    starts = in_slot.groupby("_repo")["_start"].first()
+    merged["_start"] = starts.reindex(merged["_repo"]).fillna(np.iinfo(np.int64).max).to_numpy()
+    merged = merged.loc[(merged["_merged"] != _NAT) & (merged["_merged"] >= merged["_start"])]
+    targets = pd.DataFrame(
+        {
+            "_repo": in_slot["_repo"].to_numpy(np.int64),
+            "_created": as_micros(in_slot["created_at"]),
+            "_rank": in_slot["_rank"].to_numpy(np.int64),
+        }
+    ).sort_values(["_created", "_rank"], kind="stable")
+    found = pd.merge_asof(
+        merged.sort_values("_merged", kind="stable"),
+        targets,
+        left_on="_merged",
+        right_on="_created",
+        by="_repo",
+        direction="forward",
+    )
+    found = found.loc[found["_rank"].notna()]
+    return pd.DataFrame(
+        {"_change": found["_change"].to_numpy(np.int64), "_rank": found["_rank"].to_numpy(np.int64)}
+    )
+
+
+def _trunk_links(
+    commits: pd.DataFrame, inputs: _Inputs, labels: IntArray, node_has_graph: BoolArray
+) -> pd.DataFrame:
+    """Deployed commits that belong to no change and are no merge: changes of their own."""
+    rows = inputs.graph.row
+    deployed = (labels != _NONE) & (labels != _BEFORE)
+    own = commits["change_id"].isna().to_numpy(dtype=bool)[rows]
+    single = inputs.parent_counts[rows] <= 1
+    keep = deployed & own & single & ~inputs.merge_node & node_has_graph
+    return pd.DataFrame(
+        {
+            "_change": -1,
+            "_row": rows[keep],
+            "_rank": labels[keep],
+            "_approx": False,
+            "_kind": "trunk",
+        }
+    )
+
+
+def _finish(
+    parts: list[pd.DataFrame],
+    success: pd.DataFrame,
+    changes: pd.DataFrame,
+    commits: pd.DataFrame,
+    since: Any,
+) -> pd.DataFrame:
+    """Resolve ranks to deployments and row numbers to ids, in the deployment_changes schema."""
+    links = pd.concat(parts, ignore_index=True)
+    if links.empty:
+        return coerce_frame(DEPLOYMENT_CHANGES, [])
+    deployment = links["_rank"].to_numpy(np.int64) - 1
+    is_change = (links["_kind"] == "change").to_numpy(dtype=bool)
+    row = links["_row"].to_numpy(np.int64)
+    change_id = _take_strings(changes["change_id"], row, is_change, commits["sha"])
+    sha = _take_strings(changes["merge_sha"], row, is_change, commits["sha"])
+    frame = pd.DataFrame(
+        {
+            "source": success["source"].to_numpy()[deployment],
+            "repo": success["repo"].to_numpy()[deployment],
+            "deployment_id": success["deployment_id"].to_numpy()[deployment],
+            "change_id": change_id,
+            "sha": sha,
+            "environment": success["environment"].to_numpy()[deployment],
+            "is_approximate": pd.array(links["_approx"].to_numpy(dtype=bool), dtype="boolean"),
+            "_order": deployment,
+            "_at": as_micros(success["deployed_at"])[deployment],
+        }
+    )
+    if since is not None:
+        frame = frame.loc[frame["_at"] >= as_micros(pd.Series([utc(since)]))[0]]
+    frame = frame.sort_values(["_order", "change_id"], kind="stable").drop_duplicates(
+        ["source", "repo", "deployment_id", "change_id"]
+    )
+    for name in ("source", "repo", "deployment_id", "environment"):
+        frame[name] = frame[name].astype("string")
+    frame["environment"] = frame["environment"].replace("", pd.NA)
+    return coerce_frame(DEPLOYMENT_CHANGES, frame.drop(columns=["_order", "_at"]))
+
+
+def _take_strings(
+    from_changes: pd.Series, row: IntArray, is_change: BoolArray, from_commits: pd.Series
+) -> pd.Series:
+    """Strings picked from a changes column where ``is_change``, else from commits' shas."""
+    left = pa.array(from_changes, type=pa.string(), from_pandas=True)
+    right = pa.array(from_commits, type=pa.string(), from_pandas=True)
+    picked_left = left.take(pa.array(np.where(is_change, row, 0))) if len(left) else None
+    picked_right = right.take(pa.array(np.where(is_change, 0, row))) if len(right) else None
+    result: Any
+    if picked_left is None:
+        result = picked_right
+    elif picked_right is None:
+        result = picked_left
+    else:
+        result = pc.if_else(pa.array(is_change), picked_left, picked_right)
+    return pd.Series(pd.array(result, dtype="string"))
+
+
+def trunk_changes(ds: Dataset, links: pd.DataFrame) -> pd.DataFrame:
+    """Changes (``changes`` schema) for linked commits that belong to no pull request.
+
+    A commit pushed straight to the default branch is its own change: first commit = authored,
+    merged = committed, no review. A ``Revert "..."`` or ``hotfix:`` subject marks it as a
+    revert or hotfix, so trunk-based teams get the same failure signals.
+    """
+    candidates = links.loc[(links["change_id"] == links["sha"]).fillna(False).to_numpy(dtype=bool)]
+    candidates = candidates[["source", "repo", "change_id"]].drop_duplicates()
+    known = candidates.merge(
+        ds.changes[["source", "repo", "change_id"]], how="left", indicator=True
+    )
+    own = candidates.loc[(known["_merge"] == "left_only").to_numpy()]
+    rows = own.rename(columns={"change_id": "sha"}).merge(
+        ds.commits, on=["source", "repo", "sha"], how="inner"
+    )
+    if rows.empty:
+        return coerce_frame(CHANGES, [])
+    authored = rows["authored_at"].fillna(rows["committed_at"])
+    subject = rows["subject"].fillna("")
+    frame = pd.DataFrame(
+        {
+            "source": rows["source"],
+            "repo": rows["repo"],
+            "change_id": rows["sha"],
+            "title": rows["subject"],
+            "author": rows["author"],
+            "state": "merged",
+            "created_at": authored,
+            "first_commit_at": authored,
+            "merged_at": rows["committed_at"],
+            "merge_sha": rows["sha"],
+            "additions": rows["additions"],
+            "deletions": rows["deletions"],
+            "commit_count": pd.array([1] * len(rows), dtype="Int64"),
+            "is_revert": subject.str.contains(REVERT_SUBJECT, regex=True).astype("boolean"),
+            "is_hotfix": subject.str.contains(HOTFIX_SUBJECT, regex=True).astype("boolean"),
+        }
+    )
+    frame = frame.loc[frame["created_at"].notna()].reset_index(drop=True)
+    return coerce_frame(CHANGES, frame)
+
+
+__all__ = [
+    "PRODUCTION_PATTERN",
+    "SUCCESS_STATUSES",
+    "as_micros",
+    "deployed_time",
+    "link",
+    "production_mask",
+    "successful_deployments",
+    "trunk_changes",
+    "utc",
+]
