@@ -103,7 +103,7 @@ class GitConnector(Connector):
         "repo": Option(str, help="repo name to record; default: origin's owner/name or folder"),
     }
     #: Rows per page; only the last page of a stream carries the cursor.
-    page_size: ClassVar[int] = 50_000
+    page_size: int = 50_000
 
     def __init__(self, source: SourceConfig) -> None:
         super().__init__(source)
