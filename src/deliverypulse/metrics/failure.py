@@ -1,0 +1,285 @@
+"""Which production deployments failed, by which signals, how long recovery took, and which
+deployments were rework.
+
+Every signal is an option, because teams record failure differently: a deployment's own
+status, a rollback, a revert or hotfix of what it shipped, or an incident opened while it was
+the latest deployment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deliverypulse.dataset import Dataset
+from deliverypulse.link import deployed_time, production_mask
+from deliverypulse.metrics.periods import OptionError
+
+SIGNALS: tuple[str, ...] = ("status", "rollback", "revert", "hotfix", "incident")
+FAILED_STATUSES = ("failure", "error")
+#: Statuses that count as a deployment attempt (the denominator of the failure rate).
+ATTEMPT_STATUSES = ("success", *FAILED_STATUSES)
+_KEY = ["source", "repo", "deployment_id"]
+
+
+def check_signals(signals: Iterable[str]) -> tuple[str, ...]:
+    chosen = (signals,) if isinstance(signals, str) else tuple(signals)
+    unknown = [name for name in chosen if name not in SIGNALS]
+    if unknown:
+        raise OptionError(
+            f"unknown failure signal {unknown[0]!r}; the signals are {', '.join(SIGNALS)}"
+        )
+    return chosen
+
+
+def attempts(ds: Dataset, environments: Any = None) -> pd.DataFrame:
+    """Production deployments that finished (success, failure, error), in time order.
+
+    Adds ``deployed_at``, ``is_success`` and ``_group`` (an integer per source, repo and
+    environment); keeps every column of ``deployments``, user columns included.
+    """
+    deployments = ds.deployments
+    keep = production_mask(deployments, environments) & deployments["status"].isin(
+        ATTEMPT_STATUSES
+    ).fillna(False).astype(bool)
+    frame = deployments.loc[keep].copy()
+    frame["environment"] = frame["environment"].fillna("")
+    frame["deployed_at"] = deployed_time(frame)
+    frame = frame.sort_values(
+        ["source", "repo", "environment", "deployed_at", "created_at", "deployment_id"],
+        kind="stable",
+    ).reset_index(drop=True)
+    frame["is_success"] = (frame["status"] == "success").fillna(False).astype(bool)
+    frame["_group"] = frame.groupby(["source", "repo", "environment"], sort=False).ngroup()
+    frame["_repo_group"] = frame.groupby(["source", "repo"], sort=False).ngroup()
+    return frame
+
+
+def _events(kind: str, failed: Any, start: Any, end: Any) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "_d": np.asarray(failed, dtype=np.int64),
+            "signal": kind,
+            "start": _naive_utc(start),
+            "end": _naive_utc(end),
+        }
+    )
+
+
+def _naive_utc(values: Any) -> Any:
+    stamps = pd.to_datetime(pd.Series(values, dtype=object if len(values) == 0 else None), utc=True)
+    return stamps.dt.tz_localize(None).dt.as_unit("us").to_numpy()
+
+
+def _next_success(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """For each row, the first successful deployment at or after it in the same group."""
+    ok = frame.loc[frame["is_success"], ["_group", "deployed_at", "_d"]].rename(
+        columns={"_d": "_next", "deployed_at": "_next_at"}
+    )
+    left = rows[["_d", "_group", "deployed_at"]].sort_values("deployed_at", kind="stable")
+    found = pd.merge_asof(
+        left,
+        ok.sort_values("_next_at", kind="stable"),
+        left_on="deployed_at",
+        right_on="_next_at",
+        by="_group",
+        direction="forward",
+    )
+    return found
+
+
+def _status_events(frame: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
+    failed = frame.loc[frame["status"].isin(FAILED_STATUSES).fillna(False).astype(bool)]
+    found = _next_success(frame, failed)
+    events = _events("status", found["_d"], found["deployed_at"], found["_next_at"])
+    return events, found["_next"].dropna().to_numpy(dtype=np.int64)
+
+
+def _rollback_events(frame: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
+    """A deployment of a sha an earlier deployment already shipped (not a redeploy of the
+    current one), or one flagged ``is_rollback``, rolls back the deployment before it."""
+    ok = frame.loc[frame["is_success"]]
+    previous = ok.groupby("_group", sort=False)["_d"].shift(1)
+    previous_sha = ok.groupby("_group", sort=False)["sha"].shift(1)
+    seen = ok.duplicated(["_group", "sha"]) & ok["sha"].notna()
+    flagged = ok["is_rollback"].fillna(False).astype(bool)
+    is_rollback = (flagged | (seen & (ok["sha"] != previous_sha).fillna(True))) & previous.notna()
+    rollbacks = ok.loc[is_rollback]
+    target = previous[is_rollback].to_numpy(dtype=np.int64)
+    events = _events(
+        "rollback",
+        target,
+        frame["deployed_at"].iloc[target],
+        rollbacks["deployed_at"],
+    )
+    return events, rollbacks["_d"].to_numpy(dtype=np.int64)
+
+
+def _change_targets(changes: pd.DataFrame) -> pd.DataFrame:
+    """Every way a revert may name a change: id, merge sha, number, #number."""
+    number = changes["number"].astype("string")
+    forms = [changes["change_id"], changes["merge_sha"], number, "#" + number]
+    parts = [
+        pd.DataFrame(
+            {
+                "source": changes["source"],
+                "repo": changes["repo"],
+                "reverts": form,
+                "_target": changes["change_id"],
+            }
+        )
+        for form in forms
+    ]
+    table = pd.concat(parts, ignore_index=True).dropna(subset=["reverts", "_target"])
+    return table.drop_duplicates(["source", "repo", "reverts"])
+
+
+def _fix_events(
+    frame: pd.DataFrame,
+    changes: pd.DataFrame,
+    shipped: pd.DataFrame,
+    kind: str,
+    window: pd.Timedelta,
+) -> pd.DataFrame:
+    """Deployments whose change was reverted (or hot-fixed) within ``window`` of shipping.
+
+    A revert that names its change charges every deployment that shipped it; one that names
+    nothing we know charges the repo's last successful deployment before its merge. Recovery
+    ends when the fix itself is deployed.
+    """
+    column = "is_revert" if kind == "revert" else "is_hotfix"
+    fixes = changes.loc[changes[column].fillna(False).astype(bool) & changes["merged_at"].notna()]
+    fixes = fixes[["source", "repo", "change_id", "reverts", "merged_at"]].rename(
+        columns={"change_id": "_fix", "merged_at": "_fixed_at"}
+    )
+    fix_deployed = shipped.groupby(["source", "repo", "change_id"])["deployed_at"].min()
+    fixes = fixes.merge(
+        fix_deployed.rename("_fix_deployed").reset_index(),
+        left_on=["source", "repo", "_fix"],
+        right_on=["source", "repo", "change_id"],
+        how="left",
+    ).drop(columns="change_id")
+    resolved = fixes.merge(_change_targets(changes), on=["source", "repo", "reverts"], how="left")
+    named = resolved.loc[resolved["_target"].notna()].merge(
+        shipped[["source", "repo", "change_id", "_d", "deployed_at"]],
+        left_on=["source", "repo", "_target"],
+        right_on=["source", "repo", "change_id"],
+    )
+    ok = frame.loc[frame["is_success"], ["source", "repo", "_repo_group", "deployed_at", "_d"]]
+    unnamed = resolved.loc[resolved["_target"].isna()].merge(
+        ok[["source", "repo", "_repo_group"]].drop_duplicates(), on=["source", "repo"]
+    )
+    unnamed = pd.merge_asof(
+        unnamed.sort_values("_fixed_at", kind="stable"),
+        ok[["_repo_group", "deployed_at", "_d"]].sort_values("deployed_at", kind="stable"),
+        left_on="_fixed_at",
+        right_on="deployed_at",
+        by="_repo_group",
+        direction="backward",
+        allow_exact_matches=False,
+    ).dropna(subset=["_d"])
+    both = pd.concat(
+        [
+            named[["_d", "deployed_at", "_fixed_at", "_fix_deployed"]],
+            unnamed[["_d", "deployed_at", "_fixed_at", "_fix_deployed"]],
+        ],
+        ignore_index=True,
+    )
+    inside = (both["_fixed_at"] > both["deployed_at"]) & (
+        both["_fixed_at"] <= both["deployed_at"] + window
+    )
+    both = both.loc[inside.fillna(False).astype(bool)]
+    return _events(kind, both["_d"], both["deployed_at"], both["_fix_deployed"])
+
+
+def _incident_events(frame: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
+    """An incident is charged to the repo's last successful deployment before it opened."""
+    ok = frame.loc[frame["is_success"], ["source", "repo", "_repo_group", "deployed_at", "_d"]]
+    opened = incidents.loc[
+        incidents["created_at"].notna(), ["source", "repo", "created_at", "resolved_at"]
+    ]
+    opened = opened.merge(
+        ok[["source", "repo", "_repo_group"]].drop_duplicates(), on=["source", "repo"]
+    )
+    charged = pd.merge_asof(
+        opened.sort_values("created_at", kind="stable"),
+        ok[["_repo_group", "deployed_at", "_d"]].sort_values("deployed_at", kind="stable"),
+        left_on="created_at",
+        right_on="deployed_at",
+        by="_repo_group",
+        direction="backward",
+    ).dropna(subset=["_d"])
+    return _events("incident", charged["_d"], charged["created_at"], charged["resolved_at"])
+
+
+def deployment_outcomes(
+    ds: Dataset,
+    *,
+    links: pd.DataFrame,
+    changes: pd.DataFrame,
+    environments: Any = None,
+    failure_signals: Iterable[str] = SIGNALS,
+    revert_window: str | pd.Timedelta = "7D",
+) -> pd.DataFrame:
+    """One row per production deployment attempt: did it fail, why, and when it recovered.
+
+    ``changes``: every change, trunk commits included (see ``lead_time.all_changes``).
+    Columns added to the deployment's own: ``deployed_at``, ``is_success``, ``failed`` and one
+    ``failed_by_<signal>`` per signal, ``is_rework`` (it ships a revert or hotfix, rolls back,
+    or is the first success after a failed deployment), ``recovery_start``, ``recovery_end``,
+    ``recovery`` (a timedelta; missing while not recovered).
+    """
+    signals = check_signals(failure_signals)
+    window = pd.Timedelta(revert_window)
+    frame = attempts(ds, environments)
+    frame["_d"] = np.arange(len(frame), dtype=np.int64)
+    shipped = links.merge(
+        frame.loc[frame["is_success"], [*_KEY, "_d", "deployed_at"]], on=_KEY, how="inner"
+    )
+    status, after_failure = _status_events(frame)
+    rollback, rollbacks = _rollback_events(frame)
+    found = {
+        "status": status,
+        "rollback": rollback,
+        "revert": _fix_events(frame, changes, shipped, "revert", window),
+        "hotfix": _fix_events(frame, changes, shipped, "hotfix", window),
+        "incident": _incident_events(frame, ds.incidents),
+    }
+    events = pd.concat([found[name] for name in signals], ignore_index=True)
+    for name in SIGNALS:
+        flag = np.zeros(len(frame), dtype=bool)
+        if name in signals:
+            flag[found[name]["_d"].to_numpy(dtype=np.int64)] = True
+        frame[f"failed_by_{name}"] = flag
+    frame["failed"] = frame[[f"failed_by_{name}" for name in SIGNALS]].any(axis=1)
+
+    fixes = changes["is_revert"].fillna(False) | changes["is_hotfix"].fillna(False)
+    fix_ids = changes.loc[fixes.astype(bool), ["source", "repo", "change_id"]]
+    ships_fix = shipped.merge(fix_ids, on=["source", "repo", "change_id"])["_d"]
+    rework = np.zeros(len(frame), dtype=bool)
+    for rows in (ships_fix.to_numpy(dtype=np.int64), rollbacks, after_failure):
+        rework[rows] = True
+    frame["is_rework"] = rework & frame["is_success"].to_numpy(dtype=bool)
+
+    recovery = events.groupby("_d").agg(
+        recovery_start=("start", "min"), recovery_end=("end", "max")
+    )
+    frame = frame.merge(recovery, left_on="_d", right_index=True, how="left")
+    for name in ("recovery_start", "recovery_end"):
+        frame[name] = pd.to_datetime(frame[name]).dt.tz_localize("UTC").dt.as_unit("us")
+    span = frame["recovery_end"] - frame["recovery_start"]
+    frame["recovery"] = span.where(span >= pd.Timedelta(0))
+    return frame.drop(columns=["_d", "_group", "_repo_group"]).reset_index(drop=True)
+
+
+__all__ = [
+    "ATTEMPT_STATUSES",
+    "FAILED_STATUSES",
+    "SIGNALS",
+    "attempts",
+    "check_signals",
+    "deployment_outcomes",
+]

@@ -1,0 +1,395 @@
+"""The metrics table: every DORA metric per group and period, with its benchmark cluster.
+
+All inputs are prepared once (links, lead times, deployment outcomes), then each metric is a
+``groupby`` over integer period numbers, so the cost is a few vectorised passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deliverypulse.dataset import Dataset
+from deliverypulse.errors import DataError
+from deliverypulse.link import link
+from deliverypulse.metrics.clusters import check_benchmarks, classify
+from deliverypulse.metrics.failure import SIGNALS, check_signals, deployment_outcomes
+from deliverypulse.metrics.lead_time import BOT_PATTERN, all_changes, lead_times
+from deliverypulse.metrics.periods import (
+    Period,
+    check_period,
+    check_tz,
+    day_start,
+    first_day,
+    local_day,
+    period_days,
+    period_index,
+)
+
+_QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9}
+_MISSING_DAY = np.iinfo(np.int64).min
+
+COUNT_COLUMNS = (
+    "deployments",
+    "deployment_days",
+    "deployment_attempts",
+    "failed_deployments",
+    "rework_deployments",
+    "lead_time_count",
+    "lead_time_negative",
+    "lead_time_incomplete",
+    "merge_to_deploy_count",
+    "recovery_count",
+    "unrecovered",
+)
+
+
+@dataclass
+class Prepared:
+    """The per-deployment and per-change rows every metric is computed from."""
+
+    outcomes: pd.DataFrame  # one row per production deployment attempt
+    lead: pd.DataFrame  # one row per deployed change
+    by: list[str]
+
+
+def _by(by: str | Sequence[str] | None) -> list[str]:
+    if by is None:
+        return []
+    return [by] if isinstance(by, str) else list(by)
+
+
+def prepare(
+    ds: Dataset,
+    *,
+    by: str | Sequence[str] | None = None,
+    links: pd.DataFrame | None = None,
+    environments: Any = None,
+    since: Any = None,
+    failure_signals: Iterable[str] = SIGNALS,
+    revert_window: str | pd.Timedelta = "7D",
+    exclude_bots: bool = True,
+    bot_pattern: str = BOT_PATTERN,
+    trunk: bool = True,
+) -> Prepared:
+    """Link once and derive the rows the metrics aggregate; groups come from deployments."""
+    groups = _by(by)
+    missing = [name for name in groups if name not in ds.deployments.columns]
+    if missing:
+        raise DataError(
+            f"cannot group by {missing[0]!r}: it is not a column of deployments "
+            "(metrics are grouped by the deployment that shipped each change; add the column "
+            "to the deployments table)",
+            table="deployments",
+            column=missing[0],
+        )
+    signals = check_signals(failure_signals)
+    if links is None:
+        links = link(ds, environments=environments, since=since, trunk=trunk)
+    changes = all_changes(ds, links, trunk=trunk)
+    outcomes = deployment_outcomes(
+        ds,
+        links=links,
+        changes=changes,
+        environments=environments,
+        failure_signals=signals,
+        revert_window=revert_window,
+    )
+    lead = lead_times(
+        ds,
+        links=links,
+        environments=environments,
+        exclude_bots=exclude_bots,
+        bot_pattern=bot_pattern,
+        trunk=trunk,
+    )
+    extra = [name for name in groups if name not in ("source", "repo")]
+    if extra:
+        lookup = ds.deployments[["source", "repo", "deployment_id", *extra]].drop_duplicates(
+            ["source", "repo", "deployment_id"]
+        )
+        lead = lead.merge(lookup, on=["source", "repo", "deployment_id"], how="left")
+    return Prepared(outcomes=outcomes, lead=lead, by=groups)
+
+
+def _hours(values: pd.Series) -> pd.Series:
+    """Durations as float hours (missing stays NaN)."""
+    micros = values.to_numpy(dtype="timedelta64[us]").astype(np.int64).astype(float)
+    micros[values.isna().to_numpy(dtype=bool)] = np.nan
+    return pd.Series(micros / 3.6e9, index=values.index)
+
+
+def _aggregate(
+    prepared: Prepared, out_day: Any, lead_day: Any, out_key: Any, lead_key: Any
+) -> pd.DataFrame:
+    """Every count and statistic per (group..., _p)."""
+    by = prepared.by
+    outcomes, lead = prepared.outcomes, prepared.lead
+    keys = [*by, "_p"]
+    o = outcomes[by].assign(
+        _p=out_key,
+        _day=out_day,
+        _success=outcomes["is_success"].to_numpy(dtype=bool),
+        _failed=outcomes["failed"].to_numpy(dtype=bool),
+        _rework=outcomes["is_rework"].to_numpy(dtype=bool),
+        _recovery=_hours(outcomes["recovery"]).astype(float),
+        _unrecovered=(outcomes["failed"] & outcomes["recovery"].isna()).to_numpy(dtype=bool),
+    )
+    grouped = o.groupby(keys, dropna=False, sort=True)
+    table = grouped.agg(
+        deployments=("_success", "sum"),
+        deployment_attempts=("_success", "size"),
+        failed_deployments=("_failed", "sum"),
+        rework_deployments=("_rework", "sum"),
+        recovery_count=("_recovery", "count"),
+        unrecovered=("_unrecovered", "sum"),
+    )
+    days = o.loc[o["_success"]].drop_duplicates([*keys, "_day"]).groupby(keys, dropna=False)
+    table = table.join(days.size().rename("deployment_days"), how="outer")
+    recovery = o.loc[o["_recovery"].notna()].groupby(keys, dropna=False)["_recovery"]
+    table = table.join(_quantiles(recovery, "recovery", ("median", "p90")), how="outer")
+
+    spans = {
+        name: _hours(lead[name]).astype(float)
+        for name in ("lead_time", "merge_to_deploy", "coding", "pickup", "review", "deploy")
+    }
+    frame = lead[by].assign(_p=lead_key, **{f"_{k}": v for k, v in spans.items()})
+    lead_hours = frame["_lead_time"]
+    frame["_negative"] = (lead_hours < 0).to_numpy(dtype=bool)
+    frame["_incomplete"] = lead_hours.isna().to_numpy(dtype=bool)
+    lead_groups = frame.groupby(keys, dropna=False, sort=True)
+    table = table.join(
+        lead_groups.agg(
+            lead_time_negative=("_negative", "sum"), lead_time_incomplete=("_incomplete", "sum")
+        ),
+        how="outer",
+    )
+    for name in spans:
+        valid = frame.loc[frame[f"_{name}"] >= 0].groupby(keys, dropna=False)[f"_{name}"]
+        stats = (
+            ("median", "p75", "p90") if name in ("lead_time", "merge_to_deploy") else ("median",)
+        )
+        table = table.join(_quantiles(valid, name, stats), how="outer")
+        if name in ("lead_time", "merge_to_deploy"):
+            table = table.join(valid.size().rename(f"{name}_count"), how="outer")
+    return table
+
+
+def _quantiles(grouped: Any, name: str, stats: Sequence[str]) -> pd.DataFrame:
+    """Linear-interpolation percentiles (numpy's default) of each group."""
+    columns = {f"{name}_{stat}_hours": grouped.quantile(_QUANTILES[stat]) for stat in stats}
+    return pd.DataFrame(columns)
+
+
+def _grid(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Every period between each group's first and last, so quiet periods show as zeros."""
+    if table.empty:
+        return table
+    index = table.index.to_frame(index=False)
+    if by:
+        group = index.groupby(by, dropna=False, sort=True)["_p"]
+        bounds = pd.concat([group.min().rename("lo"), group.max().rename("hi")], axis=1)
+        bounds = bounds.reset_index()
+    else:
+        bounds = pd.DataFrame({"lo": [index["_p"].min()], "hi": [index["_p"].max()]})
+    sizes = (bounds["hi"] - bounds["lo"] + 1).to_numpy(dtype=np.int64)
+    repeated = bounds.loc[bounds.index.repeat(sizes)].reset_index(drop=True)
+    offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    repeated["_p"] = repeated["lo"].to_numpy(dtype=np.int64) + offsets
+    full = pd.MultiIndex.from_frame(repeated[[*by, "_p"]])
+    return table.reindex(full)
+
+
+def _finish(table: pd.DataFrame, benchmarks: str) -> pd.DataFrame:
+    for name in COUNT_COLUMNS:
+        table[name] = table[name].fillna(0).astype("Int64")
+    days = table["period_days"].astype(float)
+    table["deployments_per_day"] = table["deployments"].astype(float) / days
+    table["deployment_days_per_week"] = table["deployment_days"].astype(float) * 7 / days
+    attempts = table["deployment_attempts"].astype(float).replace(0, np.nan)
+    table["change_failure_rate"] = table["failed_deployments"].astype(float) / attempts
+    table["rework_rate"] = table["rework_deployments"].astype(float) / attempts
+    table["deployment_frequency_cluster"] = classify(
+        table["deployments_per_day"], "deployment_frequency", benchmarks
+    )
+    table["lead_time_cluster"] = classify(table["lead_time_median_hours"], "lead_time", benchmarks)
+    table["change_failure_rate_cluster"] = classify(
+        table["change_failure_rate"], "change_failure_rate", benchmarks
+    )
+    table["recovery_cluster"] = classify(table["recovery_median_hours"], "recovery", benchmarks)
+    return table
+
+
+METRIC_COLUMNS = [
+    "deployments",
+    "deployment_days",
+    "deployments_per_day",
+    "deployment_days_per_week",
+    "lead_time_median_hours",
+    "lead_time_p75_hours",
+    "lead_time_p90_hours",
+    "lead_time_count",
+    "lead_time_negative",
+    "lead_time_incomplete",
+    "merge_to_deploy_median_hours",
+    "merge_to_deploy_p75_hours",
+    "merge_to_deploy_p90_hours",
+    "merge_to_deploy_count",
+    "coding_median_hours",
+    "pickup_median_hours",
+    "review_median_hours",
+    "deploy_median_hours",
+    "deployment_attempts",
+    "failed_deployments",
+    "change_failure_rate",
+    "recovery_count",
+    "unrecovered",
+    "recovery_median_hours",
+    "recovery_p90_hours",
+    "rework_deployments",
+    "rework_rate",
+    "deployment_frequency_cluster",
+    "lead_time_cluster",
+    "change_failure_rate_cluster",
+    "recovery_cluster",
+]
+
+
+def _empty(by: list[str], head: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="object") for name in [*by, *head, *METRIC_COLUMNS]})
+
+
+def metrics(
+    ds: Dataset,
+    period: str = "month",
+    by: str | Sequence[str] | None = None,
+    tz: str = "UTC",
+    *,
+    links: pd.DataFrame | None = None,
+    environments: Any = None,
+    since: Any = None,
+    failure_signals: Iterable[str] = SIGNALS,
+    revert_window: str | pd.Timedelta = "7D",
+    exclude_bots: bool = True,
+    bot_pattern: str = BOT_PATTERN,
+    trunk: bool = True,
+    benchmarks: str = "2023",
+) -> pd.DataFrame:
+    """Every DORA metric per group and calendar period, with its DORA cluster.
+
+    One row per group (``by``: ``source``, ``repo`` or any deployments column such as
+    ``team``) and period (Monday-start weeks or months in ``tz``), from each group's first
+    active period to its last, quiet periods included. ``period`` is the local midnight the
+    period starts. Durations are in hours; percentiles interpolate linearly. Deployments count
+    in the period they finished, changes in the period they were deployed. The options are
+    described in docs/metrics.md.
+    """
+    chosen: Period = check_period(period)
+    check_tz(tz)
+    check_benchmarks(benchmarks)
+    prepared = prepare(
+        ds,
+        by=by,
+        links=links,
+        environments=environments,
+        since=since,
+        failure_signals=failure_signals,
+        revert_window=revert_window,
+        exclude_bots=exclude_bots,
+        bot_pattern=bot_pattern,
+        trunk=trunk,
+    )
+    by_list = prepared.by
+    head = ["period", "period_days"]
+    out_day = local_day(prepared.outcomes["deployed_at"], tz)
+    lead_day = local_day(prepared.lead["deployed_at"], tz)
+    table = _aggregate(
+        prepared, out_day, lead_day, period_index(out_day, chosen), period_index(lead_day, chosen)
+    )
+    table = _grid(table, by_list)
+    if table.empty:
+        return _empty(by_list, head)
+    table = table.reset_index()
+    index = table["_p"].to_numpy(dtype=np.int64)
+    table["period"] = day_start(first_day(index, chosen), tz).to_numpy()
+    table["period"] = day_start(first_day(index, chosen), tz)
+    table["period_days"] = period_days(index, chosen)
+    table = _finish(table, str(benchmarks))
+    return table[[*by_list, *head, *METRIC_COLUMNS]].reset_index(drop=True)
+
+
+def summary(
+    ds: Dataset,
+    by: str | Sequence[str] | None = None,
+    tz: str = "UTC",
+    *,
+    links: pd.DataFrame | None = None,
+    environments: Any = None,
+    since: Any = None,
+    failure_signals: Iterable[str] = SIGNALS,
+    revert_window: str | pd.Timedelta = "7D",
+    exclude_bots: bool = True,
+    bot_pattern: str = BOT_PATTERN,
+    trunk: bool = True,
+    benchmarks: str = "2023",
+) -> pd.DataFrame:
+    """Headline numbers: every metric over the whole time range, one row per group.
+
+    The range of a group runs from the local day of its first deployment or deployed change
+    to that of its last (``start``, ``end``, ``days``, inclusive); rates are per day of it.
+    """
+    check_tz(tz)
+    check_benchmarks(benchmarks)
+    prepared = prepare(
+        ds,
+        by=by,
+        links=links,
+        environments=environments,
+        since=since,
+        failure_signals=failure_signals,
+        revert_window=revert_window,
+        exclude_bots=exclude_bots,
+        bot_pattern=bot_pattern,
+        trunk=trunk,
+    )
+    by_list = prepared.by
+    head = ["start", "end", "days"]
+    out_day = local_day(prepared.outcomes["deployed_at"], tz)
+    lead_day = local_day(prepared.lead["deployed_at"], tz)
+    table = _aggregate(
+        prepared,
+        out_day,
+        lead_day,
+        np.zeros(len(out_day), dtype=np.int64),
+        np.zeros(len(lead_day), dtype=np.int64),
+    )
+    if table.empty:
+        return _empty(by_list, head)
+    days = pd.concat(
+        [
+            prepared.outcomes[by_list].assign(_day=out_day),
+            prepared.lead[by_list].assign(_day=lead_day),
+        ],
+        ignore_index=True,
+    )
+    days = days.loc[days["_day"] != _MISSING_DAY]
+    if by_list:
+        spans = days.groupby(by_list, dropna=False)["_day"].agg(["min", "max"])
+        table = table.reset_index().merge(spans.reset_index(), on=by_list, how="left")
+    else:
+        table = table.reset_index().assign(min=days["_day"].min(), max=days["_day"].max())
+    first = table["min"].to_numpy(dtype=np.int64)
+    last = table["max"].to_numpy(dtype=np.int64)
+    table["start"] = day_start(first, tz)
+    table["end"] = day_start(last, tz)
+    table["days"] = last - first + 1
+    table["period_days"] = table["days"]
+    table = _finish(table, str(benchmarks))
+    return table[[*by_list, *head, *METRIC_COLUMNS]].reset_index(drop=True)
+
+
+__all__ = ["METRIC_COLUMNS", "Prepared", "metrics", "prepare", "summary"]
