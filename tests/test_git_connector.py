@@ -13,7 +13,7 @@ from gitrepo import ANN, BOB, GitRepo
 
 from deliverypulse.config import SourceConfig, config_from_dict
 from deliverypulse.connector import Page, load_connector
-from deliverypulse.errors import ConfigError
+from deliverypulse.errors import ConfigError, DeliveryPulseError
 from deliverypulse.store.coerce import coerce_frame
 from deliverypulse.store.schemas import spec_for
 
@@ -465,3 +465,48 @@ def test_an_empty_repository_yields_empty_pages(tmp_path: Path) -> None:
         pages = list(connector.read(stream, "empty", None))
         assert len(pages) == 1
         assert len(coerce_frame(spec_for(stream), pages[0].records)) == 0
+
+
+def test_a_failing_git_command_is_a_one_line_error(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "broken")
+    first = repo.commit("Initial commit", date="2024-03-01T09:00:00+00:00")
+    repo.commit("Second", date="2024-03-02T09:00:00+00:00")
+    (repo.path / ".git" / "objects" / first[:2] / first[2:]).unlink()  # a corrupt history
+    connector = GitConnector(source_for(repo.path))
+    with pytest.raises(DeliveryPulseError) as caught:
+        list(connector.read("commits", "broken", None))
+    message = str(caught.value)
+    assert message.startswith(f"'git log' failed in {repo.path}: fatal: ")
+    assert "\n" not in message
+
+
+def test_without_git_on_path_the_error_says_so(
+    web: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(ConfigError, match="git command is not installed"):
+        source_for(web.path)
+
+
+def test_a_detached_head_still_has_a_mainline(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "ci")
+    repo.commit("Initial commit", date="2024-03-01T09:00:00+00:00")
+    repo.commit("Ship it (#9)", date="2024-03-02T09:00:00+00:00")
+    repo.git("checkout", "-q", "--detach", "HEAD")
+    changes, _ = read(source_for(repo.path), "changes")
+    assert list(changes["change_id"]) == ["9"]
+    assert changes["base_ref"].isna().all()
+
+
+def test_a_shallow_clone_is_read_and_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    origin = GitRepo(tmp_path / "origin")
+    origin.commit("Initial commit", date="2024-03-01T09:00:00+00:00", files={"a": "1\n"})
+    origin.commit("Second (#2)", date="2024-03-02T09:00:00+00:00", files={"a": "2\n"})
+    clone = tmp_path / "clone"
+    origin.git("clone", "-q", "--depth", "1", f"file://{origin.path}", str(clone))
+    with caplog.at_level("WARNING"):
+        commits, _ = read(source_for(clone), "commits")
+    assert list(commits["subject"]) == ["Second (#2)"]
+    assert "shallow clone" in caplog.text

@@ -8,6 +8,7 @@ Specs: https://git-scm.com/docs/git-log and https://git-scm.com/docs/git-for-eac
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ CURSOR_VERSION = "1"
 DEFAULT_DEPLOYMENTS = r"tags:^v\d"
 DEFAULT_HOTFIX = r"(?i)\bhot-?fix\b"
 DEFAULT_BOTS = r"(?i)\[bot\]|^dependabot|^renovate"
+_log = logging.getLogger(__name__)
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?[^/:]+:(?!//)(?P<path>.+)$")
 
 
@@ -87,7 +89,25 @@ class Tips:
 
 
 class GitConnector(Connector):
-    """Reads a local git repository with the git CLI."""
+    """Reads a local git repository with the git CLI.
+
+    How git's facts become rows (git lacks some of what GitHub and GitLab record):
+
+    - changes: each first-parent merge on the mainline (``Merge pull request #N from o/b``,
+      GitLab's ``See merge request g/p!N``, Bitbucket, Azure DevOps, or a plain ``Merge branch``
+      whose change_id is then its sha) and each mainline commit whose subject ends ``(#N)``.
+      created_at = first_commit_at = the earliest author date among the commits the merge brings
+      in, because git keeps no pull-request creation time; merged_at = the committer date.
+      Sizes are the merge's diff against its first parent. Review fields stay empty.
+    - A revert is a change titled ``Revert "..."`` or holding a ``This reverts commit X`` line;
+      ``reverts`` is the change that X belongs to, else the ``#N`` in the title, else X.
+    - Mainline commits that are neither are left without change_id: trunk-based changes.
+    - deployments: a tag's creation time (tagger date; a lightweight tag's commit date) or a
+      deploy-branch merge's committer date is both created_at and finished_at. A tag is a
+      rollback when its commit was already shipped by an earlier tag and is not the same commit
+      as the tag just before it (a redeploy).
+    - commits.additions/deletions are known for mainline commits only (first-parent diffs).
+    """
 
     type_name: ClassVar[str] = "git"
     streams: ClassVar[tuple[str, ...]] = ("deployments", "changes", "commits")
@@ -120,7 +140,7 @@ class GitConnector(Connector):
             raise source.error(f"{settings.path} does not exist", key="path")
         git = Git(settings.path)
         if git.executable is None:
-            raise source.error("the git command is not installed (or not on PATH)", key="type")
+            raise source.error("the git command is not installed (or not on PATH); install git")
         try:
             git.output(["rev-parse", "--git-dir"])
         except GitError as error:
@@ -128,7 +148,10 @@ class GitConnector(Connector):
             if "not a git repository" in reason or not settings.path.is_dir():
                 raise source.error(f"{settings.path} is not a git repository", key="path") from None
             raise source.error(reason, key="path") from None
-        refs = git.refs("refs/heads", "refs/remotes")
+        try:
+            refs = git.refs("refs/heads", "refs/remotes")
+        except GitError as error:
+            raise source.error(str(error), key="path") from None
         for key, name in (("branch", settings.branch), ("deployments", _deploy_branch(settings))):
             if name and _resolve_branch(refs, name) is None:
                 raise source.error(f"no branch {name!r} in {settings.path}", key=key)
@@ -169,6 +192,12 @@ class GitConnector(Connector):
 
     def _read_tips(self) -> Tips:
         settings = self.settings
+        if (self.git.output(["rev-parse", "--is-shallow-repository"]) or "").strip() == "true":
+            _log.warning(
+                "%s is a shallow clone: changes at its edge miss their first commits; "
+                "fetch the full history (git fetch --unshallow) for true lead times",
+                settings.path,
+            )
         refs = self.git.refs("refs/heads", "refs/remotes", "refs/tags")
         if settings.branch:
             mainline = _resolve_branch(refs, settings.branch)
