@@ -510,3 +510,30 @@ def test_a_shallow_clone_is_read_and_warned_about(
         commits, _ = read(source_for(clone), "commits")
     assert list(commits["subject"]) == ["Second (#2)"]
     assert "shallow clone" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["Merge branch 'main' of github.com:octo/web", "Merge remote-tracking branch 'origin/main'"],
+)
+def test_a_git_pull_merge_on_main_is_no_change_and_hides_none(tmp_path: Path, subject: str) -> None:
+    """A trunk team's `git pull` puts the shared history on the merge's second parent."""
+    repo = GitRepo(tmp_path / "trunk")
+    repo.commit("Initial commit", date="2024-04-01T09:00:00+00:00", files={"a": "1\n"})
+    repo.checkout("pushed-by-others", new=True)
+    others = repo.commit("Their fix", date="2024-04-02T09:00:00+00:00", files={"b": "1\n"})
+    squash = repo.commit("Their feature (#5)", date="2024-04-02T10:00:00+00:00", files={"b": "2\n"})
+    repo.checkout("main")
+    mine = repo.commit("My fix", date="2024-04-02T11:00:00+00:00", files={"c": "1\n"})
+    pull = repo.merge("pushed-by-others", subject, date="2024-04-03T09:00:00+00:00")
+
+    changes, _ = read(source_for(repo.path), "changes")
+    assert list(changes["change_id"]) == ["5"]
+    assert changes["first_commit_at"][0] == utc("2024-04-02T10:00:00")
+    commits = by(read(source_for(repo.path), "commits")[0], "sha")
+    assert {sha: commits[sha]["change_id"] for sha in (others, squash, mine, pull)} == {
+        others: None,
+        squash: "5",
+        mine: None,
+        pull: None,
+    }

@@ -102,6 +102,8 @@ class GitConnector(Connector):
     - A revert is a change titled ``Revert "..."`` or holding a ``This reverts commit X`` line;
       ``reverts`` is the change that X belongs to, else the ``#N`` in the title, else X.
     - Mainline commits that are neither are left without change_id: trunk-based changes.
+      A ``git pull`` merge on the mainline (``Merge branch 'main' of ...``) is no change: the
+      shared history on its second parent is walked as mainline instead.
     - deployments: a tag's creation time (tagger date; a lightweight tag's commit date) or a
       deploy-branch merge's committer date is both created_at and finished_at. A tag is a
       rollback when its commit was already shipped by an earlier tag and is not the same commit

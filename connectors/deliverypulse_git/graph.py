@@ -10,6 +10,7 @@ GitLab (https://docs.gitlab.com/ee/user/project/merge_requests/commit_templates.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,39 +81,75 @@ def find_changes(
     used_ids: set[str] = set()
     changes: list[dict[str, Any]] = []
     members_of: list[list[int]] = []
-    for position in mainline:
-        parents = graph.parent_indexes[position]
+    for position, is_sync in _walk_mainline(graph, mainline, claimed, rules.base_ref):
         is_merge = len(commits.parents[position]) > 1
+        members = _claim(graph, _other_parents(graph, position), claimed) if is_merge else []
+        if is_sync:
+            continue  # `git pull` on the mainline: its commits are walked as mainline above
         described = (
             _describe_merge(commits, position) if is_merge else _describe_squash(commits, position)
         )
         if described is None:
             continue
         number, head_ref, title = described
-        members = _claim(graph, parents[1:], claimed) if is_merge else []
         change_id = str(number) if number is not None else commits.shas[position]
         if change_id in used_ids:  # the same number twice (a cherry-pick): keep both, apart
             change_id = commits.shas[position]
         used_ids.add(change_id)
         for member in (*members, position):
             change_of[member] = change_id
+        size = sizes.get(commits.shas[position])
         changes.append(
-            _change(
-                commits,
-                position,
-                members,
-                change_id,
-                number,
-                head_ref,
-                title,
-                sizes.get(commits.shas[position]),
-                rules,
-            )
+            _change(commits, position, members, change_id, number, head_ref, title, size, rules)
         )
         members_of.append(members)
     for change, members in zip(changes, members_of, strict=True):
         _mark_revert(change, [*members, graph.index[change["merge_sha"]]], graph, change_of)
     return changes, change_of
+
+
+def _walk_mainline(
+    graph: Graph, mainline: list[int], claimed: bytearray, base_ref: str | None
+) -> Iterator[tuple[int, bool]]:
+    """Mainline commits oldest first, as (position, is_sync_merge).
+
+    A sync merge (``git pull`` making ``Merge branch 'main' of ...``, or a fast-forwarded branch
+    whose last commit merged main in) has the real mainline as its second parent: that parent's
+    first-parent chain is walked first, as mainline, then the sync merge itself.
+    """
+    commits = graph.commits
+    sync = _sync_subject(base_ref)
+    stack: list[Iterator[int]] = [iter(mainline)]
+    while stack:
+        position = next(stack[-1], None)
+        if position is None:
+            stack.pop()
+        elif position < 0:
+            yield ~position, True
+        elif sync and len(commits.parents[position]) > 1 and sync.match(commits.subjects[position]):
+            upstream: list[int] = []
+            current = graph.index.get(commits.parents[position][1])
+            while current is not None and not claimed[current]:
+                claimed[current] = 1
+                upstream.append(current)
+                first = commits.parents[current][0] if commits.parents[current] else None
+                current = graph.index.get(first) if first else None
+            upstream.reverse()
+            stack.append(iter([*upstream, ~position]))
+        else:
+            yield position, False
+
+
+def _sync_subject(base_ref: str | None) -> re.Pattern[str] | None:
+    if not base_ref:
+        return None
+    name = re.escape(base_ref)
+    return re.compile(rf"^Merge (?:branch '{name}'|remote-tracking branch '[^'/]+/{name}')(?: |$)")
+
+
+def _other_parents(graph: Graph, position: int) -> list[int]:
+    index = graph.index
+    return [index[parent] for parent in graph.commits.parents[position][1:] if parent in index]
 
 
 def _describe_merge(commits: Commits, position: int) -> tuple[int | None, str | None, str]:
