@@ -537,3 +537,10 @@ def test_a_git_pull_merge_on_main_is_no_change_and_hides_none(tmp_path: Path, su
         mine: None,
         pull: None,
     }
+
+
+def test_hotfix_and_bot_patterns_are_options(web: Scenario) -> None:
+    source = source_for(web.path, hotfix="(?i)login", bots="^Cleo")
+    changes = read(source, "changes")[0].set_index("change_id")
+    assert sorted(changes.index[changes["is_hotfix"]]) == ["18", "7"]
+    assert list(changes.index[changes["is_bot"]]) == ["7"]

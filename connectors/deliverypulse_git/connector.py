@@ -29,8 +29,9 @@ from deliverypulse_git.graph import Graph, Rules, find_changes, find_rollbacks, 
 #: Bump when the rows produced for the same history change, so old cursors stop matching.
 CURSOR_VERSION = "1"
 DEFAULT_DEPLOYMENTS = r"tags:^v\d"
-DEFAULT_HOTFIX = r"(?i)\bhot-?fix\b"
-DEFAULT_BOTS = r"(?i)\[bot\]|^dependabot|^renovate"
+# The same defaults as the github connector's, so that flags agree across sources.
+DEFAULT_HOTFIX = r"(?i)\bhot[-_ ]?fix"
+DEFAULT_BOTS = r"(?i)(\[bot\]$|^dependabot|^renovate|-bot$)"
 _log = logging.getLogger(__name__)
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?[^/:]+:(?!//)(?P<path>.+)$")
 
