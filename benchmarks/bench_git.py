@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{rows['deployments']} deployments in {elapsed:.2f} s = {rate:,.0f} commits/s"
         )
         print(f"rerun with nothing new: {rerun * 1000:.0f} ms")
+        version = subprocess.run(["git", "--version"], capture_output=True, text=True, check=True)
+        print(f"({version.stdout.strip()}, Python {sys.version.split()[0]})")
         naive = time_one_process_per_commit(path, args.sample)
         print(
             f"baseline, one git process per commit ({args.sample} sampled): {naive:,.0f} commits/s"
