@@ -1,0 +1,247 @@
+"""The GraphQL documents the GitHub connector sends, each validated against GitHub's schema in
+the tests (``tests/test_github_queries.py``).
+
+One query fetches a page of objects *with* their children (a pull request's reviews, first
+commit and ready-for-review event; a deployment's statuses), which is what makes N pull
+requests cost N/50 requests instead of N x 4.
+
+- https://docs.github.com/en/graphql/reference/objects#pullrequest
+- https://docs.github.com/en/graphql/reference/objects#deployment
+- https://docs.github.com/en/graphql/reference/objects#workflowrun (deploymentReviews)
+- https://docs.github.com/en/graphql/guides/using-pagination-in-the-graphql-api
+"""
+
+from __future__ import annotations
+
+#: Pull requests per page; each brings up to 50 reviews, 20 labels and 10 comments, which
+#: keeps a page far below GitHub's 500,000-node limit and its 10-second timeout.
+PULL_REQUESTS_PAGE = 50
+#: Deployments per page (each with up to 20 statuses).
+DEPLOYMENTS_PAGE = 100
+#: Commits, releases, tags, repositories per page.
+PAGE = 100
+#: Workflow runs looked up per deployment-review batch.
+REVIEW_BATCH = 50
+
+PULL_REQUESTS = """
+query PullRequests($owner: String!, $name: String!, $first: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequests(first: $first, after: $after, orderBy: {field: UPDATED_AT, direction: DESC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        number
+        title
+        body
+        url
+        state
+        isDraft
+        createdAt
+        updatedAt
+        mergedAt
+        closedAt
+        baseRefName
+        headRefName
+        additions
+        deletions
+        changedFiles
+        author { __typename login }
+        mergeCommit { oid }
+        labels(first: 20) { nodes { name } }
+        commits(first: 1) {
+          totalCount
+          nodes { commit { oid authoredDate committedDate } }
+        }
+        reviews(first: 50) {
+          totalCount
+          nodes { state submittedAt createdAt author { __typename login } }
+        }
+        comments(first: 10) { nodes { createdAt author { __typename login } } }
+        timelineItems(first: 1, itemTypes: [READY_FOR_REVIEW_EVENT]) {
+          nodes { ... on ReadyForReviewEvent { createdAt } }
+        }
+      }
+    }
+  }
+}
+"""
+
+DEPLOYMENTS = """
+query Deployments($owner: String!, $name: String!, $first: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    environments(first: 50) {
+      nodes {
+        name
+        protectionRules(first: 10) {
+          nodes {
+            type
+            reviewers(first: 20) {
+              nodes {
+                __typename
+                ... on User { login }
+                ... on Team { slug }
+              }
+            }
+          }
+        }
+      }
+    }
+    deployments(first: $first, after: $after, orderBy: {field: CREATED_AT, direction: DESC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        id
+        databaseId
+        createdAt
+        updatedAt
+        environment
+        originalEnvironment
+        description
+        task
+        state
+        commitOid
+        ref { name }
+        creator { login }
+        statuses(first: 20) {
+          totalCount
+          nodes { state createdAt environment logUrl }
+        }
+      }
+    }
+  }
+}
+"""
+
+DEPLOYMENT_STATUSES = """
+query DeploymentStatuses($id: ID!, $first: Int!, $after: String) {
+  node(id: $id) {
+    ... on Deployment {
+      statuses(first: $first, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { state createdAt environment logUrl }
+      }
+    }
+  }
+}
+"""
+
+COMMITS = """
+query Commits(
+  $owner: String!, $name: String!, $first: Int!, $after: String, $since: GitTimestamp
+) {
+  repository(owner: $owner, name: $name) {
+    defaultBranchRef {
+      name
+      target {
+        ... on Commit {
+          history(first: $first, after: $after, since: $since) {
+            pageInfo { hasNextPage endCursor }
+            nodes {
+              oid
+              authoredDate
+              committedDate
+              messageHeadline
+              author { name user { login } }
+              parents(first: 5) { nodes { oid } }
+              associatedPullRequests(first: 1) { nodes { number } }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+RELEASES = """
+query Releases($owner: String!, $name: String!, $first: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    releases(first: $first, after: $after, orderBy: {field: CREATED_AT, direction: DESC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        databaseId
+        name
+        tagName
+        url
+        createdAt
+        publishedAt
+        isDraft
+        isPrerelease
+        author { login }
+        tagCommit { oid }
+      }
+    }
+  }
+}
+"""
+
+TAGS = """
+query Tags($owner: String!, $name: String!, $first: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    refs(
+      refPrefix: "refs/tags/", first: $first, after: $after,
+      orderBy: {field: TAG_COMMIT_DATE, direction: DESC}
+    ) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        name
+        target {
+          __typename
+          oid
+          ... on Commit { committedDate }
+          ... on Tag {
+            tagger { date }
+            target { oid ... on Commit { committedDate } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+ORG_REPOSITORIES = """
+query OrgRepositories($login: String!, $first: Int!, $after: String) {
+  organization(login: $login) {
+    repositories(first: $first, after: $after, isArchived: false, isFork: false,
+                 orderBy: {field: NAME, direction: ASC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes { nameWithOwner }
+    }
+  }
+}
+"""
+
+
+def deployment_reviews_query(count: int) -> str:
+    """One query for the environment approvals of ``count`` workflow runs (aliases r0..rN),
+    looked up by URL because a deployment only knows its run through its status's log URL."""
+    variables = ", ".join(f"$u{i}: URI!" for i in range(count))
+    fields = "\n".join(f"  r{i}: resource(url: $u{i}) {{ ...RunReviews }}" for i in range(count))
+    return f"""
+query DeploymentReviews({variables}) {{
+{fields}
+}}
+
+fragment RunReviews on WorkflowRun {{
+  databaseId
+  deploymentReviews(first: 10) {{
+    nodes {{
+      state
+      comment
+      user {{ login }}
+      environments(first: 10) {{ nodes {{ name }} }}
+    }}
+  }}
+}}
+"""
+
+
+#: Every fixed document, for the schema-validation test.
+ALL = {
+    "PullRequests": PULL_REQUESTS,
+    "Deployments": DEPLOYMENTS,
+    "DeploymentStatuses": DEPLOYMENT_STATUSES,
+    "Commits": COMMITS,
+    "Releases": RELEASES,
+    "Tags": TAGS,
+    "OrgRepositories": ORG_REPOSITORIES,
+}
