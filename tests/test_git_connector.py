@@ -544,3 +544,11 @@ def test_hotfix_and_bot_patterns_are_options(web: Scenario) -> None:
     changes = read(source, "changes")[0].set_index("change_id")
     assert sorted(changes.index[changes["is_hotfix"]]) == ["18", "7"]
     assert list(changes.index[changes["is_bot"]]) == ["7"]
+
+
+def test_only_the_body_lines_the_connector_reads_are_kept() -> None:
+    from deliverypulse_git.gitlog import _essentials
+
+    body = "Title line\n\nA long description\nover lines.\n\n  This reverts commit abc1234.\n"
+    assert _essentials(body) == "Title line\n  This reverts commit abc1234."
+    assert _essentials("\nJust a title\n\nand prose\n") == "Just a title"

@@ -24,6 +24,7 @@ _FIELD = "\x1f"
 # the other fields.
 _LOG_FORMAT = "%H%x1f%P%x1f%aN%x1f%aE%x1f%at%x1f%ct%x1f%s%x1f%b"
 _NUMSTAT_FORMAT = "%x1e%H"
+_KEPT_LINES = ("This reverts commit", "See merge request")
 _REF_FORMAT = _FIELD.join(
     [
         "%(refname)",
@@ -161,7 +162,7 @@ class Git:
             commits.authored.append(int(authored))
             commits.committed.append(int(committed))
             commits.subjects.append(subject)
-            commits.bodies.append(body.strip())
+            commits.bodies.append(_essentials(body))
         return commits
 
     def first_parent_sizes(self, tip: str) -> dict[str, Sizes]:
@@ -206,6 +207,19 @@ class Git:
                 continue
             refs.append(Ref(name, commit, int(created or 0), creator or None))
         return refs
+
+
+def _essentials(body: str) -> str:
+    """The body lines the connector reads, so a long history's messages do not fill memory.
+
+    Kept: the first line (a merge's title) and ``This reverts commit`` / ``See merge request``
+    lines.
+    """
+    first, _, rest = body.strip().partition("\n")
+    if _KEPT_LINES[0] not in rest and _KEPT_LINES[1] not in rest:
+        return first
+    kept = [line for line in rest.splitlines() if line.lstrip().startswith(_KEPT_LINES)]
+    return "\n".join([first, *kept])
 
 
 def _split(stdout: IO[bytes], separator: bytes) -> Iterator[str]:
