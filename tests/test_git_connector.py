@@ -345,8 +345,11 @@ def test_deploy_branch_merges_are_deployments(tmp_path: Path) -> None:
     repo.commit("Do more (#3)", date="2024-02-05T09:00:00+00:00", files={"app.py": "3\n"})
     repo.checkout("production")
     second = repo.merge("main", "Deploy #3", date="2024-02-06T09:00:00+01:00")
-    repo.checkout("main")
 
+    with pytest.raises(ConfigError, match="HEAD is on the deploy branch 'production'") as caught:
+        source_for(repo.path, deployments="branch:production")
+    assert caught.value.key == "branch"
+    repo.checkout("main")
     source = source_for(repo.path, deployments="branch:production", branch="main")
     deployments, _ = read(source, "deployments")
     assert deployments[["deployment_id", "sha", "ref", "created_at"]].to_dict("records") == [

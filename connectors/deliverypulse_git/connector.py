@@ -158,6 +158,15 @@ class GitConnector(Connector):
         for key, name in (("branch", settings.branch), ("deployments", _deploy_branch(settings))):
             if name and _resolve_branch(refs, name) is None:
                 raise source.error(f"no branch {name!r} in {settings.path}", key=key)
+        deploy_branch = _deploy_branch(settings)
+        if deploy_branch and not settings.branch:
+            head = (git.output(["symbolic-ref", "-q", "HEAD"], allowed_exit=1) or "").strip()
+            if head == f"refs/heads/{deploy_branch}":
+                raise source.error(
+                    f"HEAD is on the deploy branch {deploy_branch!r}, so it cannot be the "
+                    'mainline too; name the mainline, e.g. branch = "main"',
+                    key="branch",
+                )
 
     def repos(self) -> Iterable[str]:
         if self.settings.repo:
