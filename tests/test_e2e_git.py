@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from gitrepo import BOB, GitRepo
 
 import deliverypulse as dp
-from gitrepo import BOB, GitRepo
 
 
 def build_repo(path: Path) -> GitRepo:
