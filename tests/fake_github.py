@@ -12,7 +12,6 @@ connector tests and by ``benchmarks/bench_github.py``.
 from __future__ import annotations
 
 import base64
-import copy
 import functools
 import hashlib
 import json
@@ -190,7 +189,8 @@ def make_repo(
             ]
         if i % 11 == 7:
             states = ["QUEUED", "IN_PROGRESS", "FAILURE"]
-        states = (states * 3)[: max(statuses, 1)] if statuses > len(states) else states
+        if statuses > 4:  # a long history: repeat the cycle
+            states = (states * (statuses // len(states) + 1))[:statuses]
         repo.deployments.append(
             {
                 "id": deployment_id,
@@ -531,7 +531,7 @@ def query_root(world: FakeGitHub) -> dict[str, Any]:
 
     def resource(_info: Any, url: str) -> dict[str, Any] | None:
         match = re.search(r"github\.com/([^/]+/[^/]+)/actions/runs/(\d+)$", url)
-        if not match or match.group(1) not in world.repos:
+        if not world.resolve_runs_in_graphql or not match or match.group(1) not in world.repos:
             return None
         reviews = world.repos[match.group(1)].run_reviews.get(int(match.group(2)))
         if reviews is None:
@@ -681,8 +681,9 @@ class Fault:
     """
 
     kind: str
-    where: str = ""
+    where: str = ""  # a path fragment or a GraphQL operation name
     times: int = 1
+    skip: int = 0  # let this many matching requests through first
     status: int = 502
     seconds: int = 3
     reset_in: int = 30
@@ -717,6 +718,7 @@ class FakeGitHub:
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
         self.app_keys: dict[str, str] = {}  # app id -> public key PEM
+        self.resolve_runs_in_graphql = True  # False: resource(url:) finds no workflow run
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -757,10 +759,13 @@ class FakeGitHub:
         with self._lock:
             return sum(1 for r in self.requests if predicate(r))
 
-    def take_fault(self, path: str) -> Fault | None:
+    def take_fault(self, path: str, operation: str | None) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.times > 0 and fault.where in path:
+                if fault.times > 0 and (fault.where in path or fault.where == operation):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     return fault
         return None
@@ -846,7 +851,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.world.latency:
             time.sleep(self.world.latency)
         resource = "graphql" if path.endswith("/graphql") else "core"
-        fault = self.world.take_fault(path)
+        fault = self.world.take_fault(path, operation)
         if fault is not None and fault.kind == "drop":
             self.world.log(LoggedRequest(method, path, query, 0, operation))
             self.close_connection = True
@@ -1044,4 +1049,4 @@ def serve(repos: list[Repo], **kwargs: Any) -> Iterator[FakeGitHub]:
         world.stop()
 
 
-__all__ = ["Fault", "FakeGitHub", "Repo", "copy", "make_repo", "serve"]
+__all__ = ["FakeGitHub", "Fault", "Repo", "make_repo", "serve"]
