@@ -6,16 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import deliverypulse_github.connector as github_connector
 import pandas as pd
 import pytest
+from deliverypulse_github import GitHubConnector, graphql_url
 from fake_github import FakeGitHub, LoggedRequest, make_repo, ts
 from github_helpers import TOKEN, github_config, github_source, tables
 
-import deliverypulse_github.connector as github_connector
 from deliverypulse.collector import run_collect
 from deliverypulse.config import config_from_dict
 from deliverypulse.errors import ConfigError
-from deliverypulse_github import GitHubConnector, graphql_url
 
 
 @pytest.fixture

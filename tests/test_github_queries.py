@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from deliverypulse_github import queries
 from fake_github import github_schema
 from graphql import parse, validate
-
-from deliverypulse_github import queries
 
 
 @pytest.mark.parametrize("name", sorted(queries.ALL))
