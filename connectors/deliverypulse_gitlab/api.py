@@ -1,0 +1,167 @@
+"""One GitLab source's API access: python-gitlab clients (one per worker thread) over the
+policy transport, and a page walker that follows GitLab's pagination.
+
+GitLab paginates by offset (``page``/``per_page`` with ``X-Next-Page``, ``X-Total`` and a
+``Link`` header) or, on the endpoints that offer it, by keyset (``pagination=keyset``, next page
+only in ``Link: <...>; rel="next"``). The walker follows ``Link`` when present and falls back to
+``X-Next-Page``, so both work; it yields one page at a time so callers can stop early.
+
+- https://docs.gitlab.com/api/rest/#pagination
+- https://docs.gitlab.com/api/rest/#keyset-based-pagination
+- https://python-gitlab.readthedocs.io/en/stable/api-usage-advanced.html
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import gitlab
+import gitlab.exceptions
+
+from deliverypulse.errors import APIError, AuthError, NotFoundError
+from deliverypulse.http.policy import ErrorContext, RateBudget, RetryPolicy
+from deliverypulse_gitlab.transport import (
+    PolicyAdapter,
+    RequestStats,
+    Sleep,
+    policy_session,
+    translate_gitlab_error,
+)
+
+PER_PAGE = 100
+JSONObject = dict[str, Any]
+
+
+class GitLabAPI:
+    """What every stream of one source shares: clients, the rate budget and request counts."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str | None,
+        source: str,
+        token_env: str | None,
+        max_rate_limit_wait: float = 900.0,
+        sleep: Sleep = time.sleep,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._token = token
+        self.context = ErrorContext(source=source, token_env=token_env)
+        self.policy = policy or RetryPolicy(max_rate_limit_wait=max_rate_limit_wait)
+        self.budget = RateBudget(max_wait=max_rate_limit_wait, sleep=sleep)
+        self.stats = RequestStats()
+        self.sleep = sleep
+        self._local = threading.local()
+        self._clients: list[gitlab.Gitlab] = []
+        self._lock = threading.Lock()
+
+    # The project the calling thread works on, for error messages.
+    @property
+    def current_repo(self) -> str | None:
+        return getattr(self._local, "repo", None)
+
+    @current_repo.setter
+    def current_repo(self, repo: str | None) -> None:
+        self._local.repo = repo
+
+    def client(self) -> gitlab.Gitlab:
+        """This thread's python-gitlab client (a ``requests.Session`` is not shared across
+        threads); all of them share the budget, the policy and the counts."""
+        client: gitlab.Gitlab | None = getattr(self._local, "client", None)
+        if client is None:
+            adapter = PolicyAdapter(
+                context=self.context,
+                policy=self.policy,
+                budget=self.budget,
+                stats=self.stats,
+                sleep=self.sleep,
+                repo_of_thread=lambda: self.current_repo,
+            )
+            client = gitlab.Gitlab(
+                self.url,
+                private_token=self._token,
+                session=policy_session(adapter),
+                retry_transient_errors=False,
+                keep_base_url=True,
+                per_page=PER_PAGE,
+            )
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def pages(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[list[JSONObject]]:
+        """Every page of a list endpoint, one list of objects at a time."""
+        query: dict[str, Any] = {"per_page": PER_PAGE, **(params or {})}
+        next_url: str | None = path
+        while next_url:
+            response = self._get(next_url, query)
+            data = _json(response, self.context)
+            if not isinstance(data, list):
+                raise translate_gitlab_error(
+                    gitlab.exceptions.GitlabParsingError(error_message=f"{path}: not a list"),
+                    self.context,
+                )
+            yield data
+            link = response.links.get("next", {}).get("url")
+            if link:
+                next_url, query = link, {}
+            elif response.headers.get("X-Next-Page"):
+                query = {**query, "page": response.headers["X-Next-Page"]}
+            else:
+                next_url = None
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """One object (or one unpaginated list)."""
+        return _json(self._get(path, dict(params or {})), self.context)
+
+    def get_optional(self, path: str, params: Mapping[str, Any] | None = None) -> Any | None:
+        """Like :meth:`get`, but None where the feature is missing or not licensed (404/403):
+        protected environments, say, are a Premium feature."""
+        try:
+            return self.get(path, params)
+        except (NotFoundError, AuthError):
+            return None
+
+    def _get(self, path: str, query: dict[str, Any]) -> Any:
+        try:
+            # python-gitlab must not retry or wait on its own: the adapter owns that decision.
+            # (``obey_rate_limit`` is a per-request argument since python-gitlab 4.)
+            return self.client().http_request(
+                "get", path, query_data=query, obey_rate_limit=False, retry_transient_errors=False
+            )
+        except APIError:
+            raise
+        except gitlab.exceptions.GitlabError as error:
+            raise translate_gitlab_error(error, self._thread_context()) from None
+
+    def _thread_context(self) -> ErrorContext:
+        return ErrorContext(self.context.source, self.context.token_env, self.current_repo)
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients:
+                client.session.close()
+            self._clients.clear()
+
+
+def project_path(repo: str) -> str:
+    """``/projects/group%2Fapp``: a project addressed by its URL-encoded path."""
+    return f"/projects/{quote(repo, safe='')}"
+
+
+def _json(response: Any, context: ErrorContext) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise translate_gitlab_error(
+            gitlab.exceptions.GitlabParsingError(error_message="response is not JSON"), context
+        ) from None

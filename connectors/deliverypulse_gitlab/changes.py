@@ -1,0 +1,369 @@
+"""The ``changes`` stream: merged merge requests with first commit time, approvals, first
+review by someone other than the author, size, labels, draft state and revert detection, and
+the ``commits`` each one brought (tagged with its ``change_id``).
+
+Requests are spent in bulk walks, not per merge request:
+
+- the merge request list, ``state=merged`` by ``updated_after`` (one page per 100);
+- the default branch's commit graph (``with_stats``) over the window the new merge requests
+  span: a merge commit's second-parent side, minus what the mainline and earlier merges hold,
+  is the merge request's commits, so its first commit time and commit count come from the
+  graph; its stats give the size;
+- the project events ``approved`` and ``commented`` over the same window: approvers, approval
+  times and the first note by someone other than the author.
+
+Only merge requests the graph cannot answer for (squashed, fast-forwarded, merged into another
+branch, or older than the commit window) cost one ``/merge_requests/:iid/commits`` call each.
+
+- https://docs.gitlab.com/api/merge_requests/#list-project-merge-requests
+- https://docs.gitlab.com/api/merge_requests/#get-single-merge-request-commits
+- https://docs.gitlab.com/api/commits/#list-repository-commits
+- https://docs.gitlab.com/api/events/#list-a-projects-visible-events
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from deliverypulse.connector import Page
+from deliverypulse_gitlab.api import JSONObject, project_path
+from deliverypulse_gitlab.context import StreamContext, username
+from deliverypulse_gitlab.cursor import Watermark, iso, maybe_time, parse_time
+
+#: How far before the oldest new merge request the commit walk starts: branch commits are
+#: usually written in the days before a merge request is opened.
+COMMIT_LOOKBACK = timedelta(days=14)
+#: Merge requests merged this close before the previous walk's end are processed again, for
+#: clock differences between ``merged_at`` and ``updated_at``.
+MERGE_MARGIN = timedelta(minutes=5)
+#: Changes per stored page (and cursor checkpoint).
+CHUNK = 500
+
+_REVERTED_MR = re.compile(r"reverts merge request !(\d+)", re.IGNORECASE)
+_REVERTED_SHA = re.compile(r"reverts commit ([0-9a-f]{7,40})", re.IGNORECASE)
+
+
+@dataclass
+class _Review:
+    """What the events say about one merge request."""
+
+    approvals: dict[str, str] = field(default_factory=dict)  # approver -> first approval time
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (author, time)
+
+
+@dataclass
+class _History:
+    """What the commit graph says about one merge request."""
+
+    first_commit_at: str | None = None
+    commit_count: int | None = None
+    additions: int | None = None
+    deletions: int | None = None
+    commits: list[JSONObject] = field(default_factory=list)
+
+
+def read_changes(ctx: StreamContext, repo: str, cursor: str | None) -> Iterator[Page]:
+    state = Watermark.load(cursor)
+    base = project_path(repo)
+    listed = _list_merged(ctx, base, state)
+    if not listed:
+        return
+    merged_after = maybe_time(state.extra.get("merged_after"))
+    since = ctx.since
+    new = [
+        mr
+        for mr in listed
+        if state.is_new(str(mr["id"]), mr.get("updated_at"))
+        and (merged := maybe_time(mr.get("merged_at"))) is not None
+        and (merged_after is None or merged > merged_after - MERGE_MARGIN)
+        and (since is None or merged >= since)
+    ]
+    histories: dict[int, _History] = {}
+    reviews: dict[int, _Review] = {}
+    if new:
+        oldest = min(parse_time(mr["created_at"]) for mr in new)
+        histories = _histories(ctx, base, new, oldest - COMMIT_LOOKBACK)
+        reviews = _reviews(ctx, base, iso(oldest - timedelta(days=1))[:10])
+    new_ids = {mr["id"] for mr in new}
+    commit_changes: dict[str, str] = {}
+    for start in range(0, len(listed), CHUNK):
+        chunk = listed[start : start + CHUNK]
+        records = []
+        commits: list[JSONObject] = []
+        for mr in chunk:
+            if mr["id"] not in new_ids:
+                continue
+            history = histories.get(mr["iid"], _History())
+            records.append(_record(ctx, mr, history, reviews.get(mr["iid"], _Review())))
+            for commit in history.commits:
+                commits.append({**commit, "change_id": str(mr["iid"])})
+                commit_changes[str(commit["sha"])] = str(mr["iid"])
+        state = state.advance([(str(mr["id"]), mr.get("updated_at") or "") for mr in chunk])
+        if start + CHUNK >= len(listed):
+            # The walk is complete: merge requests merged before its end are done with.
+            state = state.with_extra(merged_after=state.updated_at)
+        if commits:
+            yield Page(commits, table="commits")
+        yield Page(records, cursor=state.dump())
+    ctx.handover.add_commit_changes(repo, commit_changes)
+
+
+def _list_merged(ctx: StreamContext, base: str, state: Watermark) -> list[JSONObject]:
+    params: dict[str, Any] = {"state": "merged", "order_by": "updated_at", "sort": "asc"}
+    updated_after = state.query_from(ctx.since)
+    if updated_after:
+        params["updated_after"] = updated_after
+    listed: list[JSONObject] = []
+    for page in ctx.api.pages(f"{base}/merge_requests", params):
+        listed.extend(page)
+    listed.sort(key=lambda mr: parse_time(mr.get("updated_at") or mr["created_at"]))
+    return listed
+
+
+# --- the commit graph ------------------------------------------------------------------------
+
+
+def _histories(
+    ctx: StreamContext, base: str, mrs: list[JSONObject], window_start: Any
+) -> dict[int, _History]:
+    graph = _commit_window(ctx, base, iso(window_start))
+    histories: dict[int, _History] = {}
+    unanswered: list[JSONObject] = []
+    by_merge_sha = {
+        str(mr["merge_commit_sha"]): mr
+        for mr in mrs
+        if mr.get("merge_commit_sha") and not mr.get("squash")
+    }
+    for merge_sha, members in graph.branch_commits().items():
+        mr = by_merge_sha.get(merge_sha)
+        if mr is None:
+            continue
+        if members is None:
+            continue  # the branch reaches past the window: ask GitLab below
+        merge = graph.commits[merge_sha]
+        histories[mr["iid"]] = _History(
+            first_commit_at=min(
+                (c["authored_date"] for c in members), key=parse_time, default=None
+            ),
+            commit_count=len(members),
+            additions=(merge.get("stats") or {}).get("additions"),
+            deletions=(merge.get("stats") or {}).get("deletions"),
+            commits=[_commit_row(c) for c in [*members, merge]],
+        )
+    for mr in mrs:
+        if mr["iid"] not in histories:
+            unanswered.append(mr)
+    for mr in unanswered:
+        histories[mr["iid"]] = _history_from_api(ctx, base, mr, graph)
+    return histories
+
+
+@dataclass
+class _Graph:
+    """The default branch's commits over a window, newest first as GitLab lists them."""
+
+    commits: dict[str, JSONObject]
+    head: str | None
+
+    def mainline(self) -> list[str]:
+        """First-parent chain from the head, newest first, as far as the window goes."""
+        chain = []
+        sha = self.head
+        while sha and sha in self.commits:
+            chain.append(sha)
+            parents = self.commits[sha].get("parent_ids") or []
+            sha = parents[0] if parents else None
+        return chain
+
+    def branch_commits(self) -> dict[str, list[JSONObject] | None]:
+        """For each merge commit on the mainline, the commits its merge brought in (its
+        second-parent side minus the mainline and what earlier merges brought), or None when
+        that side reaches commits outside the window."""
+        mainline = self.mainline()
+        on_mainline = set(mainline)
+        claimed: set[str] = set()
+        result: dict[str, list[JSONObject] | None] = {}
+        for merge_sha in reversed(mainline):  # oldest first, so earlier merges claim first
+            parents = self.commits[merge_sha].get("parent_ids") or []
+            if len(parents) < 2:
+                continue
+            members: list[JSONObject] = []
+            complete = True
+            stack = list(parents[1:])
+            visited: set[str] = set()
+            while stack:
+                sha = stack.pop()
+                if sha in on_mainline or sha in claimed or sha in visited:
+                    continue
+                commit = self.commits.get(sha)
+                if commit is None:
+                    complete = False
+                    continue
+                visited.add(sha)
+                members.append(commit)
+                stack.extend(commit.get("parent_ids") or [])
+            claimed |= visited
+            result[merge_sha] = members if complete else None
+        return result
+
+
+def _commit_window(ctx: StreamContext, base: str, since: str) -> _Graph:
+    commits: dict[str, JSONObject] = {}
+    head = None
+    params = {"since": since, "with_stats": "true"}
+    for page in ctx.api.pages(f"{base}/repository/commits", params):
+        for commit in page:
+            head = head or str(commit["id"])
+            commits[str(commit["id"])] = commit
+    return _Graph(commits, head)
+
+
+def _history_from_api(
+    ctx: StreamContext, base: str, mr: Mapping[str, Any], graph: _Graph
+) -> _History:
+    """One merge request's commits from GitLab, for those the graph cannot answer."""
+    listed: list[JSONObject] = []
+    for page in ctx.api.pages(f"{base}/merge_requests/{mr['iid']}/commits"):
+        listed.extend(page)
+    first = min(
+        (c["authored_date"] for c in listed if c.get("authored_date")), key=parse_time, default=None
+    )
+    landed = mr.get("squash_commit_sha") or mr.get("merge_commit_sha")
+    landing = graph.commits.get(str(landed)) if landed else None
+    stats = (landing or {}).get("stats") or {}
+    if mr.get("squash") or mr.get("squash_commit_sha"):
+        # The branch commits were squashed away; only the squash (and merge) commit is history.
+        landed_shas = {str(mr.get("squash_commit_sha")), str(mr.get("merge_commit_sha"))}
+        rows = [_commit_row(graph.commits[s]) for s in landed_shas if s in graph.commits]
+    else:
+        rows = [_commit_row(graph.commits.get(str(c["id"])) or c) for c in listed]
+        if landing:
+            rows.append(_commit_row(landing))
+    if not stats and not mr.get("squash"):
+        known = [graph.commits[c["id"]] for c in listed if c.get("id") in graph.commits]
+        if known and len(known) == len(listed):
+            stats = {
+                "additions": sum(int((c.get("stats") or {}).get("additions") or 0) for c in known),
+                "deletions": sum(int((c.get("stats") or {}).get("deletions") or 0) for c in known),
+            }
+    return _History(
+        first_commit_at=first,
+        commit_count=len(listed),
+        additions=stats.get("additions"),
+        deletions=stats.get("deletions"),
+        commits=rows,
+    )
+
+
+def _commit_row(commit: Mapping[str, Any]) -> JSONObject:
+    stats = commit.get("stats") or {}
+    return {
+        "sha": str(commit["id"]),
+        "parents": list(commit.get("parent_ids") or []),
+        "authored_at": commit.get("authored_date"),
+        "committed_at": commit.get("committed_date"),
+        "author": commit.get("author_name"),
+        "subject": commit.get("title"),
+        "additions": stats.get("additions"),
+        "deletions": stats.get("deletions"),
+    }
+
+
+# --- reviews from the events ------------------------------------------------------------------
+
+
+def _reviews(ctx: StreamContext, base: str, after_date: str) -> dict[int, _Review]:
+    """Approvals and notes on merge requests, from two walks of the project's events."""
+    reviews: dict[int, _Review] = defaultdict(_Review)
+    approved = {"action": "approved", "target_type": "merge_request", "after": after_date}
+    for event in _events(ctx, base, approved):
+        iid = event.get("target_iid")
+        who = username(event.get("author")) or event.get("author_username")
+        if iid is None or not who:
+            continue
+        review = reviews[int(iid)]
+        when = str(event["created_at"])
+        if who not in review.approvals or parse_time(when) < parse_time(review.approvals[who]):
+            review.approvals[who] = when
+    commented = {"action": "commented", "target_type": "note", "after": after_date}
+    for event in _events(ctx, base, commented):
+        note = event.get("note") or {}
+        if note.get("noteable_type") != "MergeRequest" or note.get("system"):
+            continue
+        iid = note.get("noteable_iid")
+        who = username(event.get("author")) or event.get("author_username")
+        if iid is None or not who:
+            continue
+        reviews[int(iid)].notes.append((str(who), str(event["created_at"])))
+    return reviews
+
+
+def _events(ctx: StreamContext, base: str, params: Mapping[str, Any]) -> Iterable[JSONObject]:
+    for page in ctx.api.pages(f"{base}/events", {**params, "sort": "asc"}):
+        yield from page
+
+
+# --- the record -----------------------------------------------------------------------------
+
+
+def _record(
+    ctx: StreamContext, mr: Mapping[str, Any], history: _History, review: _Review
+) -> JSONObject:
+    author = username(mr.get("author"))
+    others_approvals = {u: t for u, t in review.approvals.items() if u != author}
+    others_notes = [t for u, t in review.notes if u != author]
+    first_review = min([*others_notes, *others_approvals.values()], key=parse_time, default=None)
+    first_approval = min(review.approvals.values(), key=parse_time, default=None)
+    title = str(mr.get("title") or "")
+    description = str(mr.get("description") or "")
+    labels = [str(label) for label in mr.get("labels") or []]
+    reverts = _reverts(description)
+    is_revert = title.startswith('Revert "') or reverts is not None
+    draft = mr.get("draft", mr.get("work_in_progress"))
+    hotfix_text = " ".join([title, str(mr.get("source_branch") or ""), *labels])
+    return {
+        "change_id": str(mr["iid"]),
+        "number": mr["iid"],
+        "title": title,
+        "author": author,
+        "is_bot": ctx.is_bot(author),
+        "base_ref": mr.get("target_branch"),
+        "head_ref": mr.get("source_branch"),
+        "state": "draft" if draft and mr.get("state") != "merged" else mr.get("state"),
+        "created_at": mr.get("created_at"),
+        "ready_at": None,  # when a draft was marked ready is only in its system notes
+        "first_commit_at": history.first_commit_at,
+        "first_review_at": first_review,
+        "first_approval_at": first_approval,
+        "merged_at": mr.get("merged_at"),
+        "closed_at": mr.get("closed_at"),
+        "updated_at": mr.get("updated_at"),
+        "merge_sha": mr.get("merge_commit_sha") or mr.get("squash_commit_sha") or mr.get("sha"),
+        "additions": history.additions,
+        "deletions": history.deletions,
+        "changed_files": None,  # only the single merge request (changes_count) has it
+        "commit_count": history.commit_count,
+        "review_count": len(others_notes) + len(others_approvals),
+        "approval_count": len(review.approvals),
+        "approvers": sorted(review.approvals),
+        "labels": labels,
+        "is_revert": is_revert,
+        "reverts": reverts,
+        "is_hotfix": bool(ctx.hotfix.search(hotfix_text)),
+        "url": mr.get("web_url"),
+    }
+
+
+def _reverts(description: str) -> str | None:
+    """What a revert merge request reverts, from GitLab's revert description: the merge
+    request's iid (a change_id) or a commit sha."""
+    if match := _REVERTED_MR.search(description):
+        return match.group(1)
+    if match := _REVERTED_SHA.search(description):
+        return match.group(1)
+    return None

@@ -1,0 +1,235 @@
+"""The ``deployments`` stream: deployments to production environments, with their approvals
+and the merge requests GitLab says each one shipped (``deployment_changes``).
+
+Production means the environment's tier is ``production`` or its name matches the source's
+``production`` regex. Requests: one page of deployments per 100 updated deployments; the
+environments list and the protected environments once per run that has new deployments; one
+``merge_requests`` call per new successful production deployment (GitLab's own answer to "what
+did this ship", worth its cost); a single deployment only where the list lacks the approvals
+of a gated deployment.
+
+- https://docs.gitlab.com/api/deployments/#list-project-deployments
+- https://docs.gitlab.com/api/deployments/#list-of-merge-requests-associated-with-a-deployment
+- https://docs.gitlab.com/ci/environments/deployment_approvals/
+- https://docs.gitlab.com/api/environments/#list-environments
+- https://docs.gitlab.com/api/protected_environments/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from deliverypulse.connector import Page
+from deliverypulse_gitlab.api import JSONObject, project_path
+from deliverypulse_gitlab.context import StreamContext, username
+from deliverypulse_gitlab.cursor import Watermark, parse_time
+
+#: GitLab deployment statuses in the dataset's vocabulary.
+STATUSES = {
+    "created": "queued",
+    "running": "in_progress",
+    "success": "success",
+    "failed": "failure",
+    "canceled": "cancelled",
+    "skipped": "cancelled",
+    "blocked": "blocked",
+}
+FINAL = frozenset({"success", "failed", "canceled", "skipped"})
+#: Successful shas remembered per environment, to recognise a redeploy of an older one.
+RECENT_SHAS = 50
+
+
+@dataclass
+class _Environments:
+    """Environment tiers and approval rules, learnt at most once per run."""
+
+    tiers: dict[str, str]
+    required_approvals: dict[str, int] | None
+    tiers_fresh: bool = False
+    rules_fresh: bool = False
+    recent_success: dict[str, list[str]] = field(default_factory=dict)
+
+
+def read_deployments(ctx: StreamContext, repo: str, cursor: str | None) -> Iterator[Page]:
+    state = Watermark.load(cursor)
+    base = project_path(repo)
+    envs = _Environments(
+        tiers=dict(state.extra.get("tiers") or {}),
+        required_approvals=state.extra.get("required_approvals"),
+        recent_success={k: list(v) for k, v in (state.extra.get("recent_success") or {}).items()},
+    )
+    params: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
+    updated_after = state.query_from(ctx.since)
+    if updated_after:
+        params["updated_after"] = updated_after
+    for page in ctx.api.pages(f"{base}/deployments", params):
+        new = [d for d in page if state.is_new(str(d["id"]), d.get("updated_at"))]
+        records: list[JSONObject] = []
+        links: list[JSONObject] = []
+        if new:
+            _learn_tiers(ctx, base, envs, new)
+            production = [d for d in new if _is_production(ctx, envs, d)]
+            if production:
+                _learn_rules(ctx, base, envs)
+            pipelines: set[int] = set()
+            for deployment in sorted(production, key=lambda d: d.get("created_at") or ""):
+                deployment = _with_approvals(ctx, base, envs, deployment)
+                records.append(_record(ctx, repo, envs, deployment))
+                pipeline_id = ((deployment.get("deployable") or {}).get("pipeline") or {}).get("id")
+                if pipeline_id is not None:
+                    pipelines.add(int(pipeline_id))
+                if deployment.get("status") == "success":
+                    links.extend(_shipped(ctx, base, deployment))
+            ctx.handover.add_production_pipelines(repo, pipelines)
+        state = state.advance([(str(d["id"]), d.get("updated_at") or "") for d in page])
+        state = state.with_extra(
+            tiers=envs.tiers,
+            required_approvals=envs.required_approvals,
+            recent_success=envs.recent_success,
+        )
+        if links:
+            yield Page(links, table="deployment_changes")
+        yield Page(records, cursor=state.dump())
+
+
+def _environment(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
+    return deployment.get("environment") or {}
+
+
+def _learn_tiers(
+    ctx: StreamContext, base: str, envs: _Environments, deployments: list[JSONObject]
+) -> None:
+    for deployment in deployments:
+        environment = _environment(deployment)
+        if environment.get("tier"):
+            envs.tiers[str(environment["name"])] = str(environment["tier"])
+    unknown = {str(_environment(d).get("name")) for d in deployments} - set(envs.tiers)
+    if unknown and not envs.tiers_fresh:
+        envs.tiers_fresh = True
+        for page in ctx.api.pages(f"{base}/environments"):
+            for environment in page:
+                envs.tiers[str(environment["name"])] = str(environment.get("tier") or "")
+
+
+def _learn_rules(ctx: StreamContext, base: str, envs: _Environments) -> None:
+    """Required approvals per protected environment (Premium; None when unavailable)."""
+    if envs.rules_fresh:
+        return
+    envs.rules_fresh = True
+    rules = ctx.api.get_optional(f"{base}/protected_environments", {"per_page": 100})
+    if not isinstance(rules, list):
+        return
+    envs.required_approvals = {
+        str(rule.get("name")): _required_approvals(rule) for rule in rules if rule.get("name")
+    }
+
+
+def _required_approvals(rule: Mapping[str, Any]) -> int:
+    """Approvals a protected environment needs: the legacy ``required_approval_count`` or the
+    sum of its approval rules' ``required_approvals``."""
+    from_rules = sum(
+        int(r.get("required_approvals") or 0) for r in rule.get("approval_rules") or []
+    )
+    return max(int(rule.get("required_approval_count") or 0), from_rules)
+
+
+def _is_production(ctx: StreamContext, envs: _Environments, deployment: Mapping[str, Any]) -> bool:
+    name = str(_environment(deployment).get("name") or "")
+    return envs.tiers.get(name) == "production" or bool(ctx.production.search(name))
+
+
+def _approval_required(envs: _Environments, deployment: Mapping[str, Any]) -> bool | None:
+    if deployment.get("status") == "blocked" or deployment.get("pending_approval_count"):
+        return True
+    if deployment.get("approvals"):
+        return True
+    if envs.required_approvals is None:
+        return None  # no access to protection rules: unknown, not "ungated"
+    name = str(_environment(deployment).get("name") or "")
+    return envs.required_approvals.get(name, 0) > 0
+
+
+def _with_approvals(
+    ctx: StreamContext, base: str, envs: _Environments, deployment: JSONObject
+) -> JSONObject:
+    """Fetch the single deployment only if it is gated and the list left its approvals out."""
+    if "approvals" in deployment or not _approval_required(envs, deployment):
+        return deployment
+    single = ctx.api.get_optional(f"{base}/deployments/{deployment['id']}")
+    return {**deployment, **single} if isinstance(single, dict) else deployment
+
+
+def _record(
+    ctx: StreamContext, repo: str, envs: _Environments, deployment: Mapping[str, Any]
+) -> JSONObject:
+    environment = _environment(deployment)
+    env_name = str(environment.get("name") or "")
+    status = str(deployment.get("status") or "")
+    deployable = deployment.get("deployable") or {}
+    approvals = [a for a in deployment.get("approvals") or [] if a.get("status") == "approved"]
+    required = _approval_required(envs, deployment)
+    pending = int(deployment.get("pending_approval_count") or 0)
+    approved_at = None
+    if approvals and not pending and status != "blocked":
+        approved_at = max(str(a.get("created_at")) for a in approvals if a.get("created_at"))
+    finished_at = deployment.get("finished_at") or deployable.get("finished_at")
+    if not finished_at and status in FINAL:
+        finished_at = deployment.get("updated_at")
+    sha = deployment.get("sha")
+    recent = envs.recent_success.setdefault(env_name, [])
+    # Deploying again a sha that an earlier deployment already shipped, other than the one
+    # running now, is how GitLab's "rollback" (re-run an old deployment job) looks.
+    is_rollback = bool(sha and sha in recent[:-1] and recent[-1] != sha)
+    if status == "success" and sha:
+        recent.append(str(sha))
+        del recent[:-RECENT_SHAS]
+    return {
+        "deployment_id": str(deployment["id"]),
+        "environment": env_name,
+        "is_production": True,
+        "sha": sha,
+        "ref": deployment.get("ref"),
+        "created_at": deployment.get("created_at"),
+        "finished_at": finished_at if status in FINAL else None,
+        "status": STATUSES.get(status, "queued"),
+        "approval_required": required,
+        "approval_requested_at": deployment.get("created_at") if required else None,
+        "approved_at": approved_at,
+        "approvers": sorted({u for a in approvals if (u := username(a.get("user")))}),
+        "is_rollback": is_rollback,
+        "url": deployable.get("web_url") or _environment_url(ctx, repo, environment),
+        "creator": username(deployment.get("user")),
+        "updated_at": deployment.get("updated_at"),
+    }
+
+
+def _environment_url(ctx: StreamContext, repo: str, environment: Mapping[str, Any]) -> str | None:
+    if environment.get("id") is None:
+        return None
+    return f"{ctx.api.url}/{repo}/-/environments/{environment['id']}"
+
+
+def _shipped(ctx: StreamContext, base: str, deployment: Mapping[str, Any]) -> list[JSONObject]:
+    """GitLab's own list of the merge requests a successful deployment shipped."""
+    rows: list[JSONObject] = []
+    path = f"{base}/deployments/{deployment['id']}/merge_requests"
+    for page in ctx.api.pages(path):
+        for mr in page:
+            rows.append(
+                {
+                    "deployment_id": str(deployment["id"]),
+                    "change_id": str(mr["iid"]),
+                    "sha": mr.get("merge_commit_sha")
+                    or mr.get("squash_commit_sha")
+                    or mr.get("sha"),
+                    "environment": _environment(deployment).get("name"),
+                    "is_approximate": False,
+                }
+            )
+    return rows
+
+
+def by_time(values: list[str]) -> list[str]:
+    return sorted(values, key=parse_time)

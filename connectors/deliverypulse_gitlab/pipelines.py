@@ -1,0 +1,180 @@
+"""The ``test_runs`` stream: pipelines with timings from their jobs, and test report summary
+counts where GitLab has them.
+
+Requests: the pipeline list by ``updated_after`` (one page per 100 pipelines); one walk of the
+project's jobs, newest first with keyset pagination, back to the oldest updated pipeline (a
+pipeline's start and finish are its first job's start and last job's finish; no GET per
+pipeline); and one ``test_report_summary`` per pipeline worth it: by default the pipelines
+behind production deployments (``test_reports = "production"``), or every finished pipeline
+(``"all"``), or none. A production pipeline older than the updated ones costs one more GET for
+its own row.
+
+- https://docs.gitlab.com/api/pipelines/#list-project-pipelines
+- https://docs.gitlab.com/api/pipelines/#get-a-single-pipeline
+- https://docs.gitlab.com/api/jobs/#list-project-jobs
+- https://docs.gitlab.com/api/pipelines/#get-a-test-report-summary-for-a-pipeline
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from deliverypulse.connector import Page
+from deliverypulse_gitlab.api import JSONObject, project_path
+from deliverypulse_gitlab.context import StreamContext
+from deliverypulse_gitlab.cursor import Watermark, parse_time
+
+FINISHED = frozenset({"success", "failed", "canceled", "skipped"})
+CONCLUSIONS = {
+    "success": "success",
+    "failed": "failure",
+    "canceled": "cancelled",
+    "skipped": "skipped",
+}
+CHUNK = 500
+#: How far back the jobs walk goes from the newest updated pipeline.
+JOB_WALK_SPAN = timedelta(days=30)
+
+
+@dataclass
+class _Timing:
+    started_at: str | None = None
+    finished_at: str | None = None
+    jobs: int = 0
+
+    def add(self, job: Mapping[str, Any]) -> None:
+        self.jobs += 1
+        started, finished = job.get("started_at"), job.get("finished_at")
+        if started and (
+            self.started_at is None or parse_time(started) < parse_time(self.started_at)
+        ):
+            self.started_at = str(started)
+        if finished and (
+            self.finished_at is None or parse_time(finished) > parse_time(self.finished_at)
+        ):
+            self.finished_at = str(finished)
+
+
+@dataclass
+class _Batch:
+    pipelines: list[JSONObject]
+    timings: dict[int, _Timing] = field(default_factory=lambda: defaultdict(_Timing))
+    summaries: dict[int, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def read_test_runs(ctx: StreamContext, repo: str, cursor: str | None) -> Iterator[Page]:
+    state = Watermark.load(cursor)
+    base = project_path(repo)
+    params: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
+    updated_after = state.query_from(ctx.since)
+    if updated_after:
+        params["updated_after"] = updated_after
+    listed: list[JSONObject] = []
+    for page in ctx.api.pages(f"{base}/pipelines", params):
+        listed.extend(page)
+    listed.sort(key=lambda p: parse_time(p.get("updated_at") or p["created_at"]))
+    new = [p for p in listed if state.is_new(str(p["id"]), p.get("updated_at"))]
+    # Production pipelines whose report is still owed: from this run's deployments, and those
+    # carried over because they had not finished last time.
+    owed = ctx.handover.take_production_pipelines(repo) | {
+        int(i) for i in state.extra.get("owed_reports") or []
+    }
+    if ctx.test_reports != "production":
+        owed = set()
+    by_id = {int(p["id"]): p for p in new}
+    for pipeline_id in sorted(owed - set(by_id)):
+        single = ctx.api.get_optional(f"{base}/pipelines/{pipeline_id}")
+        if isinstance(single, dict):
+            by_id[pipeline_id] = single
+            new.append(single)
+    batch = _Batch(new)
+    untimed = {i for i, p in by_id.items() if "started_at" not in p}
+    if untimed:
+        newest = max(parse_time(by_id[i]["created_at"]) for i in untimed)
+        # An old pipeline that changed (a job retried months later) is cheaper to GET than to
+        # walk the jobs back to it.
+        stale = {i for i in untimed if parse_time(by_id[i]["created_at"]) < newest - JOB_WALK_SPAN}
+        for pipeline_id in sorted(stale):
+            single = ctx.api.get_optional(f"{base}/pipelines/{pipeline_id}")
+            if isinstance(single, dict):
+                by_id[pipeline_id].update(single)
+        _time_from_jobs(ctx, base, batch, untimed - stale)
+    report_for = owed if ctx.test_reports == "production" else set(by_id)
+    if ctx.test_reports == "none":
+        report_for = set()
+    still_owed = []
+    for pipeline_id in sorted(report_for & set(by_id)):
+        if by_id[pipeline_id].get("status") not in FINISHED:
+            still_owed.append(pipeline_id)
+            continue
+        summary = ctx.api.get_optional(f"{base}/pipelines/{pipeline_id}/test_report_summary")
+        if isinstance(summary, dict):
+            batch.summaries[pipeline_id] = summary
+    still_owed += sorted(owed - set(by_id))
+    new_ids = {int(p["id"]) for p in new}
+    rows = [_record(p, batch) for p in new]
+    carried = [p for p in listed if int(p["id"]) not in new_ids]
+    if not rows and not carried:
+        return
+    order = sorted(
+        [(str(p["id"]), p.get("updated_at") or "") for p in listed], key=lambda pair: pair[1]
+    )
+    for start in range(0, max(len(rows), 1), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        last = start + CHUNK >= len(rows)
+        cursor_state = state.advance(order).with_extra(owed_reports=still_owed) if last else None
+        yield Page(chunk, cursor=cursor_state.dump() if cursor_state else None)
+
+
+def _time_from_jobs(ctx: StreamContext, base: str, batch: _Batch, wanted: set[int]) -> None:
+    """Walk the project's jobs newest first until past the oldest wanted pipeline."""
+    if not wanted:
+        return
+    oldest = min(parse_time(p["created_at"]) for p in batch.pipelines if int(p["id"]) in wanted)
+    params = {"pagination": "keyset", "order_by": "id", "sort": "desc"}
+    for page in ctx.api.pages(f"{base}/jobs", params):
+        for job in page:
+            pipeline_id = int((job.get("pipeline") or {}).get("id") or 0)
+            if pipeline_id in wanted:
+                batch.timings[pipeline_id].add(job)
+        if page and all(parse_time(j["created_at"]) < oldest for j in page[-1:]):
+            return
+
+
+def _record(pipeline: Mapping[str, Any], batch: _Batch) -> JSONObject:
+    pipeline_id = int(pipeline["id"])
+    timing = batch.timings.get(pipeline_id, _Timing())
+    status = str(pipeline.get("status") or "")
+    started_at = pipeline.get("started_at") or timing.started_at
+    finished_at = pipeline.get("finished_at") or (
+        timing.finished_at if status in FINISHED else None
+    )
+    duration = None
+    if started_at and finished_at:
+        duration = (parse_time(str(finished_at)) - parse_time(str(started_at))).total_seconds()
+    summary = (batch.summaries.get(pipeline_id) or {}).get("total") or {}
+    failed = summary.get("failed")
+    if failed is not None:
+        failed = int(failed) + int(summary.get("error") or 0)
+    return {
+        "run_id": str(pipeline_id),
+        "name": pipeline.get("name"),
+        "sha": pipeline.get("sha"),
+        "ref": pipeline.get("ref"),
+        "event": pipeline.get("source"),
+        "status": status,
+        "conclusion": CONCLUSIONS.get(status),
+        "created_at": pipeline.get("created_at"),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration_s": duration,
+        "attempt": None,
+        "tests_total": summary.get("count"),
+        "tests_failed": failed,
+        "tests_skipped": summary.get("skipped"),
+        "url": pipeline.get("web_url"),
+    }
