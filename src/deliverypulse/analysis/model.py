@@ -1,0 +1,185 @@
+"""The results of the analysis as plain values: one ``Finding`` per comparison, one ``Analysis``.
+
+Frozen dataclasses over pandas frames, so a notebook, the CLI and the HTML report read the same
+numbers; ``to_dict`` gives the JSON-safe form used by ``--format json`` and the report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Columns of ``Finding.groups``.
+GROUP_COLUMNS = (
+    "group",
+    "deployments",
+    "failures",
+    "change_failure_rate",
+    "cfr_low",
+    "cfr_high",
+    "median_lead_time_h",
+    "median_recovery_h",
+)
+
+#: Columns of ``Analysis.deployments``.
+DEPLOYMENT_COLUMNS = (
+    "source",
+    "repo",
+    "deployment_id",
+    "environment",
+    "finished_at",
+    "batch_changes",
+    "batch_commits",
+    "batch_lines",
+    "batch_group",
+    "gated",
+    "approval_wait_h",
+    "failed",
+    "recovery_h",
+    "lead_time_h",
+)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One effect estimate and the test behind it (a finding may carry several, e.g. the crude
+    Fisher comparison and the one stratified by repo)."""
+
+    effect: str
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    test: str
+    p_value: float | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One comparison: the groups side by side, the main effect with its 95 % CI and test, and a
+    plain sentence of what it shows or cannot show. ``estimates`` holds every estimate computed
+    for the comparison (the main one first)."""
+
+    question: str
+    groups: pd.DataFrame
+    effect: str
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    test: str
+    p_value: float | None
+    statement: str
+    name: str = ""
+    estimates: tuple[Estimate, ...] = ()
+    enough_data: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "question": self.question,
+            "groups": frame_records(self.groups),
+            "effect": self.effect,
+            "estimate": json_value(self.estimate),
+            "ci_low": json_value(self.ci_low),
+            "ci_high": json_value(self.ci_high),
+            "test": self.test,
+            "p_value": json_value(self.p_value),
+            "statement": self.statement,
+            "enough_data": self.enough_data,
+            "estimates": [
+                {
+                    "effect": item.effect,
+                    "estimate": json_value(item.estimate),
+                    "ci_low": json_value(item.ci_low),
+                    "ci_high": json_value(item.ci_high),
+                    "test": item.test,
+                    "p_value": json_value(item.p_value),
+                    "note": item.note,
+                }
+                for item in self.estimates
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Batch size and approval gates against failure, recovery and lead time, with a verdict.
+
+    ``deployments``: one row per production deployment (columns ``DEPLOYMENT_COLUMNS``).
+    ``verdict``: plain sentences, most important first, caveats included.
+    """
+
+    deployments: pd.DataFrame
+    batch_size: Finding
+    gates: Finding
+    findings: tuple[Finding, ...]
+    verdict: tuple[str, ...]
+    enough_data: bool
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None]
+    caveats: tuple[str, ...] = ()
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def finding(self, name: str) -> Finding:
+        """The finding called ``name`` (``batch_size``, ``gates``, ``gate_lead_time``...)."""
+        for item in self.findings:
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: timestamps as ISO strings, NaN/NA as None, numpy scalars as Python."""
+        return {
+            "enough_data": self.enough_data,
+            "window": [json_value(self.window[0]), json_value(self.window[1])],
+            "verdict": list(self.verdict),
+            "caveats": list(self.caveats),
+            "parameters": {key: json_value(value) for key, value in self.parameters.items()},
+            "batch_size": self.batch_size.to_dict(),
+            "gates": self.gates.to_dict(),
+            "findings": [item.to_dict() for item in self.findings],
+            "deployments": frame_records(self.deployments),
+        }
+
+
+def json_value(value: Any) -> Any:
+    """One value in a JSON-safe form."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, pd.Timedelta):
+        return value.total_seconds()
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, tuple | list):
+        return [json_value(item) for item in value]
+    return value
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as JSON-safe dicts."""
+    columns = [str(name) for name in frame.columns]
+    rows = frame.astype(object).to_numpy().tolist()
+    return [
+        {name: json_value(value) for name, value in zip(columns, row, strict=True)} for row in rows
+    ]
+
+
+__all__ = [
+    "DEPLOYMENT_COLUMNS",
+    "GROUP_COLUMNS",
+    "Analysis",
+    "Estimate",
+    "Finding",
+    "frame_records",
+    "json_value",
+]
