@@ -82,22 +82,22 @@ def successful_deployments(
 
 @dataclass
 class _Graph:
-    """The commit graph of every repo: node keys (sorted) and child → parent edges as CSR."""
+    """The commit graph of every repo: one node per commit, child → parent edges as CSR."""
 
-    keys: IntArray  # sorted unique (repo code, sha code) keys, one per commit
-    row: IntArray  # for each node, its row in the commits frame
+    row: IntArray  # for each node, its (first) row in the commits frame
     indptr: IntArray  # edges of node i are parent[indptr[i]:indptr[i + 1]]
     parent: IntArray
+    found: list[IntArray]  # for each sha array given to _Codes, its node or -1
 
-    def find(self, keys: IntArray) -> IntArray:
-        """Node index of each key, or -1."""
-        if self.keys.size == 0:
-            return np.full(keys.shape, -1, dtype=np.int64)
-        pos = np.searchsorted(self.keys, keys).clip(0, self.keys.size - 1)
-        return np.where(self.keys[pos] == keys, pos, -1).astype(np.int64)
+    @property
+    def size(self) -> int:
+        return int(self.row.size)
 
 
 _NAT = np.iinfo(np.int64).min
+_MISSING = -1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX = np.uint64(0xBF58476D1CE4E5B9)
 
 
 def as_micros(column: pd.Series) -> IntArray:
@@ -106,24 +106,124 @@ def as_micros(column: pd.Series) -> IntArray:
     return values.view(np.int64)
 
 
-class _Codes:
-    """Integer codes for (source, repo) pairs and for shas, shared by every table."""
+def _strings(values: Any) -> pa.Array:
+    """Any string column as one contiguous arrow ``large_string`` array."""
+    array = pa.array(values, type=pa.large_string(), from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string())
 
-    def __init__(self, repos: list[pd.DataFrame], shas: list[Any]) -> None:
-        pairs = pd.concat([frame[["source", "repo"]] for frame in repos], ignore_index=True)
-        codes = pairs.groupby(["source", "repo"], sort=True).ngroup().to_numpy().astype(np.int64)
+
+def _words(array: pa.Array) -> npt.NDArray[np.uint64] | None:
+    """Each string as a row of 8-byte words, when all non-null strings have one length that
+    is a multiple of 8 (a full SHA-1 has 40 bytes, a SHA-256 64); else None. No copy when the
+    array has no nulls."""
+    n = len(array)
+    if n == 0:
+        return None
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + n + 1]
+    lengths = np.diff(offsets)
+    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    if not valid.any():
+        return None
+    width = int(lengths[valid][0])
+    if width == 0 or width % 8 or (lengths[valid] != width).any() or (lengths[~valid] != 0).any():
+        return None
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    rows = data.view(np.uint64).reshape(-1, width // 8)
+    if valid.all():
+        return rows
+    full = np.zeros((n, width // 8), dtype=np.uint64)
+    full[valid] = rows
+    return full
+
+
+def _hash(words: npt.NDArray[np.uint64], repo: IntArray) -> IntArray:
+    """A 64-bit hash of (repo, string) per row; equal inputs give equal keys."""
+    with np.errstate(over="ignore"):
+        key = (repo.astype(np.uint64) + np.uint64(1)) * _MIX
+        for column in range(words.shape[1]):
+            key = (key ^ words[:, column]) * _GOLDEN
+            key ^= key >> np.uint64(29)
+    return key.view(np.int64)
+
+
+class _Codes:
+    """Integer codes for (source, repo) pairs and int64 keys for (repo, sha), for every table.
+
+    Full-length shas are hashed straight from arrow's buffers (no hash table of strings, which
+    is the slow part at ten million commits), and every match is then checked byte for byte,
+    so a hash collision can never link the wrong commit. Other strings (short test shas) are
+    dictionary-encoded.
+    """
+
+    def __init__(
+        self,
+        repos: list[pd.DataFrame],
+        shas: list[Any],
+        sha_repos: list[tuple[int, IntArray | None]],
+        *,
+        exact: bool = False,
+    ) -> None:
+        source = _dictionary_codes([_strings(frame["source"]) for frame in repos])
+        repo = _dictionary_codes([_strings(frame["repo"]) for frame in repos])
+        pairs = source * (int(repo.max(initial=0)) + 1) + repo
+        codes = pd.factorize(pairs)[0].astype(np.int64)
         self.repo = _split(codes, [len(frame) for frame in repos])
         self.n_repo = int(codes.max(initial=-1)) + 1
-        arrays = [pa.array(values, type=pa.string(), from_pandas=True) for values in shas]
-        combined = pa.concat_arrays(arrays) if arrays else pa.array([], pa.string())
-        encoded = pc.dictionary_encode(combined)
-        self.n_sha = len(encoded.dictionary) + 1
-        indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        self.sha = _split(indices, [len(array) for array in arrays])
+        arrays = [_strings(values) for values in shas]
+        # The repo of each sha: that of the same row of a table, or repeated (parents).
+        owners = [
+            self.repo[which] if repeat is None else np.repeat(self.repo[which], repeat)
+            for which, repeat in sha_repos
+        ]
+        words = [_words(array) for array in arrays]
+        widths = {w.shape[1] for w in words if w is not None}
+        hashed = (
+            not exact
+            and len(widths) == 1
+            and all(
+                w is not None or len(a) == 0 or a.null_count == len(a)
+                for w, a in zip(words, arrays, strict=True)
+            )
+        )
+        self.words: list[npt.NDArray[np.uint64] | None] = words if hashed else []
+        if hashed:
+            self.keys = [
+                np.where(array.is_valid().to_numpy(zero_copy_only=False), _hash(w, owner), _MISSING)
+                if w is not None
+                else np.full(len(array), _MISSING, dtype=np.int64)
+                for w, owner, array in zip(words, owners, arrays, strict=True)
+            ]
+        else:
+            encoded = _dictionary_codes(arrays)
+            n_sha = int(encoded.max(initial=0)) + 2
+            self.keys = [
+                np.where(sha >= 0, owner * n_sha + sha, _MISSING)
+                for sha, owner in zip(
+                    _split(encoded, [len(a) for a in arrays]), owners, strict=True
+                )
+            ]
 
-    def key(self, repo: IntArray, sha: IntArray) -> IntArray:
-        """One int64 per (repo, sha); -1 where the sha is missing."""
-        return np.where(sha >= 0, repo * self.n_sha + sha, -1)
+    def same(self, which: int, rows: IntArray, commit_rows: IntArray) -> BoolArray:
+        """Whether sha ``rows`` of array ``which`` equal the commits' shas at ``commit_rows``."""
+        if not self.words:
+            return np.ones(rows.shape, dtype=bool)
+        mine, theirs = self.words[which], self.words[0]
+        if mine is None or theirs is None:
+            return np.zeros(rows.shape, dtype=bool)
+        equal = np.ones(rows.shape, dtype=bool)
+        for column in range(mine.shape[1]):
+            equal &= mine[rows, column] == theirs[commit_rows, column]
+        return equal
+
+
+def _dictionary_codes(arrays: list[pa.Array]) -> IntArray:
+    """One integer per distinct string across ``arrays`` (-1 for null)."""
+    combined = pa.concat_arrays(arrays) if arrays else pa.array([], pa.large_string())
+    encoded = pc.dictionary_encode(combined)
+    codes: IntArray = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return codes.astype(np.int64)
 
 
 def _split(values: IntArray, sizes: list[int]) -> list[IntArray]:
@@ -138,28 +238,45 @@ def _parents(commits: pd.DataFrame) -> tuple[IntArray, pa.Array]:
         lists = pa.array(column)
     else:
         values = column.to_numpy(dtype=object)
-        lists = pa.array(values, type=pa.list_(pa.string()), from_pandas=True)
+        lists = pa.array(values, type=pa.list_(pa.large_string()), from_pandas=True)
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
     counts = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
     return counts.astype(np.int64), pc.list_flatten(lists)
 
 
-def _build_graph(commit_keys: IntArray, parent_keys: IntArray, counts: IntArray) -> _Graph:
-    keys, first_row = np.unique(commit_keys, return_index=True)
-    if keys.size and keys[0] < 0:  # commits without a sha cannot be nodes
-        keys, first_row = keys[1:], first_row[1:]
-    graph = _Graph(
-        keys=keys,
-        row=first_row.astype(np.int64),
-        indptr=np.zeros(keys.size + 1, np.int64),
-        parent=np.zeros(0, np.int64),
-    )
-    child = graph.find(np.repeat(commit_keys, counts))
-    parent = graph.find(parent_keys)
+def _build_graph(codes: _Codes, counts: IntArray) -> _Graph:
+    """Nodes and edges in one hash pass over every key (pandas' C hash table): commit keys
+    come first, so a key seen among them gets a code below the number of commits' keys."""
+    keys = codes.keys
+    sizes = [len(k) for k in keys]
+    labels = pd.factorize(np.concatenate(keys))[0].astype(np.int64)
+    parts = _split(labels, sizes)
+    commit_codes = parts[0]
+    n_nodes = int(commit_codes.max(initial=-1)) + 1
+    row = np.empty(n_nodes, dtype=np.int64)
+    row[commit_codes[::-1]] = np.arange(commit_codes.size, dtype=np.int64)[::-1]
+    found = []
+    for which, (code, key) in enumerate(zip(parts, keys, strict=True)):
+        node = np.where((code < n_nodes) & (key != _MISSING), code, -1)
+        hit = np.flatnonzero(node >= 0)
+        wrong = ~codes.same(which, hit, row[node[hit]])
+        if which == 0 and wrong.any():
+            raise _Collision  # two shas of one repo with one hash: redo with exact codes
+        node[hit[wrong]] = -1
+        found.append(node)
+    child = np.repeat(found[0], counts)
+    parent = found[3]
     known = (child >= 0) & (parent >= 0)
     child, parent = child[known], parent[known]
-    graph.parent = parent[np.argsort(child, kind="stable")]
-    graph.indptr[1:] = np.cumsum(np.bincount(child, minlength=keys.size))
-    return graph
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(np.bincount(child, minlength=n_nodes))
+    order = np.argsort(child, kind="stable")
+    return _Graph(row=row, indptr=indptr, parent=parent[order], found=found)
+
+
+class _Collision(Exception):
+    """Two different shas of one repo hashed alike: redo the graph with exact codes."""
 
 
 def _expand(indptr: IntArray, nodes: IntArray) -> tuple[IntArray, IntArray]:
@@ -209,26 +326,27 @@ class _Inputs:
 def _inputs(ds: Dataset, success: pd.DataFrame, since: Any, environments: Any) -> _Inputs:
     commits, changes = ds.commits, ds.changes
     counts, flat_parents = _parents(commits)
-    codes = _Codes(
-        [commits, changes, success],
-        [commits["sha"], changes["merge_sha"], success["sha"], flat_parents],
-    )
-    commit_repo, change_repo, success_repo = codes.repo
-    commit_keys = codes.key(commit_repo, codes.sha[0])
-    parent_keys = codes.key(np.repeat(commit_repo, counts), codes.sha[3])
-    graph = _build_graph(commit_keys, parent_keys, counts)
-
+    shas = [commits["sha"], changes["merge_sha"], success["sha"], flat_parents]
+    frames = [commits, changes, success]
+    owners: list[tuple[int, IntArray | None]] = [(0, None), (1, None), (2, None), (0, counts)]
+    codes = _Codes(frames, shas, owners)
+    try:
+        graph = _build_graph(codes, counts)
+    except _Collision:
+        codes = _Codes(frames, shas, owners, exact=True)
+        graph = _build_graph(codes, counts)
+    success_repo = codes.repo[2]
     success["_repo"] = success_repo
     env_code = pd.factorize(success["environment"], sort=True)[0]
     success["_slot"] = (
         pd.Series(env_code).groupby(success_repo).rank(method="dense").to_numpy(np.int64) - 1
     )
     success["_rank"] = np.arange(1, len(success) + 1, dtype=np.int64)
-    success["_node"] = graph.find(codes.key(success_repo, codes.sha[2]))
+    success["_node"] = graph.found[2]
     success["_start"] = _collection_start(ds, success, since, environments)
 
-    change_node = graph.find(codes.key(change_repo, codes.sha[1]))
-    merge_node = np.zeros(graph.keys.size, dtype=bool)
+    change_node = graph.found[1]
+    merge_node = np.zeros(graph.size, dtype=bool)
     merge_node[change_node[change_node >= 0]] = True
     return _Inputs(
         success=success,
@@ -319,7 +437,7 @@ def link(
         start_of_repo = np.full(inputs.codes.n_repo, _NAT, dtype=np.int64)
         start_of_repo[in_slot["_repo"].to_numpy(np.int64)] = in_slot["_start"].to_numpy(np.int64)
         node_start = start_of_repo[node_repo]
-        labels = np.full(graph.keys.size, _NONE, dtype=np.int64)
+        labels = np.full(graph.size, _NONE, dtype=np.int64)
         labels[(node_time != _NAT) & (node_start != _NAT) & (node_time < node_start)] = _BEFORE
         seeded = in_slot.loc[in_slot["_node"] >= 0]
         propagate(
