@@ -222,6 +222,8 @@ class _Answer(Exception):
 def _make_handler(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive connections
+        wbufsize = 1 << 16  # headers and body leave in one write
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
@@ -1197,3 +1199,15 @@ def synthetic_project(
 
 def iter_merge_requests(project: FakeProject) -> Iterator[JSON]:
     yield from project.merge_requests
+
+
+# --- helpers for tests and the benchmark -----------------------------------------------------
+
+
+def gitlab_source(server: FakeGitLab, **options: Any) -> dict[str, Any]:
+    """A ``[[sources]]`` table for the fake server (``project = "acme/app"`` unless given)."""
+    source: dict[str, Any] = {"type": "gitlab", "url": server.url}
+    if not {"project", "projects", "group"} & set(options):
+        source["project"] = "acme/app"
+    source.update(options)
+    return source

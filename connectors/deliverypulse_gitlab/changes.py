@@ -186,6 +186,11 @@ class _Graph:
         that side reaches commits outside the window."""
         mainline = self.mainline()
         on_mainline = set(mainline)
+        if mainline:
+            # The window's oldest mainline commit's first parent lies beyond the window, but
+            # it is mainline too: a branch forked from there is still fully in the window.
+            oldest_parents = self.commits[mainline[-1]].get("parent_ids") or []
+            on_mainline.update(oldest_parents[:1])
         claimed: set[str] = set()
         result: dict[str, list[JSONObject] | None] = {}
         for merge_sha in reversed(mainline):  # oldest first, so earlier merges claim first
