@@ -273,11 +273,18 @@ def _make_handler(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return True
             if kind == "429":
-                headers = {"RateLimit-Limit": "2000", "RateLimit-Remaining": "0"}
+                # GitLab's throttle answer: the budget is spent until RateLimit-Reset (epoch
+                # seconds); Retry-After says the same as a delay.
+                wait = (
+                    fault.reset_in if fault.reset_in is not None else float(fault.retry_after or 60)
+                )
+                headers = {
+                    "RateLimit-Limit": "2000",
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(int(time.time() + wait)),
+                }
                 if fault.retry_after is not None:
                     headers["Retry-After"] = fault.retry_after
-                if fault.reset_in is not None:
-                    headers["RateLimit-Reset"] = str(int(time.time() + fault.reset_in))
                 raise _Answer(429, {"message": "Retry later"}, headers)
             status = int(kind)
             messages = {401: "401 Unauthorized", 403: "403 Forbidden", 404: "404 Project Not Found"}
