@@ -1,0 +1,93 @@
+"""End to end, as a user runs it: ``deliverypulse collect`` (the real CLI, in a subprocess)
+against the fake GitLab, then ``dp.load`` and the metrics on what was stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fake_gitlab import FakeGitLab, synthetic_project
+
+import deliverypulse as dp
+from deliverypulse.link import link
+from deliverypulse.metrics import lead_times, metrics
+
+TOKEN = "glpat-SENTINEL-e2e-0123456789"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeGitLab]:
+    with FakeGitLab(token=TOKEN) as fake:
+        fake.add_project(synthetic_project("acme/app"))
+        yield fake
+
+
+def cli_collect(config: Path) -> dict:
+    env = {**os.environ, "GL_E2E_TOKEN": TOKEN}
+    result = subprocess.run(
+        [sys.executable, "-m", "deliverypulse", "collect", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+    summary: dict = json.loads(result.stdout)
+    return summary
+
+
+def test_collect_then_metrics(server: FakeGitLab, tmp_path: Path) -> None:
+    config = tmp_path / "deliverypulse.toml"
+    config.write_text(
+        f"""
+[output]
+path = "data"
+
+[[sources]]
+name = "app"
+type = "gitlab"
+project = "acme/app"
+url = "{server.url}"
+token_env = "GL_E2E_TOKEN"
+""",
+        encoding="utf-8",
+    )
+    first = cli_collect(config)
+    assert {s["stream"]: s["fetched"] for s in first["streams"]} == {
+        "deployments": 8,
+        "commits": 86,
+        "changes": 30,
+        "test_runs": 40,
+        "incidents": 3,
+    }
+    ds = dp.load(tmp_path / "data")
+
+    # Six successful production deployments, all in January 2025.
+    monthly = metrics(ds, period="month", by=["repo"]).set_index("period")
+    assert monthly.loc[pd.Timestamp("2025-01-01", tz="UTC"), "deployments"] == 6
+
+    # Lead time by GitLab's own deployment -> merge request links: merge request !1's first
+    # commit at 05:00 on Jan 6, shipped by deployment 901, finished 04:00 on Jan 7.
+    by_gitlab = lead_times(ds, links=ds.deployment_changes).set_index("change_id")
+    assert by_gitlab.loc["1", "lead_time"] == pd.Timedelta(hours=23)
+    assert by_gitlab.loc["1", "deployment_id"] == "901"
+
+    # The commit graph the connector stored links every later deployment to exactly the merge
+    # requests GitLab says it shipped (the first deployment ships nothing older than itself).
+    graph = link(ds)
+    graph = graph.loc[graph["change_id"].str.fullmatch(r"\d+")]  # merge requests, not trunk commits
+    gitlab = ds.deployment_changes.loc[ds.deployment_changes["deployment_id"] != "901"]
+    as_set = lambda frame: set(zip(frame["deployment_id"], frame["change_id"], strict=True))  # noqa: E731
+    assert as_set(graph) == as_set(gitlab)
+
+    server.clear_log()
+    second = cli_collect(config)
+    assert {s["added"] for s in second["streams"]} == {0}
+    assert len(server.log) == 5  # the nightly rerun: one request per stream
