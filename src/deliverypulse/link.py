@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.store.coerce import coerce_frame
+from deliverypulse.store.coerce import coerce_frame, pandas_dtype
 from deliverypulse.store.schemas import CHANGES, DEPLOYMENT_CHANGES
 
 IntArray = npt.NDArray[np.int64]
@@ -62,14 +62,16 @@ def successful_deployments(
 ) -> pd.DataFrame:
     """Successful production deployments in time order per repo and environment.
 
-    Adds ``deployed_at`` and ``order`` (0, 1, ... within each source, repo and environment);
-    ties are broken by ``created_at`` then ``deployment_id`` so that row order never matters.
+    Adds ``deployed_at``, ``order`` (0, 1, ... within each source, repo and environment) and
+    ``_row`` (the position in ``ds.deployments``); ties are broken by ``created_at`` then
+    ``deployment_id`` so that row order never matters.
     """
     deployments = ds.deployments
     keep = production_mask(deployments, environments) & deployments["status"].isin(
         SUCCESS_STATUSES
     ).fillna(False).astype(bool)
-    frame = deployments.loc[keep].copy()
+    frame = deployments.loc[keep.to_numpy(dtype=bool)].copy()
+    frame["_row"] = np.flatnonzero(keep.to_numpy(dtype=bool))
     frame["environment"] = frame["environment"].fillna("")
     frame["deployed_at"] = deployed_time(frame)
     frame = frame.sort_values(
@@ -288,6 +290,15 @@ def _expand(indptr: IntArray, nodes: IntArray) -> tuple[IntArray, IntArray]:
     return np.repeat(starts, counts) + offsets, owner
 
 
+def _distinct(nodes: IntArray, slot: IntArray) -> IntArray:
+    """``nodes`` without repeats, in O(len(nodes)) with a scratch array (no sort)."""
+    where = np.arange(nodes.size, dtype=np.int64)
+    slot[nodes] = where
+    first = nodes[slot[nodes] == where]
+    slot[nodes] = -1
+    return first
+
+
 def propagate(graph: _Graph, labels: IntArray, seeds: IntArray, seed_labels: IntArray) -> IntArray:
     """Give every node the smallest label of any seed it is reachable from (in place).
 
@@ -297,6 +308,18 @@ def propagate(graph: _Graph, labels: IntArray, seeds: IntArray, seed_labels: Int
     """
     if seeds.size == 0:
         return labels
+    slot = np.full(labels.size, -1, dtype=np.int64)  # scratch for de-duplicating frontiers
+    np.minimum.at(labels, seeds, seed_labels)
+    frontier = _distinct(seeds[labels[seeds] == seed_labels], slot)
+    while frontier.size:
+        edges, owner = _expand(graph.indptr, frontier)
+        target = graph.parent[edges]
+        candidate = labels[frontier][owner]
+        better = candidate < labels[target]
+        target, candidate = target[better], candidate[better]
+        np.minimum.at(labels, target, candidate)
+        frontier = _distinct(target, slot)
+    return labels
     np.minimum.at(labels, seeds, seed_labels)
     frontier = np.unique(seeds[labels[seeds] == seed_labels])
     while frontier.size:
@@ -355,7 +378,7 @@ def _inputs(ds: Dataset, success: pd.DataFrame, since: Any, environments: Any) -
         parent_counts=counts,
         change_node=change_node,
         merge_node=merge_node,
-        commit_change=_commit_change_rows(commits, changes, graph),
+        commit_change=_commit_change_rows(commits, changes, graph, change_node),
     )
 
 
@@ -386,17 +409,18 @@ def utc(value: Any) -> pd.Timestamp:
 
 
 def _commit_change_rows(
-    commits: pd.DataFrame, changes: pd.DataFrame, graph: _Graph
+    commits: pd.DataFrame, changes: pd.DataFrame, graph: _Graph, change_node: IntArray
 ) -> pd.DataFrame:
-    """(change row, node) for commits that name their change: links rebase merges that have
-    no merge sha."""
-    named = commits["change_id"].notna().to_numpy(dtype=bool)
+    """(change row, node) for commits that name a change whose merge sha is not in the graph:
+    links rebase merges that have no merge sha."""
     empty = pd.DataFrame({"_change": np.zeros(0, np.int64), "_cnode": np.zeros(0, np.int64)})
-    if not named.any() or changes.empty:
+    unplaced = np.flatnonzero(change_node < 0)
+    if unplaced.size == 0 or commits.empty:
         return empty
-    lookup = changes[["source", "repo", "change_id"]].assign(
-        _change=np.arange(len(changes), dtype=np.int64)
-    )
+    lookup = changes[["source", "repo", "change_id"]].iloc[unplaced].assign(_change=unplaced)
+    named = commits["change_id"].isin(lookup["change_id"]).to_numpy(dtype=bool)
+    if not named.any():
+        return empty
     rows = commits.loc[named, ["source", "repo", "change_id"]].assign(_row=np.flatnonzero(named))
     rows = rows.merge(lookup, on=["source", "repo", "change_id"])
     node_of_row = np.full(len(commits), -1, dtype=np.int64)
@@ -405,7 +429,7 @@ def _commit_change_rows(
     return rows.loc[rows["_cnode"] >= 0, ["_change", "_cnode"]]
 
 
-def link(
+def link_rows(
     ds: Dataset,
     *,
     environments: Any = None,
@@ -413,19 +437,10 @@ def link(
     approximate: bool = True,
     trunk: bool = True,
 ) -> pd.DataFrame:
-    """The ``deployment_changes`` table: which changes each production deployment shipped.
-
-    ``environments``: environment names to treat as production (default: ``is_production``,
-    else an environment named ``prod``/``production``). ``since``: the collection's start;
-    nothing made before it is linked, so a first deployment does not sweep up old history
-    (default: per repo and environment, the creation of its first production deployment).
-    ``approximate``: where the commit graph is missing, link by merge time instead and flag
-    the rows ``is_approximate``. ``trunk``: deployed commits that belong to no change become
-    changes of their own, ``change_id`` = sha (see :func:`trunk_changes`).
-    """
+    """:func:`link` plus the positions of each row's deployment, change or commit."""
     success = successful_deployments(ds, environments)
     if success.empty:
-        return coerce_frame(DEPLOYMENT_CHANGES, [])
+        return _with_positions(coerce_frame(DEPLOYMENT_CHANGES, []))
     inputs = _inputs(ds, success, since, environments)
     graph = inputs.graph
     commit_repo = inputs.codes.repo[0]
@@ -449,6 +464,30 @@ def link(
         if trunk:
             parts.append(_trunk_links(ds.commits, inputs, labels, graph_repos[node_repo]))
     return _finish(parts, success, ds.changes, ds.commits, since)
+
+
+def link(
+    ds: Dataset,
+    *,
+    environments: Any = None,
+    since: Any = None,
+    approximate: bool = True,
+    trunk: bool = True,
+) -> pd.DataFrame:
+    """The ``deployment_changes`` table: which changes each production deployment shipped.
+
+    ``environments``: environment names to treat as production (default: ``is_production``,
+    else an environment named ``prod``/``production``). ``since``: the collection's start;
+    nothing made before it is linked, so a first deployment does not sweep up old history
+    (default: per repo and environment, the creation of its first production deployment).
+    ``approximate``: where the commit graph is missing, link by merge time instead and flag
+    the rows ``is_approximate``. ``trunk``: deployed commits that belong to no change become
+    changes of their own, ``change_id`` = sha (see :func:`trunk_changes`).
+    """
+    rows = link_rows(
+        ds, environments=environments, since=since, approximate=approximate, trunk=trunk
+    )
+    return rows.drop(columns=list(POSITIONS))
 
 
 def _change_links(
@@ -548,55 +587,112 @@ def _finish(
     commits: pd.DataFrame,
     since: Any,
 ) -> pd.DataFrame:
-    """Resolve ranks to deployments and row numbers to ids, in the deployment_changes schema."""
-    links = pd.concat(parts, ignore_index=True)
+    """Resolve ranks to deployments and row numbers to ids: the deployment_changes columns
+    plus ``_deployment``, ``_change`` and ``_commit``, positions in the dataset's tables that
+    let the metrics join without matching strings."""
+    links = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if links.empty:
-        return coerce_frame(DEPLOYMENT_CHANGES, [])
+        return _with_positions(coerce_frame(DEPLOYMENT_CHANGES, []))
     deployment = links["_rank"].to_numpy(np.int64) - 1
     is_change = (links["_kind"] == "change").to_numpy(dtype=bool)
     row = links["_row"].to_numpy(np.int64)
+    keep = np.ones(len(links), dtype=bool)
+    if since is not None:
+        deployed = as_micros(success["deployed_at"])[deployment]
+        keep = deployed >= as_micros(pd.Series([utc(since)]))[0]
+    change_key = np.where(is_change, row, -1 - row)
+    unique = pd.DataFrame({"d": deployment, "c": change_key}).duplicated().to_numpy(dtype=bool)
+    keep &= ~unique
+    deployment, is_change, row = deployment[keep], is_change[keep], row[keep]
     change_id = _take_strings(changes["change_id"], row, is_change, commits["sha"])
-    sha = _take_strings(changes["merge_sha"], row, is_change, commits["sha"])
+    order = pc.sort_indices(
+        pa.table({"d": deployment, "c": change_id}),
+        sort_keys=[("d", "ascending"), ("c", "ascending")],
+    ).to_numpy()
+    deployment, is_change, row = deployment[order], is_change[order], row[order]
     frame = pd.DataFrame(
         {
-            "source": success["source"].to_numpy()[deployment],
-            "repo": success["repo"].to_numpy()[deployment],
-            "deployment_id": success["deployment_id"].to_numpy()[deployment],
-            "change_id": change_id,
-            "sha": sha,
-            "environment": success["environment"].to_numpy()[deployment],
-            "is_approximate": pd.array(links["_approx"].to_numpy(dtype=bool), dtype="boolean"),
-            "_order": deployment,
-            "_at": as_micros(success["deployed_at"])[deployment],
+            "source": _take(success["source"], deployment),
+            "repo": _take(success["repo"], deployment),
+            "deployment_id": _take(success["deployment_id"], deployment),
+            "change_id": pd.Series(pd.array(change_id.take(order), dtype="string")),
+            "sha": _series(_take_strings(changes["merge_sha"], row, is_change, commits["sha"])),
+            "environment": _take(success["environment"], deployment).replace("", pd.NA),
+            "is_approximate": pd.array(links["_approx"].to_numpy(dtype=bool)[keep][order]),
         }
     )
-    if since is not None:
-        frame = frame.loc[frame["_at"] >= as_micros(pd.Series([utc(since)]))[0]]
-    frame = frame.sort_values(["_order", "change_id"], kind="stable").drop_duplicates(
-        ["source", "repo", "deployment_id", "change_id"]
-    )
-    for name in ("source", "repo", "deployment_id", "environment"):
-        frame[name] = frame[name].astype("string")
-    frame["environment"] = frame["environment"].replace("", pd.NA)
-    return coerce_frame(DEPLOYMENT_CHANGES, frame.drop(columns=["_order", "_at"]))
+    frame["is_approximate"] = frame["is_approximate"].astype("boolean")
+    result = coerce_frame(DEPLOYMENT_CHANGES, frame)
+    result["_deployment"] = success["_row"].to_numpy(np.int64)[deployment]
+    result["_change"] = np.where(is_change, row, -1)
+    result["_commit"] = np.where(is_change, -1, row)
+    return result
+
+
+POSITIONS = ("_deployment", "_change", "_commit")
+
+
+def _with_positions(frame: pd.DataFrame) -> pd.DataFrame:
+    for name in POSITIONS:
+        frame[name] = np.zeros(len(frame), dtype=np.int64)
+    return frame
+
+
+def _take(column: pd.Series, positions: IntArray) -> pd.Series:
+    return pd.Series(column.array.take(positions)).astype("string")
+
+
+def _series(array: pa.Array) -> pd.Series:
+    return pd.Series(pd.array(array, dtype="string"))
 
 
 def _take_strings(
     from_changes: pd.Series, row: IntArray, is_change: BoolArray, from_commits: pd.Series
-) -> pd.Series:
+) -> pa.Array:
     """Strings picked from a changes column where ``is_change``, else from commits' shas."""
-    left = pa.array(from_changes, type=pa.string(), from_pandas=True)
-    right = pa.array(from_commits, type=pa.string(), from_pandas=True)
+    left = _strings(from_changes)
+    right = _strings(from_commits)
     picked_left = left.take(pa.array(np.where(is_change, row, 0))) if len(left) else None
     picked_right = right.take(pa.array(np.where(is_change, 0, row))) if len(right) else None
-    result: Any
+    if picked_left is None and picked_right is None:
+        return pa.array([], pa.large_string())
     if picked_left is None:
-        result = picked_right
-    elif picked_right is None:
-        result = picked_left
-    else:
-        result = pc.if_else(pa.array(is_change), picked_left, picked_right)
-    return pd.Series(pd.array(result, dtype="string"))
+        return picked_right
+    if picked_right is None:
+        return picked_left
+    chosen: pa.Array = pc.if_else(pa.array(is_change), picked_left, picked_right)
+    return chosen
+
+
+def positions(ds: Dataset, links: pd.DataFrame) -> pd.DataFrame:
+    """``links`` with ``_deployment``/``_change``/``_commit`` positions (string matching,
+    once), for a ``deployment_changes`` table that did not come from :func:`link`."""
+    if all(name in links.columns for name in POSITIONS):
+        return links
+    frame = links.drop(columns=[c for c in POSITIONS if c in links.columns]).reset_index(drop=True)
+    key = ["source", "repo"]
+    deployments = (
+        ds.deployments[[*key, "deployment_id"]]
+        .assign(_deployment=np.arange(len(ds.deployments), dtype=np.int64))
+        .drop_duplicates([*key, "deployment_id"])
+    )
+    changes = (
+        ds.changes[[*key, "change_id"]]
+        .assign(_change=np.arange(len(ds.changes), dtype=np.int64))
+        .drop_duplicates([*key, "change_id"])
+    )
+    commits = (
+        ds.commits[[*key, "sha"]]
+        .rename(columns={"sha": "change_id"})
+        .assign(_commit=np.arange(len(ds.commits), dtype=np.int64))
+        .drop_duplicates([*key, "change_id"])
+    )
+    frame = frame.merge(deployments, on=[*key, "deployment_id"], how="inner")
+    frame = frame.merge(changes, on=[*key, "change_id"], how="left")
+    frame = frame.merge(commits, on=[*key, "change_id"], how="left")
+    frame["_change"] = frame["_change"].fillna(-1).astype(np.int64)
+    frame["_commit"] = frame["_commit"].where(frame["_change"] < 0).fillna(-1).astype(np.int64)
+    return frame.loc[(frame["_change"] >= 0) | (frame["_commit"] >= 0)].reset_index(drop=True)
 
 
 def trunk_changes(ds: Dataset, links: pd.DataFrame) -> pd.DataFrame:
@@ -606,40 +702,49 @@ def trunk_changes(ds: Dataset, links: pd.DataFrame) -> pd.DataFrame:
     merged = committed, no review. A ``Revert "..."`` or ``hotfix:`` subject marks it as a
     revert or hotfix, so trunk-based teams get the same failure signals.
     """
-    candidates = links.loc[(links["change_id"] == links["sha"]).fillna(False).to_numpy(dtype=bool)]
-    candidates = candidates[["source", "repo", "change_id"]].drop_duplicates()
-    known = candidates.merge(
-        ds.changes[["source", "repo", "change_id"]], how="left", indicator=True
-    )
-    own = candidates.loc[(known["_merge"] == "left_only").to_numpy()]
-    rows = own.rename(columns={"change_id": "sha"}).merge(
-        ds.commits, on=["source", "repo", "sha"], how="inner"
-    )
-    if rows.empty:
-        return coerce_frame(CHANGES, [])
-    authored = rows["authored_at"].fillna(rows["committed_at"])
-    subject = rows["subject"].fillna("")
-    frame = pd.DataFrame(
-        {
-            "source": rows["source"],
-            "repo": rows["repo"],
-            "change_id": rows["sha"],
-            "title": rows["subject"],
-            "author": rows["author"],
-            "state": "merged",
-            "created_at": authored,
-            "first_commit_at": authored,
-            "merged_at": rows["committed_at"],
-            "merge_sha": rows["sha"],
-            "additions": rows["additions"],
-            "deletions": rows["deletions"],
-            "commit_count": pd.array([1] * len(rows), dtype="Int64"),
-            "is_revert": subject.str.contains(REVERT_SUBJECT, regex=True).astype("boolean"),
-            "is_hotfix": subject.str.contains(HOTFIX_SUBJECT, regex=True).astype("boolean"),
-        }
-    )
-    frame = frame.loc[frame["created_at"].notna()].reset_index(drop=True)
-    return coerce_frame(CHANGES, frame)
+    linked = positions(ds, links)
+    rows = np.unique(linked["_commit"].to_numpy(np.int64))
+    return trunk_frame(ds.commits, rows[rows >= 0]).drop(columns="_commit")
+
+
+def _nulls(dtype: Any, n: int) -> pd.Series:
+    """An all-missing column of ``dtype`` (built without a Python loop over rows)."""
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return pd.Series(np.full(n, "NaT", dtype="datetime64[us]")).dt.tz_localize("UTC")
+    empty = pd.Series(np.full(n, None, dtype=object))
+    return empty if dtype == np.dtype("O") else empty.astype(dtype)
+
+
+def trunk_frame(commits: pd.DataFrame, rows: IntArray) -> pd.DataFrame:
+    """The changes made of ``commits`` at ``rows``, plus their ``_commit`` position."""
+    picked = commits.iloc[rows].reset_index(drop=True)
+    n = len(picked)
+    authored = picked["authored_at"].fillna(picked["committed_at"])
+    subject = picked["subject"].fillna("")
+    given = {
+        "source": picked["source"],
+        "repo": picked["repo"],
+        "change_id": picked["sha"],
+        "title": picked["subject"],
+        "author": picked["author"],
+        "state": pd.Series(["merged"] * n, dtype="string"),
+        "created_at": authored,
+        "first_commit_at": authored,
+        "merged_at": picked["committed_at"],
+        "merge_sha": picked["sha"],
+        "additions": picked["additions"],
+        "deletions": picked["deletions"],
+        "commit_count": pd.Series(np.ones(n, dtype=np.int64), dtype="Int64"),
+        "is_revert": subject.str.contains(REVERT_SUBJECT, regex=True).astype("boolean"),
+        "is_hotfix": subject.str.contains(HOTFIX_SUBJECT, regex=True).astype("boolean"),
+    }
+    columns = {
+        field.name: given.get(field.name, _nulls(pandas_dtype(field.type), n))
+        for field in CHANGES.schema
+    }
+    frame = pd.DataFrame(columns)
+    frame["_commit"] = rows
+    return frame
 
 
 __all__ = [
@@ -648,6 +753,8 @@ __all__ = [
     "as_micros",
     "deployed_time",
     "link",
+    "link_rows",
+    "positions",
     "production_mask",
     "successful_deployments",
     "trunk_changes",

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.link import deployed_time, production_mask
+from deliverypulse.link import as_micros, deployed_time, link_rows, positions, production_mask
+from deliverypulse.metrics.lead_time import all_changes, change_positions
 from deliverypulse.metrics.periods import OptionError
 
 SIGNALS: tuple[str, ...] = ("status", "rollback", "revert", "hotfix", "incident")
@@ -38,14 +39,16 @@ def check_signals(signals: Iterable[str]) -> tuple[str, ...]:
 def attempts(ds: Dataset, environments: Any = None) -> pd.DataFrame:
     """Production deployments that finished (success, failure, error), in time order.
 
-    Adds ``deployed_at``, ``is_success`` and ``_group`` (an integer per source, repo and
-    environment); keeps every column of ``deployments``, user columns included.
+    Adds ``deployed_at``, ``is_success``, ``_row`` (position in ``ds.deployments``) and
+    ``_group`` (an integer per source, repo and environment); keeps every column of
+    ``deployments``, user columns included.
     """
     deployments = ds.deployments
     keep = production_mask(deployments, environments) & deployments["status"].isin(
         ATTEMPT_STATUSES
     ).fillna(False).astype(bool)
-    frame = deployments.loc[keep].copy()
+    frame = deployments.loc[keep.to_numpy(dtype=bool)].copy()
+    frame["_row"] = np.flatnonzero(keep.to_numpy(dtype=bool))
     frame["environment"] = frame["environment"].fillna("")
     frame["deployed_at"] = deployed_time(frame)
     frame = frame.sort_values(
@@ -118,23 +121,35 @@ def _rollback_events(frame: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
     return events, rollbacks["_d"].to_numpy(dtype=np.int64)
 
 
-def _change_targets(changes: pd.DataFrame) -> pd.DataFrame:
-    """Every way a revert may name a change: id, merge sha, number, #number."""
+def _targets(changes: pd.DataFrame, fixes: pd.DataFrame) -> pd.DataFrame:
+    """The change each fix names in ``reverts``: by id, merge sha, number or #number.
+
+    Only candidate rows are matched as strings (``isin`` on the few names), so ten million
+    changes cost one pass, not a join."""
+    names = fixes["reverts"].dropna().unique()
+    if len(names) == 0:
+        return fixes.assign(_target=pd.Series(-1, index=fixes.index, dtype=np.int64))
     number = changes["number"].astype("string")
     forms = [changes["change_id"], changes["merge_sha"], number, "#" + number]
-    parts = [
-        pd.DataFrame(
-            {
-                "source": changes["source"],
-                "repo": changes["repo"],
-                "reverts": form,
-                "_target": changes["change_id"],
-            }
+    parts = []
+    for form in forms:
+        hit = form.isin(names).fillna(False).to_numpy(dtype=bool)
+        rows = np.flatnonzero(hit)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "source": changes["source"].to_numpy()[rows],
+                    "repo": changes["repo"].to_numpy()[rows],
+                    "reverts": form.to_numpy()[rows],
+                    "_target": rows,
+                }
+            )
         )
-        for form in forms
-    ]
-    table = pd.concat(parts, ignore_index=True).dropna(subset=["reverts", "_target"])
-    return table.drop_duplicates(["source", "repo", "reverts"])
+    table = pd.concat(parts, ignore_index=True).drop_duplicates(["source", "repo", "reverts"])
+    table = table.astype({"source": "string", "repo": "string", "reverts": "string"})
+    merged = fixes.merge(table, on=["source", "repo", "reverts"], how="left")
+    merged["_target"] = merged["_target"].fillna(-1).astype(np.int64)
+    return merged
 
 
 def _fix_events(
@@ -151,48 +166,58 @@ def _fix_events(
     ends when the fix itself is deployed.
     """
     column = "is_revert" if kind == "revert" else "is_hotfix"
-    fixes = changes.loc[changes[column].fillna(False).astype(bool) & changes["merged_at"].notna()]
-    fixes = fixes[["source", "repo", "change_id", "reverts", "merged_at"]].rename(
-        columns={"change_id": "_fix", "merged_at": "_fixed_at"}
+    flagged = changes[column].fillna(False).to_numpy(dtype=bool)
+    flagged &= changes["merged_at"].notna().to_numpy(dtype=bool)
+    rows = np.flatnonzero(flagged)
+    fixes = pd.DataFrame(
+        {
+            "source": changes["source"].array.take(rows),
+            "repo": changes["repo"].array.take(rows),
+            "reverts": changes["reverts"].array.take(rows),
+            "_fix": rows,
+            "_fixed_at": as_micros(changes["merged_at"])[rows],
+        }
     )
-    fix_deployed = shipped.groupby(["source", "repo", "change_id"])["deployed_at"].min()
-    fixes = fixes.merge(
-        fix_deployed.rename("_fix_deployed").reset_index(),
-        left_on=["source", "repo", "_fix"],
-        right_on=["source", "repo", "change_id"],
-        how="left",
-    ).drop(columns="change_id")
-    resolved = fixes.merge(_change_targets(changes), on=["source", "repo", "reverts"], how="left")
-    named = resolved.loc[resolved["_target"].notna()].merge(
-        shipped[["source", "repo", "change_id", "_d", "deployed_at"]],
-        left_on=["source", "repo", "_target"],
-        right_on=["source", "repo", "change_id"],
+    first_deployed = shipped.groupby("_cpos")["_at"].min()
+    fixes["_fix_deployed"] = first_deployed.reindex(rows).to_numpy(dtype=np.float64)
+    resolved = _targets(changes, fixes)
+    named = resolved.loc[resolved["_target"] >= 0].merge(
+        shipped[["_cpos", "_d", "_at"]], left_on="_target", right_on="_cpos"
     )
-    ok = frame.loc[frame["is_success"], ["source", "repo", "_repo_group", "deployed_at", "_d"]]
-    unnamed = resolved.loc[resolved["_target"].isna()].merge(
+    ok = frame.loc[frame["is_success"], ["source", "repo", "_repo_group", "_at", "_d"]]
+    unnamed = resolved.loc[resolved["_target"] < 0].merge(
         ok[["source", "repo", "_repo_group"]].drop_duplicates(), on=["source", "repo"]
     )
     unnamed = pd.merge_asof(
         unnamed.sort_values("_fixed_at", kind="stable"),
-        ok[["_repo_group", "deployed_at", "_d"]].sort_values("deployed_at", kind="stable"),
+        ok[["_repo_group", "_at", "_d"]].sort_values("_at", kind="stable"),
         left_on="_fixed_at",
-        right_on="deployed_at",
+        right_on="_at",
         by="_repo_group",
         direction="backward",
         allow_exact_matches=False,
     ).dropna(subset=["_d"])
     both = pd.concat(
         [
-            named[["_d", "deployed_at", "_fixed_at", "_fix_deployed"]],
-            unnamed[["_d", "deployed_at", "_fixed_at", "_fix_deployed"]],
+            named[["_d", "_at", "_fixed_at", "_fix_deployed"]],
+            unnamed[["_d", "_at", "_fixed_at", "_fix_deployed"]],
         ],
         ignore_index=True,
     )
-    inside = (both["_fixed_at"] > both["deployed_at"]) & (
-        both["_fixed_at"] <= both["deployed_at"] + window
-    )
-    both = both.loc[inside.fillna(False).astype(bool)]
-    return _events(kind, both["_d"], both["deployed_at"], both["_fix_deployed"])
+    at = both["_at"].to_numpy(np.int64)
+    fixed = both["_fixed_at"].to_numpy(np.int64)
+    inside = (fixed > at) & (fixed <= at + window // pd.Timedelta(microseconds=1))
+    both = both.loc[inside]
+    end = both["_fix_deployed"].to_numpy(dtype=np.float64)
+    return _events(kind, both["_d"], _stamp(both["_at"]), _stamp(end))
+
+
+def _stamp(micros: Any) -> pd.Series:
+    values = np.asarray(micros, dtype=np.float64)
+    out = np.full(values.shape, np.datetime64("NaT"), dtype="datetime64[us]")
+    good = ~np.isnan(values)
+    out[good] = values[good].astype(np.int64).astype("datetime64[us]")
+    return pd.Series(out).dt.tz_localize("UTC")
 
 
 def _incident_events(frame: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
@@ -218,15 +243,17 @@ def _incident_events(frame: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFra
 def deployment_outcomes(
     ds: Dataset,
     *,
-    links: pd.DataFrame,
-    changes: pd.DataFrame,
+    links: pd.DataFrame | None = None,
+    changes: pd.DataFrame | None = None,
     environments: Any = None,
     failure_signals: Iterable[str] = SIGNALS,
     revert_window: str | pd.Timedelta = "7D",
+    trunk: bool = True,
 ) -> pd.DataFrame:
     """One row per production deployment attempt: did it fail, why, and when it recovered.
 
-    ``changes``: every change, trunk commits included (see ``lead_time.all_changes``).
+    ``links``: a ``deployment_changes`` table (default: :func:`deliverypulse.link`);
+    ``changes``: every change, trunk commits included (default: built from the links).
     Columns added to the deployment's own: ``deployed_at``, ``is_success``, ``failed`` and one
     ``failed_by_<signal>`` per signal, ``is_rework`` (it ships a revert or hotfix, rolls back,
     or is the first success after a failed deployment), ``recovery_start``, ``recovery_end``,
@@ -234,10 +261,23 @@ def deployment_outcomes(
     """
     signals = check_signals(failure_signals)
     window = pd.Timedelta(revert_window)
+    if links is None:
+        links = link_rows(ds, environments=environments, trunk=trunk)
+    linked = positions(ds, links)
+    if changes is None:
+        changes = all_changes(ds, linked, trunk=trunk)
     frame = attempts(ds, environments)
     frame["_d"] = np.arange(len(frame), dtype=np.int64)
-    shipped = links.merge(
-        frame.loc[frame["is_success"], [*_KEY, "_d", "deployed_at"]], on=_KEY, how="inner"
+    frame["_at"] = as_micros(frame["deployed_at"])
+    attempt_of_row = np.full(len(ds.deployments), -1, dtype=np.int64)
+    attempt_of_row[frame["_row"].to_numpy(np.int64)] = frame["_d"].to_numpy(np.int64)
+    success = frame["is_success"].to_numpy(dtype=bool)
+    d = attempt_of_row[linked["_deployment"].to_numpy(np.int64)]
+    cpos = change_positions(changes, len(ds.changes), linked)
+    keep = (d >= 0) & (cpos >= 0)
+    keep[keep] = success[d[keep]]
+    shipped = pd.DataFrame(
+        {"_d": d[keep], "_cpos": cpos[keep], "_at": frame["_at"].to_numpy()[d[keep]]}
     )
     status, after_failure = _status_events(frame)
     rollback, rollbacks = _rollback_events(frame)
@@ -256,13 +296,14 @@ def deployment_outcomes(
         frame[f"failed_by_{name}"] = flag
     frame["failed"] = frame[[f"failed_by_{name}" for name in SIGNALS]].any(axis=1)
 
-    fixes = changes["is_revert"].fillna(False) | changes["is_hotfix"].fillna(False)
-    fix_ids = changes.loc[fixes.astype(bool), ["source", "repo", "change_id"]]
-    ships_fix = shipped.merge(fix_ids, on=["source", "repo", "change_id"])["_d"]
+    is_fix = (changes["is_revert"].fillna(False) | changes["is_hotfix"].fillna(False)).to_numpy(
+        dtype=bool
+    )
+    ships_fix = shipped["_d"].to_numpy(np.int64)[is_fix[shipped["_cpos"].to_numpy(np.int64)]]
     rework = np.zeros(len(frame), dtype=bool)
-    for rows in (ships_fix.to_numpy(dtype=np.int64), rollbacks, after_failure):
+    for rows in (ships_fix, rollbacks, after_failure):
         rework[rows] = True
-    frame["is_rework"] = rework & frame["is_success"].to_numpy(dtype=bool)
+    frame["is_rework"] = rework & success
 
     recovery = events.groupby("_d").agg(
         recovery_start=("start", "min"), recovery_end=("end", "max")
@@ -272,7 +313,8 @@ def deployment_outcomes(
         frame[name] = pd.to_datetime(frame[name]).dt.tz_localize("UTC").dt.as_unit("us")
     span = frame["recovery_end"] - frame["recovery_start"]
     frame["recovery"] = span.where(span >= pd.Timedelta(0))
-    return frame.drop(columns=["_d", "_group", "_repo_group"]).reset_index(drop=True)
+    frame["failed"] = frame["failed"].astype(bool)
+    return frame.drop(columns=["_d", "_at", "_group", "_repo_group"]).reset_index(drop=True)
 
 
 __all__ = [

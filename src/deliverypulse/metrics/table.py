@@ -15,10 +15,10 @@ import pandas as pd
 
 from deliverypulse.dataset import Dataset
 from deliverypulse.errors import DataError
-from deliverypulse.link import link
+from deliverypulse.link import link_rows, positions
 from deliverypulse.metrics.clusters import check_benchmarks, classify
 from deliverypulse.metrics.failure import SIGNALS, check_signals, deployment_outcomes
-from deliverypulse.metrics.lead_time import BOT_PATTERN, all_changes, lead_times
+from deliverypulse.metrics.lead_time import BOT_PATTERN, all_changes, lead_rows
 from deliverypulse.metrics.periods import (
     Period,
     check_period,
@@ -89,30 +89,30 @@ def prepare(
         )
     signals = check_signals(failure_signals)
     if links is None:
-        links = link(ds, environments=environments, since=since, trunk=trunk)
-    changes = all_changes(ds, links, trunk=trunk)
+        links = link_rows(ds, environments=environments, since=since, trunk=trunk)
+    linked = positions(ds, links)
+    if not trunk:
+        linked = linked.loc[linked["_change"].to_numpy(np.int64) >= 0]
+    changes = all_changes(ds, linked, trunk=trunk)
     outcomes = deployment_outcomes(
         ds,
-        links=links,
+        links=linked,
         changes=changes,
         environments=environments,
         failure_signals=signals,
         revert_window=revert_window,
     )
-    lead = lead_times(
+    lead = lead_rows(
         ds,
-        links=links,
+        linked,
+        changes,
         environments=environments,
         exclude_bots=exclude_bots,
         bot_pattern=bot_pattern,
-        trunk=trunk,
     )
-    extra = [name for name in groups if name not in ("source", "repo")]
-    if extra:
-        lookup = ds.deployments[["source", "repo", "deployment_id", *extra]].drop_duplicates(
-            ["source", "repo", "deployment_id"]
-        )
-        lead = lead.merge(lookup, on=["source", "repo", "deployment_id"], how="left")
+    for name in groups:
+        if name not in lead.columns or name not in ("source", "repo"):
+            lead[name] = ds.deployments[name].array.take(lead["_deployment"].to_numpy(np.int64))
     return Prepared(outcomes=outcomes, lead=lead, by=groups)
 
 
