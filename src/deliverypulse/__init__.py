@@ -6,6 +6,7 @@ ds.deployments.head()
 """
 
 from deliverypulse._version import __version__
+from deliverypulse.analysis import Analysis, Finding, analyze
 from deliverypulse.collector import RunSummary, collect, run_collect
 from deliverypulse.config import Config, SourceConfig, load_config
 from deliverypulse.connector import (
@@ -33,6 +34,7 @@ from deliverypulse.errors import (
 
 __all__ = [
     "APIError",
+    "Analysis",
     "AuthError",
     "CollectError",
     "Config",
@@ -42,6 +44,7 @@ __all__ = [
     "Dataset",
     "DeliveryPulseError",
     "FatalAPIError",
+    "Finding",
     "LockError",
     "NotFoundError",
     "Option",
@@ -52,6 +55,7 @@ __all__ = [
     "SourceConfig",
     "UnknownConnectorError",
     "__version__",
+    "analyze",
     "available_connectors",
     "collect",
     "load",

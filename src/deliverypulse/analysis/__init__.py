@@ -7,6 +7,17 @@ statsmodels, stratified by repo) and a plain-language verdict. Method: docs/anal
 
 from __future__ import annotations
 
+from deliverypulse.analysis.batches import DEFAULT_BINS, AnalysisError, deployment_table
+from deliverypulse.analysis.core import MIN_WINDOW_DAYS, analyze
 from deliverypulse.analysis.model import Analysis, Estimate, Finding
 
-__all__ = ["Analysis", "Estimate", "Finding"]
+__all__ = [
+    "DEFAULT_BINS",
+    "MIN_WINDOW_DAYS",
+    "Analysis",
+    "AnalysisError",
+    "Estimate",
+    "Finding",
+    "analyze",
+    "deployment_table",
+]

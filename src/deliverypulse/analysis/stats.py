@@ -1,0 +1,358 @@
+"""The statistics, each a thin call into scipy or statsmodels on a small table.
+
+No formula is written out by hand: Wilson intervals (statsmodels), Fisher's exact test and the
+conditional odds ratio with its exact interval (scipy), Mantel-Haenszel over repos
+(statsmodels ``StratifiedTable``), logistic regression (statsmodels ``Logit``), Mann-Whitney
+and Spearman (scipy) with percentile-bootstrap intervals (scipy ``bootstrap``, fixed seed).
+Library warnings are caught and returned as notes; they never reach the user's terminal.
+scipy and statsmodels are imported inside the functions: they take seconds to import, and
+``import deliverypulse`` (say, for a nightly collect) should not pay for an analysis it skips.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from deliverypulse.analysis.model import GROUP_COLUMNS, Estimate
+
+FloatArray = npt.NDArray[np.float64]
+#: Confidence level of every interval, and the significance level of every statement.
+CONFIDENCE = 0.95
+ALPHA = 1 - CONFIDENCE
+#: Resamples and seed of the bootstrap intervals (fixed, so a rerun gives the same numbers).
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20240101
+
+FISHER = "Fisher's exact"
+MANTEL_HAENSZEL = "Mantel-Haenszel (stratified by repo)"
+LOGIT_REPO = "logistic regression (repo as covariate)"
+LOGIT_CRUDE = "logistic regression (no covariate)"
+MANN_WHITNEY = "Mann-Whitney U"
+SPEARMAN = "Spearman rank correlation"
+
+
+@contextmanager
+def caught(notes: list[str]) -> Iterator[None]:
+    """Run quietly; append each distinct library warning to ``notes``."""
+    with warnings.catch_warnings(record=True) as seen, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        yield
+    for item in seen:
+        text = f"{item.category.__name__}: {item.message}"
+        if text not in notes:
+            notes.append(text)
+
+
+def finite(value: Any) -> float | None:
+    """A float, or None for missing, NaN and infinite values."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def wilson(failures: Any, deployments: Any) -> tuple[FloatArray, FloatArray]:
+    """Wilson 95 % interval of failures/deployments, element-wise; NaN where there are none."""
+    count = np.asarray(failures, dtype=float)
+    nobs = np.asarray(deployments, dtype=float)
+    from statsmodels.stats.proportion import proportion_confint
+
+    safe = np.where(nobs > 0, nobs, 1.0)
+    with caught([]):
+        low, high = proportion_confint(count, safe, alpha=ALPHA, method="wilson")
+    empty = nobs <= 0
+    low_array = np.where(empty, np.nan, np.asarray(low, dtype=float))
+    high_array = np.where(empty, np.nan, np.asarray(high, dtype=float))
+    return low_array, high_array
+
+
+def group_table(
+    frame: pd.DataFrame, column: str, order: list[Any], labels: list[str]
+) -> pd.DataFrame:
+    """One row per group of ``column`` (in ``order``, named by ``labels``): deployments,
+    failures, change failure rate with its Wilson interval, median lead time and recovery."""
+    rows = frame.loc[frame[column].notna()]
+    grouped = rows.groupby(rows[column].astype(object), sort=False, observed=True)
+    table = grouped.agg(
+        deployments=("failed", "size"),
+        failures=("failed", "sum"),
+        median_lead_time_h=("lead_time_h", "median"),
+        median_recovery_h=("recovery_h", "median"),
+    ).reindex(order)
+    table["deployments"] = table["deployments"].fillna(0).astype("int64")
+    table["failures"] = table["failures"].fillna(0).astype("int64")
+    nobs = table["deployments"].to_numpy(dtype=float)
+    count = table["failures"].to_numpy(dtype=float)
+    table["change_failure_rate"] = np.where(nobs > 0, count / np.where(nobs > 0, nobs, 1), np.nan)
+    table["cfr_low"], table["cfr_high"] = wilson(count, nobs)
+    table["group"] = labels
+    return table.reset_index(drop=True)[list(GROUP_COLUMNS)]
+
+
+def two_by_two(frame: pd.DataFrame, column: str) -> npt.NDArray[np.int64]:
+    """[[exposed & failed, exposed & not failed], [unexposed & failed, unexposed & not]]."""
+    exposed = frame[column].to_numpy(dtype=bool)
+    failed = frame["failed"].to_numpy(dtype=bool)
+    return np.array(
+        [
+            [int((exposed & failed).sum()), int((exposed & ~failed).sum())],
+            [int((~exposed & failed).sum()), int((~exposed & ~failed).sum())],
+        ],
+        dtype=np.int64,
+    )
+
+
+def fisher(table: npt.NDArray[np.int64]) -> Estimate:
+    """Fisher's exact test and the conditional maximum-likelihood odds ratio with its exact
+    95 % interval (scipy), which agree with each other, unlike the sample odds ratio."""
+    effect = "odds ratio"
+    if (table.sum(axis=1) == 0).any():
+        return Estimate(effect, None, None, None, FISHER, None, "one group is empty")
+    from scipy import stats
+    from scipy.stats.contingency import odds_ratio
+
+    notes: list[str] = []
+    with caught(notes):
+        p_value = stats.fisher_exact(table, alternative="two-sided").pvalue
+        result = odds_ratio(table, kind="conditional")
+        interval = result.confidence_interval(confidence_level=CONFIDENCE)
+    return Estimate(
+        effect,
+        finite(result.statistic),
+        finite(interval.low),
+        finite(interval.high),
+        FISHER,
+        finite(p_value),
+        "; ".join(notes),
+    )
+
+
+def stratified_tables(frame: pd.DataFrame, column: str) -> tuple[list[npt.NDArray[np.int64]], int]:
+    """The 2x2 table of each repo that can inform a within-repo comparison (both groups and
+    both outcomes present), and how many deployments those repos hold."""
+    counts = (
+        frame.assign(_exposed=frame[column].to_numpy(dtype=bool), _failed=frame["failed"])
+        .groupby(["source", "repo", "_exposed", "_failed"], observed=True)
+        .size()
+        .unstack(["_exposed", "_failed"], fill_value=0)
+    )
+    cells = [(True, True), (True, False), (False, True), (False, False)]
+    counts = counts.reindex(columns=pd.MultiIndex.from_tuples(cells), fill_value=0)
+    values = counts.to_numpy(dtype=np.int64).reshape(-1, 2, 2)
+    informative = (values.sum(axis=2) > 0).all(axis=1) & (values.sum(axis=1) > 0).all(axis=1)
+    kept = values[informative]
+    return list(kept), int(kept.sum())
+
+
+def mantel_haenszel(frame: pd.DataFrame, column: str) -> tuple[Estimate, int, int]:
+    """Mantel-Haenszel pooled odds ratio across repos, its 95 % interval and the test that it is
+    1 (statsmodels; no continuity correction). Also returns the number of informative repos and
+    their deployments: only repos with both groups and both outcomes can compare within."""
+    effect = "odds ratio"
+    tables, used = stratified_tables(frame, column)
+    if not tables:
+        note = "no repo has both groups and both outcomes"
+        return Estimate(effect, None, None, None, MANTEL_HAENSZEL, None, note), 0, 0
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    notes: list[str] = []
+    with caught(notes):
+        stratified = StratifiedTable(tables)
+        pooled = stratified.oddsratio_pooled
+        low, high = stratified.oddsratio_pooled_confint(alpha=ALPHA)
+        p_value = stratified.test_null_odds(correction=False).pvalue
+    estimate = Estimate(
+        effect,
+        finite(pooled),
+        finite(low),
+        finite(high),
+        MANTEL_HAENSZEL,
+        finite(p_value),
+        "; ".join(notes),
+    )
+    return estimate, len(tables), used
+
+
+def _logit_fit(y: FloatArray, design: pd.DataFrame) -> tuple[Any, str]:
+    """Fit a logistic model; (result, "") or (None, why it cannot be fitted)."""
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
+
+    notes: list[str] = []
+    try:
+        with caught(notes):
+            result = Logit(y, design).fit(disp=0, maxiter=200)
+    except (PerfectSeparationError, np.linalg.LinAlgError, ValueError) as error:
+        return None, f"cannot fit: {error}"
+    separated = [note for note in notes if PerfectSeparationWarning.__name__ in note]
+    if separated:
+        return None, "cannot fit: failure is perfectly predicted (perfect separation)"
+    if not result.mle_retvals.get("converged", True):
+        return None, "cannot fit: the model did not converge"
+    if not np.isfinite(np.asarray(result.bse, dtype=float)).all():
+        return None, "cannot fit: the standard errors are not finite"
+    return result, "; ".join(notes)
+
+
+def logit_batch(frame: pd.DataFrame, *, by_repo: bool) -> Estimate:
+    """Odds ratio of failure per doubling of the batch (changes), from a logistic model of
+    ``failed`` on ``log2(batch_changes)``, with one indicator per repo when ``by_repo``.
+
+    Repos where every deployment failed, or none did, say nothing about batch size within a
+    repo (their indicator would run to infinity) and are left out of the repo model.
+    """
+    test = LOGIT_REPO if by_repo else LOGIT_CRUDE
+    effect = "odds ratio per doubling of batch size"
+    rows = frame.loc[(frame["batch_changes"].fillna(0) >= 1).to_numpy(dtype=bool)]
+    rows = rows.assign(_stratum=rows["source"].astype(str) + "\x00" + rows["repo"].astype(str))
+    if by_repo:
+        share = rows.groupby("_stratum")["failed"].transform("mean")
+        rows = rows.loc[((share > 0) & (share < 1)).to_numpy(dtype=bool)]
+    failed = rows["failed"].to_numpy(dtype=float)
+    size = np.log2(rows["batch_changes"].to_numpy(dtype=float))
+    if len(rows) < 3 or failed.min(initial=1) == failed.max(initial=0):
+        return Estimate(effect, None, None, None, test, None, "cannot fit: no variation in failure")
+    if size.min() == size.max():
+        return Estimate(effect, None, None, None, test, None, "cannot fit: one batch size only")
+    design = pd.DataFrame({"const": 1.0, "log2_batch_changes": size})
+    if by_repo and rows["_stratum"].nunique() > 1:
+        dummies = pd.get_dummies(rows["_stratum"], prefix="repo", drop_first=True, dtype=float)
+        design = pd.concat([design, dummies.set_axis(design.index)], axis=1)
+    result, note = _logit_fit(failed, design.reset_index(drop=True))
+    if result is None:
+        return Estimate(effect, None, None, None, test, None, note)
+    coefficient = float(result.params["log2_batch_changes"])
+    low, high = (float(v) for v in result.conf_int(alpha=ALPHA).loc["log2_batch_changes"])
+    return Estimate(
+        effect,
+        finite(math.exp(coefficient)),
+        finite(math.exp(low)),
+        finite(math.exp(high)),
+        test,
+        finite(result.pvalues["log2_batch_changes"]),
+        note,
+    )
+
+
+def _bootstrap(
+    samples: tuple[FloatArray, ...],
+    statistic: Callable[..., Any],
+    *,
+    paired: bool,
+    vectorized: bool = True,
+) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval of ``statistic`` (scipy, fixed seed)."""
+    from scipy import stats
+
+    notes: list[str] = []
+    with caught(notes):
+        result = stats.bootstrap(
+            samples,
+            statistic,
+            paired=paired,
+            vectorized=vectorized,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            confidence_level=CONFIDENCE,
+            method="percentile",
+            rng=np.random.default_rng(BOOTSTRAP_SEED),
+        )
+    interval = result.confidence_interval
+    return finite(interval.low), finite(interval.high)
+
+
+def median_difference(first: FloatArray, second: FloatArray) -> Estimate:
+    """Difference of medians (first - second) with a bootstrap interval, and Mann-Whitney U."""
+    effect = "difference in median (h)"
+    first = first[np.isfinite(first)]
+    second = second[np.isfinite(second)]
+    if first.size < 2 or second.size < 2:
+        return Estimate(effect, None, None, None, MANN_WHITNEY, None, "fewer than 2 in a group")
+
+    def difference(x: FloatArray, y: FloatArray, axis: int = -1) -> Any:
+        return np.median(x, axis=axis) - np.median(y, axis=axis)
+
+    from scipy import stats
+
+    notes: list[str] = []
+    with caught(notes):
+        p_value = stats.mannwhitneyu(first, second, alternative="two-sided").pvalue
+    low, high = _bootstrap((first, second), difference, paired=False)
+    estimate = float(np.median(first) - np.median(second))
+    return Estimate(effect, estimate, low, high, MANN_WHITNEY, finite(p_value), "; ".join(notes))
+
+
+def rank_correlation(x: FloatArray, y: FloatArray) -> Estimate:
+    """Spearman's rank correlation of x and y, its test and a paired bootstrap interval."""
+    effect = "Spearman's rho"
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < 3 or np.unique(x).size < 2 or np.unique(y).size < 2:
+        return Estimate(effect, None, None, None, SPEARMAN, None, "too few distinct values")
+
+    from scipy import stats
+
+    notes: list[str] = []
+    with caught(notes):
+        result = stats.spearmanr(x, y)
+    low, high = _bootstrap((x, y), _rho, paired=True, vectorized=False)
+    return Estimate(
+        effect,
+        finite(result.statistic),
+        low,
+        high,
+        SPEARMAN,
+        finite(result.pvalue),
+        "; ".join(notes),
+    )
+
+
+def _rho(a: FloatArray, b: FloatArray) -> float:
+    from scipy import stats
+
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def median_interval(values: FloatArray) -> Estimate:
+    """The median with a bootstrap interval (descriptive; no test)."""
+    effect = "median (h)"
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return Estimate(effect, None, None, None, "none (descriptive)", None, "fewer than 2 values")
+
+    def median(x: FloatArray, axis: int = -1) -> Any:
+        return np.median(x, axis=axis)
+
+    low, high = _bootstrap((values,), median, paired=False)
+    return Estimate(effect, float(np.median(values)), low, high, "none (descriptive)", None)
+
+
+__all__ = [
+    "ALPHA",
+    "CONFIDENCE",
+    "FISHER",
+    "LOGIT_CRUDE",
+    "LOGIT_REPO",
+    "MANN_WHITNEY",
+    "MANTEL_HAENSZEL",
+    "SPEARMAN",
+    "caught",
+    "finite",
+    "fisher",
+    "group_table",
+    "logit_batch",
+    "mantel_haenszel",
+    "median_difference",
+    "median_interval",
+    "rank_correlation",
+    "stratified_tables",
+    "two_by_two",
+    "wilson",
+]
