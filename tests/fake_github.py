@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -284,11 +285,18 @@ def _index(cursor: str) -> int:
 
 
 def connection(
-    items: list[Any], first: int | None = None, after: str | None = None, **_: Any
+    items: list[Any],
+    first: int | None = None,
+    after: str | None = None,
+    render: Callable[[Any], Any] | None = None,
+    **_: Any,
 ) -> dict[str, Any]:
+    """A GraphQL connection page; ``render`` turns only the page's items into nodes."""
     start = _index(after) + 1 if after else 0
     size = first if first is not None else 100
     chunk = items[start : start + size]
+    if render is not None:
+        chunk = [render(item) for item in chunk]
     end = start + len(chunk) - 1
     return {
         "totalCount": len(items),
@@ -402,7 +410,7 @@ def repository_node(world: FakeGitHub, repo: Repo) -> dict[str, Any]:
         )
         if states:
             items = [p for p in items if p["state"] in states]
-        return connection([pr_node(repo, p) for p in items], **args)
+        return connection(items, render=lambda p: pr_node(repo, p), **args)
 
     def deployments(
         _info: Any,
@@ -417,11 +425,11 @@ def repository_node(world: FakeGitHub, repo: Repo) -> dict[str, Any]:
         )
         if environments:
             items = [d for d in items if d["environment"] in environments]
-        return connection([deployment_node(repo, d) for d in items], **args)
+        return connection(items, render=lambda d: deployment_node(repo, d), **args)
 
     def history(_info: Any, since: str | None = None, **args: Any) -> dict[str, Any]:
         items = [c for c in repo.commits if not since or c["committedDate"] >= since]
-        return connection([commit_node(c) for c in items], **args)
+        return connection(items, render=commit_node, **args)
 
     def environments(_info: Any, **args: Any) -> dict[str, Any]:
         return connection(
@@ -827,6 +835,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.world = world
         super().__init__(*args)
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without this, Nagle's algorithm and delayed
+        # ACKs add 40 ms to every response and the latency knob would lie.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
@@ -839,6 +853,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
+        if path.startswith("/_fake/"):  # control endpoints for a server in another process
+            if path == "/_fake/clear":
+                self.world.clear_log()
+            self._send(200, json.dumps({"requests": self.world.count()}).encode(), {})
+            return
         # GitHub Enterprise Server layout: /api/v3/... for REST, /api/graphql for GraphQL.
         path = "/graphql" if path == "/api/graphql" else path.removeprefix("/api/v3")
         length = int(self.headers.get("Content-Length") or 0)
@@ -946,6 +965,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, items, {}
         wrapper = "workflow_runs" if rest == "/actions/runs" else None
         chunk, number, last = paginate(items, query)
+        chunk = [item() if callable(item) else item for item in chunk]
         headers = {}
         links = []
         base = f"{self.world.url}{path}"
@@ -968,7 +988,10 @@ class _Handler(BaseHTTPRequestHandler):
         if rest == "":
             return {"full_name": repo.full_name, "default_branch": "main"}
         if rest == "/deployments":
-            return [rest_deployment(repo, d) for d in _desc(repo.deployments, "createdAt")]
+            return [
+                functools.partial(rest_deployment, repo, d)
+                for d in _desc(repo.deployments, "createdAt")
+            ]
         if m := re.fullmatch(r"/deployments/(\d+)/statuses", rest):
             found = [d for d in repo.deployments if d["id"] == int(m.group(1))]
             if not found:
@@ -976,7 +999,7 @@ class _Handler(BaseHTTPRequestHandler):
             d = found[0]
             return [rest_status(repo, d, k, s) for k, s in reversed(list(enumerate(d["statuses"])))]
         if rest == "/pulls":
-            return [rest_pull(repo, p) for p in _desc(repo.pulls, "createdAt")]
+            return [functools.partial(rest_pull, repo, p) for p in _desc(repo.pulls, "createdAt")]
         if m := re.fullmatch(r"/pulls/(\d+)/(reviews|commits)", rest):
             found = [p for p in repo.pulls if p["number"] == int(m.group(1))]
             if not found:
@@ -986,7 +1009,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return [rest_review(p, k, r) for k, r in enumerate(p["reviews"])]
             return [rest_commit(c) for c in p["commits"]]
         if rest == "/actions/runs":
-            return [rest_run(repo, r) for r in _desc(repo.runs, "created_at")]
+            return [functools.partial(rest_run, repo, r) for r in _desc(repo.runs, "created_at")]
         if m := re.fullmatch(r"/actions/runs/(\d+)/approvals", rest):
             template_item = template("environment-approvals-items")
             return [
@@ -1047,6 +1070,14 @@ def serve(repos: list[Repo], **kwargs: Any) -> Iterator[FakeGitHub]:
         yield world
     finally:
         world.stop()
+
+
+def serve_in_process(make: Callable[[], list[Repo]], url_out: Any, **kwargs: Any) -> None:
+    """Run a server until killed, in a process of its own (so that its CPU, like GitHub's,
+    is not the client's); sends its URL through ``url_out`` (a multiprocessing pipe end)."""
+    world = FakeGitHub(make(), **kwargs).start()
+    url_out.send(world.url)
+    threading.Event().wait()
 
 
 __all__ = ["FakeGitHub", "Fault", "Repo", "make_repo", "serve"]
