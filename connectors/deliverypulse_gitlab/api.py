@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import gitlab
@@ -33,7 +34,13 @@ from deliverypulse_gitlab.transport import (
 )
 
 PER_PAGE = 100
+#: Per-object calls (a deployment's merge requests, a pipeline's test report summary) in
+#: flight at once for one project. They share the source's rate budget, which holds every
+#: worker back when GitLab says the budget is spent.
+PER_OBJECT_CONCURRENCY = 4
 JSONObject = dict[str, Any]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 class GitLabAPI:
@@ -130,6 +137,21 @@ class GitLabAPI:
             return self.get(path, params)
         except (NotFoundError, AuthError):
             return None
+
+    def each(self, fetch: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
+        """``fetch`` of every item, a few at a time, in the items' order. The first error
+        raised by any fetch is raised here."""
+        if len(items) <= 1:
+            return [fetch(item) for item in items]
+        repo = self.current_repo
+
+        def in_worker(item: Item) -> Result:
+            self.current_repo = repo  # for this worker thread's error messages
+            return fetch(item)
+
+        workers = min(PER_OBJECT_CONCURRENCY, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gitlab-each") as pool:
+            return list(pool.map(in_worker, items))
 
     def _get(self, path: str, query: dict[str, Any]) -> Any:
         try:

@@ -158,8 +158,9 @@ def _histories(
     for mr in mrs:
         if mr["iid"] not in histories:
             unanswered.append(mr)
-    for mr in unanswered:
-        histories[mr["iid"]] = _history_from_api(ctx, base, mr, graph)
+    answers = ctx.api.each(lambda mr: _history_from_api(ctx, base, mr, graph), unanswered)
+    for mr, history in zip(unanswered, answers, strict=True):
+        histories[mr["iid"]] = history
     return histories
 
 

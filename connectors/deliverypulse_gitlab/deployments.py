@@ -24,7 +24,7 @@ from typing import Any
 from deliverypulse.connector import Page
 from deliverypulse_gitlab.api import JSONObject, project_path
 from deliverypulse_gitlab.context import StreamContext, username
-from deliverypulse_gitlab.cursor import Watermark, parse_time
+from deliverypulse_gitlab.cursor import Watermark
 
 #: GitLab deployment statuses in the dataset's vocabulary.
 STATUSES = {
@@ -74,14 +74,16 @@ def read_deployments(ctx: StreamContext, repo: str, cursor: str | None) -> Itera
             if production:
                 _learn_rules(ctx, base, envs)
             pipelines: set[int] = set()
-            for deployment in sorted(production, key=lambda d: d.get("created_at") or ""):
-                deployment = _with_approvals(ctx, base, envs, deployment)
+            production.sort(key=lambda d: d.get("created_at") or "")
+            production = ctx.api.each(lambda d: _with_approvals(ctx, base, envs, d), production)
+            for deployment in production:
                 records.append(_record(ctx, repo, envs, deployment))
                 pipeline_id = ((deployment.get("deployable") or {}).get("pipeline") or {}).get("id")
                 if pipeline_id is not None:
                     pipelines.add(int(pipeline_id))
-                if deployment.get("status") == "success":
-                    links.extend(_shipped(ctx, base, deployment))
+            succeeded = [d for d in production if d.get("status") == "success"]
+            for shipped in ctx.api.each(lambda d: _shipped(ctx, base, d), succeeded):
+                links.extend(shipped)
             ctx.handover.add_production_pipelines(repo, pipelines)
         state = state.advance([(str(d["id"]), d.get("updated_at") or "") for d in page])
         state = state.with_extra(
@@ -229,7 +231,3 @@ def _shipped(ctx: StreamContext, base: str, deployment: Mapping[str, Any]) -> li
                 }
             )
     return rows
-
-
-def by_time(values: list[str]) -> list[str]:
-    return sorted(values, key=parse_time)

@@ -86,10 +86,10 @@ def read_test_runs(ctx: StreamContext, repo: str, cursor: str | None) -> Iterato
     if ctx.test_reports != "production":
         owed = set()
     by_id = {int(p["id"]): p for p in new}
-    for pipeline_id in sorted(owed - set(by_id)):
-        single = ctx.api.get_optional(f"{base}/pipelines/{pipeline_id}")
+    older = sorted(owed - set(by_id))
+    for single in ctx.api.each(lambda i: ctx.api.get_optional(f"{base}/pipelines/{i}"), older):
         if isinstance(single, dict):
-            by_id[pipeline_id] = single
+            by_id[int(single["id"])] = single
             new.append(single)
     batch = _Batch(new)
     untimed = {i for i, p in by_id.items() if "started_at" not in p}
@@ -98,20 +98,22 @@ def read_test_runs(ctx: StreamContext, repo: str, cursor: str | None) -> Iterato
         # An old pipeline that changed (a job retried months later) is cheaper to GET than to
         # walk the jobs back to it.
         stale = {i for i in untimed if parse_time(by_id[i]["created_at"]) < newest - JOB_WALK_SPAN}
-        for pipeline_id in sorted(stale):
-            single = ctx.api.get_optional(f"{base}/pipelines/{pipeline_id}")
+        stale_ids = sorted(stale)
+        singles = ctx.api.each(lambda i: ctx.api.get_optional(f"{base}/pipelines/{i}"), stale_ids)
+        for pipeline_id, single in zip(stale_ids, singles, strict=True):
             if isinstance(single, dict):
                 by_id[pipeline_id].update(single)
         _time_from_jobs(ctx, base, batch, untimed - stale)
     report_for = owed if ctx.test_reports == "production" else set(by_id)
     if ctx.test_reports == "none":
         report_for = set()
-    still_owed = []
-    for pipeline_id in sorted(report_for & set(by_id)):
-        if by_id[pipeline_id].get("status") not in FINISHED:
-            still_owed.append(pipeline_id)
-            continue
-        summary = ctx.api.get_optional(f"{base}/pipelines/{pipeline_id}/test_report_summary")
+    wanted = sorted(report_for & set(by_id))
+    still_owed = [i for i in wanted if by_id[i].get("status") not in FINISHED]
+    finished = [i for i in wanted if by_id[i].get("status") in FINISHED]
+    summaries = ctx.api.each(
+        lambda i: ctx.api.get_optional(f"{base}/pipelines/{i}/test_report_summary"), finished
+    )
+    for pipeline_id, summary in zip(finished, summaries, strict=True):
         if isinstance(summary, dict):
             batch.summaries[pipeline_id] = summary
     still_owed += sorted(owed - set(by_id))
