@@ -1,0 +1,270 @@
+"""The report's charts: matplotlib (Agg) figures rendered to inline SVG strings.
+
+SVG inside the page needs no JavaScript and fetches nothing, so the report opens offline and
+prints sharply. Text stays text (``svg.fonttype = none``) so the page's own font is used and a
+reader can select the labels. One calm palette throughout; cluster colours match the badges.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from typing import Any, cast
+
+import matplotlib
+import matplotlib.dates
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+INK = "#1f2933"
+MUTED = "#616e7c"
+GRID = "#e4e7eb"
+PRIMARY = "#2f5d8a"
+GATED = "#c17c2e"
+CLUSTER_COLOURS = {
+    "elite": "#1b7f5f",
+    "high": "#4f9a6b",
+    "medium": "#d49a2a",
+    "low": "#c0504d",
+}
+STAGE_COLOURS = {
+    "coding": "#2f5d8a",
+    "pickup": "#6f9cc6",
+    "review": "#b3cde6",
+    "deploy": "#e0a458",
+}
+STAGE_LABELS = {
+    "coding": "Coding (first commit → ready)",
+    "pickup": "Pickup (→ first review)",
+    "review": "Review (→ merged)",
+    "deploy": "Deploy (merged → production)",
+}
+
+_STYLE: dict[str, Any] = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "deliverypulse",
+    "font.family": "sans-serif",
+    "font.size": 10,
+    "axes.edgecolor": GRID,
+    "axes.labelcolor": MUTED,
+    "axes.titlecolor": INK,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.color": GRID,
+    "grid.linewidth": 0.8,
+    "xtick.color": MUTED,
+    "ytick.color": MUTED,
+    "xtick.major.size": 0,
+    "ytick.major.size": 0,
+    "legend.frameon": False,
+    "figure.dpi": 96,
+}
+
+
+def _svg(figure: Figure, name: str) -> str:
+    """The figure as an ``<svg>`` element ready to inline: no XML prologue, no metadata, and ids
+    unique to this chart (several charts share one page). Its size stays the figure's; the
+    page only shrinks it to fit."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context(cast(Any, {"svg.hashsalt": name})):
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    text = buffer.getvalue()
+    text = text[text.index("<svg") :]
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.DOTALL)
+    text = re.sub(r'\bid="', f'id="{name}-', text)
+    text = re.sub(r'(url\(#|href="#)', rf"\g<1>{name}-", text)
+    label = name.replace("-", " ")
+    return text.replace("<svg", f'<svg role="img" aria-label="{label}" class="chart"', 1)
+
+
+def _figure(width: float, height: float, **subplots: Any) -> tuple[Figure, Any]:
+    """A figure on the Agg canvas, made without pyplot: no global figure registry to leak
+    into, nothing that depends on a display, safe in a server or a notebook."""
+    with matplotlib.rc_context(cast(Any, _STYLE)):
+        figure = Figure(figsize=(width, height))
+        FigureCanvasAgg(figure)
+        axes = figure.subplots(**subplots)
+    for axis in np.atleast_1d(axes).ravel():
+        _style(axis)
+    return figure, axes
+
+
+def _style(axis: Axes) -> None:
+    """Apply the palette to one axis (rc_context only covers creation, so set it here too)."""
+    for side in ("left", "bottom"):
+        axis.spines[side].set_color(GRID)
+    for side in ("top", "right"):
+        axis.spines[side].set_visible(False)
+    axis.tick_params(colors=MUTED, length=0, labelsize=9)
+    axis.grid(axis="y", color=GRID, linewidth=0.8)
+    axis.set_axisbelow(True)
+    axis.title.set_color(INK)
+
+
+def duration_unit(hours: Sequence[float] | pd.Series) -> tuple[float, str]:
+    """Divisor and name of the unit that suits the largest value: hours below two days."""
+    values = pd.to_numeric(pd.Series(hours, dtype="Float64"), errors="coerce").dropna()
+    largest = float(values.max()) if len(values) else 0.0
+    return (1.0, "hours") if largest < 48 else (24.0, "days")
+
+
+def trends(table: pd.DataFrame, period: str) -> str:
+    """Four small multiples over time: deployments, median lead time, change failure rate and
+    median recovery time, one point per ``period``; the rate has the DORA bands behind it."""
+    figure, axes = _figure(10.5, 5.6, nrows=2, ncols=2, sharex=True)
+    when = pd.to_datetime(table["period"]).dt.tz_localize(None)
+    width = 5.5 if period == "week" else 22.0
+    deployments = table["deployments"].astype(float)
+    bars, lead, rate, recovery = axes.ravel()
+
+    bars.bar(when, deployments, width=width, color=PRIMARY, alpha=0.85)
+    bars.set_title(f"Deployments per {period}")
+    bars.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+
+    divisor, unit = duration_unit(table["lead_time_median_hours"])
+    _line(lead, when, table["lead_time_median_hours"].astype(float) / divisor)
+    lead.set_title(f"Median lead time ({unit})")
+
+    _cfr_bands(rate)
+    _line(rate, when, table["change_failure_rate"].astype(float))
+    rate.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    rate.set_title("Change failure rate")
+    top = float(np.nanmax(np.r_[table["change_failure_rate"].astype(float).to_numpy(), 0.2]))
+    rate.set_ylim(0, min(1.0, top * 1.15))
+
+    divisor, unit = duration_unit(table["recovery_median_hours"])
+    _line(recovery, when, table["recovery_median_hours"].astype(float) / divisor)
+    recovery.set_title(f"Median recovery time ({unit})")
+
+    for axis in (lead, recovery, bars):
+        axis.set_ylim(bottom=0)
+    for axis in (rate, recovery):
+        axis.xaxis.set_major_formatter(_date_format(period))
+        axis.tick_params(axis="x", labelrotation=0)
+    figure.tight_layout(h_pad=2.0, w_pad=3.0)
+    return _svg(figure, "trends")
+
+
+def _date_format(period: str) -> matplotlib.dates.DateFormatter:
+    pattern = "%d %b" if period == "week" else "%b %Y"
+    return matplotlib.dates.DateFormatter(pattern)  # type: ignore[no-untyped-call]  # untyped upstream
+
+
+def _line(axis: Axes, when: pd.Series, values: pd.Series) -> None:
+    """A line that breaks where a period has no value, with a dot on every value."""
+    axis.plot(when, values, color=PRIMARY, linewidth=2)
+    axis.plot(when, values, "o", color=PRIMARY, markersize=3.5)
+
+
+def _cfr_bands(axis: Axes) -> None:
+    """Faint DORA 2023 bands for change failure rate: ≤5 % elite ... >15 % low."""
+    edges = ((0.0, 0.05, "elite"), (0.05, 0.10, "high"), (0.10, 0.15, "medium"), (0.15, 1, "low"))
+    for low, high, cluster in edges:
+        axis.axhspan(low, high, color=CLUSTER_COLOURS[cluster], alpha=0.07, linewidth=0)
+
+
+def lead_time_breakdown(rows: pd.DataFrame) -> str:
+    """Stacked horizontal bars: the median of each stage per row (``label`` plus one column per
+    stage, in hours). Medians of stages do not add up to the median lead time; the page says
+    so."""
+    stages = list(STAGE_COLOURS)
+    values = rows[stages].astype(float).fillna(0.0)
+    divisor, unit = duration_unit(values.sum(axis=1))
+    height = 1.2 + 0.42 * len(rows)
+    figure, axis = _figure(10.5, height)
+    axis.grid(axis="y", visible=False)
+    axis.grid(axis="x", color=GRID, linewidth=0.8)
+    positions = np.arange(len(rows))[::-1]
+    left = np.zeros(len(rows))
+    for stage in stages:
+        widths = values[stage].to_numpy() / divisor
+        axis.barh(
+            positions,
+            widths,
+            left=left,
+            height=0.62,
+            color=STAGE_COLOURS[stage],
+            label=STAGE_LABELS[stage],
+        )
+        left += widths
+    suffix = " h" if unit == "hours" else " d"
+    for position, total in zip(positions, left, strict=True):
+        axis.text(
+            total,
+            position,
+            f"  {total:.1f}{suffix}",
+            va="center",
+            ha="left",
+            color=MUTED,
+            fontsize=9,
+        )
+    axis.set_yticks(positions, [str(label) for label in rows["label"]])
+    axis.tick_params(axis="y", labelsize=10, labelcolor=INK)
+    axis.set_xlabel(f"median {unit} in each stage")
+    axis.set_xlim(0, float(left.max()) * 1.12 if left.max() > 0 else 1)
+    axis.legend(
+        loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=4, fontsize=9, handlelength=1.2
+    )
+    figure.tight_layout()
+    return _svg(figure, "lead-time-breakdown")
+
+
+def failure_rates(
+    groups: pd.DataFrame, name: str, colours: Sequence[str] | None = None, xlabel: str = ""
+) -> str:
+    """Change failure rate per group with its Wilson 95 % interval as an error bar, and the
+    failures and deployments written on each bar."""
+    rates = groups["change_failure_rate"].astype(float).to_numpy()
+    low = groups["cfr_low"].astype(float).to_numpy()
+    high = groups["cfr_high"].astype(float).to_numpy()
+    figure, axis = _figure(max(4.2, 1.3 + 1.3 * len(groups)), 3.4)
+    positions = np.arange(len(groups))
+    fill = list(colours) if colours is not None else [PRIMARY] * len(groups)
+    axis.bar(positions, np.nan_to_num(rates), width=0.6, color=fill, alpha=0.85)
+    errors = np.vstack([np.clip(rates - low, 0, None), np.clip(high - rates, 0, None)])
+    axis.errorbar(
+        positions, rates, yerr=np.nan_to_num(errors), fmt="none", ecolor=INK, capsize=5, lw=1.2
+    )
+    lift = float(np.nanmax(np.r_[high, rates, 0.1])) * 0.03  # keep labels clear of the caps
+    for position, rate, failures, total, top in zip(
+        positions, rates, groups["failures"], groups["deployments"], high, strict=True
+    ):
+        above = float(np.nanmax([top, rate, 0.0])) + lift
+        text = "no data" if np.isnan(rate) else f"{rate:.0%}\n{int(failures)} of {int(total)}"
+        axis.text(
+            position, above, text, va="bottom", ha="center", fontsize=9, color=INK, linespacing=1.3
+        )
+    axis.set_xticks(positions, [str(label) for label in groups["group"]])
+    axis.tick_params(axis="x", labelsize=10, labelcolor=INK)
+    axis.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ceiling = float(np.nanmax(np.r_[high, rates, 0.1]))
+    axis.set_ylim(0, ceiling * 1.25)
+    axis.set_xlim(-0.6, len(groups) - 0.4)
+    axis.set_ylabel("change failure rate")
+    if xlabel:
+        axis.set_xlabel(xlabel)
+    figure.tight_layout()
+    return _svg(figure, name)
+
+
+__all__ = [
+    "CLUSTER_COLOURS",
+    "GATED",
+    "PRIMARY",
+    "STAGE_COLOURS",
+    "STAGE_LABELS",
+    "duration_unit",
+    "failure_rates",
+    "lead_time_breakdown",
+    "trends",
+]
