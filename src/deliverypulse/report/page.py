@@ -1,0 +1,205 @@
+"""Build the page: compute every number once (links, summary, metrics, analysis), turn them
+into tiles, charts and tables (``content``), and render the Jinja2 template.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+import markupsafe
+import pandas as pd
+
+from deliverypulse.analysis import Analysis
+from deliverypulse.dataset import Dataset
+from deliverypulse.link import link
+from deliverypulse.metrics import metrics, summary
+from deliverypulse.report import charts
+from deliverypulse.report import content as parts
+from deliverypulse.report import formatting as fmt
+
+TEMPLATE = "template.html.j2"
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("deliverypulse.report", ""),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    environment.filters["safe_svg"] = lambda svg: markupsafe.Markup(svg or "")
+    return environment
+
+
+def _subtitle(overall: pd.DataFrame, by_repo: pd.DataFrame, tz: str) -> str:
+    if overall.empty:
+        return "No production deployments in this dataset yet."
+    row = overall.iloc[0]
+    repos = len(by_repo)
+    noun = "repository" if repos == 1 else "repositories"
+    zone = "" if tz == "UTC" else f" ({tz})"
+    return f"{fmt.day(row['start'])} to {fmt.day(row['end'])}{zone} · {repos} {noun}"
+
+
+def build_page(
+    ds: Dataset,
+    options: parts.Options,
+    *,
+    title: str | None = None,
+    analysis: Analysis | None = None,
+    generated_at: datetime | None = None,
+) -> parts.Page:
+    """Compute every number the page shows (links once, then summary, metrics, analysis)."""
+    links = link(ds, environments=options.environments, since=options.since, trunk=options.trunk)
+    kwargs = {"links": links, "tz": options.tz, **options.metric_kwargs()}
+    overall = summary(ds, **kwargs)
+    by_repo = summary(ds, by="repo", **kwargs)
+    per_period = _per_period(ds, options.period, kwargs)
+    if analysis is None:
+        from deliverypulse.analysis import analyze
+
+        analysis = analyze(
+            ds,
+            failure_signals=options.failure_signals,
+            revert_window=options.revert_window,
+            environments=options.environments,
+            since=options.since,
+        )
+    empty = overall.empty or int(overall["deployment_attempts"].iloc[0]) == 0
+    nothing = "No production deployments in this dataset, so there is nothing to chart yet."
+
+    trends_svg = trends_table = None
+    trends_message: str | None = nothing
+    if not empty and len(per_period) >= 2:
+        trends_svg = charts.trends(per_period, options.period)
+        trends_table = parts.trends_table(per_period, options.period)
+        trends_message = None
+    elif not empty:
+        trends_message = (
+            f"All deployments fall in one {options.period}, so there is no trend to draw yet; "
+            "the headline numbers above are that period's."
+        )
+
+    stage_rows = parts.breakdown_rows(overall, by_repo) if not empty else pd.DataFrame()
+    breakdown_svg = breakdown_table = None
+    breakdown_message: str | None = nothing
+    if not stage_rows.empty:
+        breakdown_svg = charts.lead_time_breakdown(stage_rows)
+        breakdown_table = parts.breakdown_table(stage_rows)
+        breakdown_message = None
+    elif not empty:
+        breakdown_message = "No deployed change has the timestamps the stages need."
+
+    gates = parts.comparison(analysis.gates, "gated-vs-ungated", [charts.GATED, charts.PRIMARY])
+    gated_known = analysis.deployments["gated"].dropna()
+    if empty:
+        gates = _replace_message(gates, nothing)
+    elif gated_known.empty:
+        gates = _replace_message(
+            gates,
+            "No deployment records whether it needed an approval, so gated and ungated "
+            "deployments cannot be compared.",
+        )
+    elif not gated_known.astype(bool).any():
+        gates = _replace_message(
+            gates,
+            "No deployment in this dataset waited for an approval gate, so there is no gated "
+            "group to compare with.",
+        )
+    elif gated_known.astype(bool).all():
+        gates = _replace_message(
+            gates, "Every deployment was gated, so there is no ungated group to compare with."
+        )
+    batch = parts.comparison(
+        analysis.batch_size, "failure-by-batch-size", xlabel="changes shipped per deployment"
+    )
+    if empty:
+        batch = _replace_message(batch, nothing)
+    elif batch.svg is None:
+        batch = _replace_message(batch, "No deployment could be linked to the changes it shipped.")
+
+    repos_table: parts.Table | None = None
+    if empty:
+        repos_message: str | None = nothing
+    elif len(by_repo) == 1:
+        repos_message = (
+            f"All deployments come from one repository, {by_repo['repo'].iloc[0]}: the headline "
+            "numbers above are its numbers, and no comparison between repos is possible."
+        )
+    else:
+        repos_table = parts.repos_table(by_repo, analysis)
+        repos_message = None
+
+    main = {analysis.gates.name, analysis.batch_size.name}
+    others = tuple(
+        (finding.question, finding.statement)
+        for finding in analysis.findings
+        if finding.name not in main and finding.statement and finding.enough_data
+    )
+    stamp = generated_at or datetime.now(UTC)
+    return parts.Page(
+        title=title or "Software delivery performance",
+        subtitle=_subtitle(overall, by_repo, options.tz),
+        generated=f"{stamp:%Y-%m-%d %H:%M} UTC",
+        tiles=parts.tiles(overall),
+        empty=empty,
+        headline_message=(
+            "No production deployments in this dataset yet: once deployments are collected, "
+            "this page shows how often the team deploys, how long changes wait and how often "
+            "releases fail."
+            if empty
+            else None
+        ),
+        verdict=tuple(line for line in analysis.verdict if line not in analysis.caveats),
+        caveats=tuple(analysis.caveats),
+        enough_data=analysis.enough_data,
+        period=options.period,
+        trends_svg=trends_svg,
+        trends_table=trends_table,
+        trends_message=trends_message,
+        breakdown_svg=breakdown_svg,
+        breakdown_table=breakdown_table,
+        breakdown_message=breakdown_message,
+        batch=batch,
+        gates=gates,
+        other_findings=others,
+        repos_table=repos_table,
+        repos_message=repos_message,
+        definitions=parts.definitions(options, analysis),
+        benchmarks=parts.benchmarks_table(options.benchmarks),
+        benchmarks_year=options.benchmarks,
+    )
+
+
+def _per_period(ds: Dataset, period: str, kwargs: dict[str, Any]) -> pd.DataFrame:
+    """Every metric per period over the whole dataset.
+
+    Grouped by one constant column rather than called without ``by``: ``metrics(ds)`` with no
+    grouping currently comes back with zeros in every period (its period grid reindexes a flat
+    index with a one-level MultiIndex), and the report must not show that.
+    """
+    everything = "_deliverypulse_report_all"
+    whole = dataclasses.replace(ds, deployments=ds.deployments.assign(**{everything: "all"}))
+    table = metrics(whole, period=period, by=[everything], **kwargs)
+    return table.drop(columns=everything)
+
+
+def _replace_message(comparison: parts.Comparison, message: str) -> parts.Comparison:
+    return parts.Comparison(
+        comparison.question, None, None, comparison.statement, comparison.test, message
+    )
+
+
+def render(page: parts.Page) -> str:
+    """The page as HTML text."""
+    template = _environment().get_template(TEMPLATE)
+    return template.render(
+        page=page, cluster_colours=charts.CLUSTER_COLOURS, stage_colours=charts.STAGE_COLOURS
+    )
+
+
+__all__ = ["build_page", "render"]
