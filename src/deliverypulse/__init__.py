@@ -31,6 +31,7 @@ from deliverypulse.errors import (
     RetryableAPIError,
     UnknownConnectorError,
 )
+from deliverypulse.report import report
 
 __all__ = [
     "APIError",
@@ -61,5 +62,6 @@ __all__ = [
     "load",
     "load_config",
     "register_connector",
+    "report",
     "run_collect",
 ]

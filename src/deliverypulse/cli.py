@@ -232,5 +232,10 @@ def connectors_command() -> None:
             click.echo(f"  {key}: {option.help}{default}")
 
 
+from deliverypulse.cli_report import report_command  # noqa: E402
+
+main.add_command(report_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
