@@ -232,6 +232,11 @@ def connectors_command() -> None:
             click.echo(f"  {key}: {option.help}{default}")
 
 
+from deliverypulse.cli_analyze import analyze_command  # noqa: E402
+
+main.add_command(analyze_command)
+
+
 from deliverypulse.cli_report import report_command  # noqa: E402
 
 main.add_command(report_command)

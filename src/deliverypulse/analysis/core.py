@@ -315,6 +315,32 @@ def _names(environments: Any) -> list[str] | None:
     return [environments] if isinstance(environments, str) else [str(e) for e in environments]
 
 
+def _entangled(table: pd.DataFrame, min_per_group: int) -> list[str]:
+    """A caveat when gated and ungated deployments ship batches of different sizes (Mann-Whitney
+    at the 5 % level): then each comparison may partly show the other."""
+    sized = table.loc[
+        table["gated"].notna().to_numpy(dtype=bool)
+        & (table["batch_changes"].fillna(0) >= 1).to_numpy(dtype=bool)
+    ]
+    is_gated = sized["gated"].to_numpy(dtype=bool)
+    gated, ungated = (
+        _values(sized.loc[is_gated], "batch_changes"),
+        _values(sized.loc[~is_gated], "batch_changes"),
+    )
+    if min(gated.size, ungated.size) < min_per_group:
+        return []
+    difference = st.median_difference(gated, ungated)
+    if difference.p_value is None or difference.p_value >= st.ALPHA:
+        return []
+    bigger = "bigger" if np.median(gated) >= np.median(ungated) else "smaller"
+    return [
+        f"Gated deployments ship {bigger} batches than ungated ones (median "
+        f"{np.median(gated):g} vs {np.median(ungated):g} changes; Mann-Whitney "
+        f"{words.p_text(difference.p_value)}), so batch size and gating are entangled: "
+        "each comparison may partly show the other."
+    ]
+
+
 def _check_threshold(name: str, value: int, lowest: int) -> int:
     if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < lowest:
         raise AnalysisError(f"{name} must be a whole number of at least {lowest}, got {value!r}")
@@ -379,7 +405,10 @@ def analyze(
     sentences += [
         item.statement for item in others if item.enough_data and item.estimate is not None
     ]
-    data_caveats = _data_caveats(table, window, min_window_days, signals)
+    data_caveats = [
+        *_entangled(table, min_per_group),
+        *_data_caveats(table, window, min_window_days, signals),
+    ]
     caveats = [*gate_caveats, *batch_caveats, *data_caveats, words.CAUSATION]
     return Analysis(
         deployments=table,

@@ -1,0 +1,211 @@
+"""``deliverypulse analyze``: the batch-size and approval-gate analysis on a terminal or as JSON.
+
+Kept apart from ``cli.py`` (which registers it) so the command can import the analysis without
+an import cycle; errors follow the CLI's convention: one line on stderr, exit 1 (2 for a bad
+option).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+from typing import NoReturn
+
+import click
+import pandas as pd
+
+from deliverypulse.analysis import (
+    DEFAULT_BINS,
+    Analysis,
+    AnalysisError,
+    Estimate,
+    Finding,
+    analyze,
+)
+from deliverypulse.dataset import load
+from deliverypulse.errors import DeliveryPulseError
+from deliverypulse.metrics.periods import OptionError
+from deliverypulse.secrets import redact
+
+DEFAULT_DIRECTORY = "deliverypulse-data"
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"deliverypulse: error: {redact(message)}", err=True)
+    sys.exit(1)
+
+
+def parse_bins(value: str) -> tuple[int, ...]:
+    """ "1,2,4,8" gives (1, 2, 4, 8); anything else is a clear usage error."""
+    try:
+        return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: give increasing whole numbers separated by commas, e.g. 1,2,4,8"
+        ) from None
+
+
+def parse_since(value: str | None) -> pd.Timestamp | None:
+    """A date or timestamp (UTC when no zone is given); a clear usage error otherwise."""
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give a date, e.g. 2024-01-01") from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _cell(value: object, digits: int = 1) -> str:
+    """A number for a table cell; "-" when missing."""
+    if value is None or value is pd.NA:
+        return "-"
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def group_lines(finding: Finding) -> list[str]:
+    """The groups of a finding as a small aligned table."""
+    groups = finding.groups
+    header = ["group", "deploys", "failed", "CFR", "95% CI", "lead h", "recovery h"]
+    rows = [header]
+    for record in groups.to_dict("records"):
+        rate = record["change_failure_rate"]
+        rows.append(
+            [
+                str(record["group"]),
+                str(record["deployments"]),
+                str(record["failures"]),
+                "-" if _cell(rate) == "-" else f"{rate:.0%}",
+                "-"
+                if _cell(record["cfr_low"]) == "-"
+                else f"{record['cfr_low']:.0%}-{record['cfr_high']:.0%}",
+                _cell(record["median_lead_time_h"]),
+                _cell(record["median_recovery_h"]),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return [
+        "  "
+        + "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+
+
+def estimate_line(estimate: Estimate) -> str:
+    """A secondary estimate in one line (the main one is in the finding's statement)."""
+    if estimate.estimate is None:
+        return f"  also {estimate.test}: cannot estimate" + (
+            f" ({estimate.note})" if estimate.note else ""
+        )
+    high = "no upper bound" if estimate.ci_high is None else _cell(estimate.ci_high, 2)
+    p_value = "" if estimate.p_value is None else f", p = {estimate.p_value:.3g}"
+    return (
+        f"  also {estimate.test}: {estimate.effect} {estimate.estimate:.2f} "
+        f"(95% CI {_cell(estimate.ci_low, 2)} to {high}{p_value})"
+    )
+
+
+def render_text(result: Analysis, width: int) -> str:
+    """The verdict first, then one compact block per finding."""
+    start, end = result.window
+    span = f"{start:%Y-%m-%d} to {end:%Y-%m-%d}" if start is not None and end is not None else "-"
+    lines = [
+        f"{len(result.deployments)} production deployments, {span}"
+        + ("" if result.enough_data else "  (not enough data)"),
+        "",
+        "Verdict",
+    ]
+    for sentence in result.verdict:
+        lines += textwrap.wrap(sentence, width, initial_indent="- ", subsequent_indent="  ")
+    for finding in result.findings:
+        lines += ["", finding.question]
+        if finding.name in ("gates", "batch_size"):
+            lines += group_lines(finding)
+        lines += textwrap.wrap(
+            finding.statement, width, initial_indent="  ", subsequent_indent="  "
+        )
+        lines += [estimate_line(estimate) for estimate in finding.estimates[1:]]
+    return "\n".join(lines)
+
+
+@click.command("analyze")
+@click.argument(
+    "directory",
+    required=False,
+    default=DEFAULT_DIRECTORY,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Plain text for a terminal, or JSON for other tools.",
+)
+@click.option(
+    "--min-deployments",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Fewest production deployments for any conclusion.",
+)
+@click.option(
+    "--min-per-group",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Fewest deployments in each group compared.",
+)
+@click.option(
+    "--bins",
+    default=",".join(str(edge) for edge in DEFAULT_BINS),
+    show_default=True,
+    help="Lower edges of the batch-size groups, in changes (1,2,4,8 gives 1, 2-3, 4-7, 8+).",
+)
+@click.option("--since", help="Analyse only deployments finished on or after this date.")
+def analyze_command(
+    directory: Path,
+    output_format: str,
+    min_deployments: int,
+    min_per_group: int,
+    bins: str,
+    since: str | None,
+) -> None:
+    """Do big batches and approval gates make releases safer? Tests on the dataset in DIRECTORY."""
+    edges = parse_bins(bins)
+    start = parse_since(since)
+    try:
+        result = analyze(
+            load(directory),
+            batch_bins=edges,
+            min_deployments=min_deployments,
+            min_per_group=min_per_group,
+            since=start,
+        )
+    except (AnalysisError, OptionError) as error:
+        raise click.UsageError(redact(str(error))) from None
+    except DeliveryPulseError as error:
+        _fail(str(error))
+    except Exception as error:  # the CLI's convention: one line, the traceback only with --debug
+        if logging.getLogger("deliverypulse").isEnabledFor(logging.DEBUG):
+            raise
+        _fail(f"unexpected {type(error).__name__}: {error} (rerun with --debug for details)")
+    if output_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        return
+    width = min(shutil.get_terminal_size((100, 24)).columns, 100) - 2
+    click.echo(render_text(result, width))
+
+
+__all__ = ["analyze_command", "render_text"]
