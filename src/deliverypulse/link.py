@@ -294,7 +294,7 @@ def _distinct(nodes: IntArray, slot: IntArray) -> IntArray:
     """``nodes`` without repeats, in O(len(nodes)) with a scratch array (no sort)."""
     where = np.arange(nodes.size, dtype=np.int64)
     slot[nodes] = where
-    first = nodes[slot[nodes] == where]
+    first: IntArray = nodes[slot[nodes] == where]
     slot[nodes] = -1
     return first
 

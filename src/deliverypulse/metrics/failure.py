@@ -288,7 +288,8 @@ def deployment_outcomes(
         "hotfix": _fix_events(frame, changes, shipped, "hotfix", window),
         "incident": _incident_events(frame, ds.incidents),
     }
-    events = pd.concat([found[name] for name in signals], ignore_index=True)
+    chosen = [found[name] for name in signals]
+    events = pd.concat(chosen, ignore_index=True) if chosen else _events("none", [], [], [])
     for name in SIGNALS:
         flag = np.zeros(len(frame), dtype=bool)
         if name in signals:

@@ -165,7 +165,8 @@ def lead_rows(
         frame[name] = frame[name].mask(trunk_rows)
     for name in ("is_revert", "is_hotfix", "is_trunk", "is_bot"):
         frame[name] = frame[name].fillna(False).astype("boolean")
-    return frame
+    rows: pd.DataFrame = frame
+    return rows
 
 
 def lead_times(
@@ -203,7 +204,8 @@ def lead_times(
         exclude_bots=exclude_bots,
         bot_pattern=bot_pattern,
     )
-    return frame.drop(columns=[c for c in frame.columns if c in POSITIONS])
+    result: pd.DataFrame = frame.drop(columns=[c for c in frame.columns if c in POSITIONS])
+    return result
 
 
 __all__ = [

@@ -200,7 +200,11 @@ def _grid(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     repeated = bounds.loc[bounds.index.repeat(sizes)].reset_index(drop=True)
     offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     repeated["_p"] = repeated["lo"].to_numpy(dtype=np.int64) + offsets
-    full = pd.MultiIndex.from_frame(repeated[[*by, "_p"]])
+    full = (
+        pd.MultiIndex.from_frame(repeated[[*by, "_p"]])
+        if by
+        else pd.Index(repeated["_p"].to_numpy(), name="_p")
+    )
     return table.reindex(full)
 
 

@@ -1,0 +1,235 @@
+"""``deliverypulse metrics``: the DORA metrics table on a terminal, or as CSV, JSON or Parquet.
+
+Kept apart from ``cli.py`` (which registers it). Errors follow the CLI's convention: one line
+on stderr, exit 1; a bad option exits 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from deliverypulse.dataset import load
+from deliverypulse.errors import DataError, DeliveryPulseError
+from deliverypulse.metrics import SIGNALS, metrics, summary
+from deliverypulse.metrics.clusters import BENCHMARKS
+from deliverypulse.metrics.periods import OptionError
+from deliverypulse.secrets import redact
+from deliverypulse.store.files import write_atomic
+
+DEFAULT_DIRECTORY = "deliverypulse-data"
+MISSING = "-"
+METRICS_FILE = Path("metrics") / "part-0.parquet"
+
+#: The columns a terminal shows, with their headings; every column is in csv/json/parquet.
+_SHOWN = {
+    "deployments": "deploys",
+    "deployment_days_per_week": "days/wk",
+    "lead_time_median_hours": "lead time",
+    "merge_to_deploy_median_hours": "merge→deploy",
+    "change_failure_rate": "fail rate",
+    "recovery_median_hours": "recovery",
+    "rework_rate": "rework",
+    "deployment_frequency_cluster": "freq",
+    "lead_time_cluster": "lead",
+    "change_failure_rate_cluster": "fail",
+    "recovery_cluster": "recov",
+}
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"deliverypulse: error: {redact(message)}", err=True)
+    sys.exit(1)
+
+
+def _duration(hours: Any) -> str:
+    if hours is None or (isinstance(hours, float) and math.isnan(hours)) or pd.isna(hours):
+        return MISSING
+    value = float(hours)
+    if value < 1:
+        return f"{value * 60:.0f}m"
+    if value < 48:
+        return f"{value:.1f}h"
+    return f"{value / 24:.1f}d"
+
+
+def _percent(rate: Any) -> str:
+    return MISSING if pd.isna(rate) else f"{float(rate) * 100:.0f}%"
+
+
+def render_table(table: pd.DataFrame, groups: list[str], head: list[str]) -> str:
+    """The key columns, formatted for people: durations in m/h/d, rates in percent."""
+    if table.empty:
+        return "No production deployments in this dataset."
+    shown = pd.DataFrame()
+    for name in groups:
+        shown[name] = table[name].astype("string").fillna(MISSING)
+    for name in head:
+        if name in ("period", "start", "end"):
+            shown[name] = table[name].map(lambda stamp: stamp.strftime("%Y-%m-%d"))
+        else:
+            shown[name] = table[name].astype("Int64").astype("string")
+    for name, heading in _SHOWN.items():
+        column = table[name]
+        if name.endswith("_hours"):
+            shown[heading] = column.map(_duration)
+        elif name.endswith("_rate"):
+            shown[heading] = column.map(_percent)
+        elif name == "deployment_days_per_week":
+            shown[heading] = column.map(lambda value: f"{value:.1f}")
+        else:
+            shown[heading] = column.astype("string").fillna(MISSING)
+    return shown.to_string(index=False)
+
+
+def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
+    """Replace DIR/metrics/part-0.parquet with ``table``, atomically."""
+    target = directory / METRICS_FILE
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    write_atomic(target, lambda temp: pq.write_table(arrow, temp))
+    return target
+
+
+@click.command("metrics")
+@click.argument(
+    "directory",
+    required=False,
+    default=DEFAULT_DIRECTORY,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option("--period", type=click.Choice(["week", "month"]), default="month", show_default=True)
+@click.option(
+    "--by",
+    "by",
+    multiple=True,
+    help="Group by a column of deployments: source, repo, or one you added (team). Repeatable.",
+)
+@click.option("--tz", default="UTC", show_default=True, help="Time zone of the periods.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output (required for parquet on a terminal).",
+)
+@click.option("--summary", "headline", is_flag=True, help="One row per group for the whole range.")
+@click.option(
+    "--signals",
+    default=",".join(SIGNALS),
+    show_default=True,
+    help="Failure signals for the change failure rate.",
+)
+@click.option("--revert-window", default="7D", show_default=True)
+@click.option(
+    "--benchmarks", type=click.Choice(sorted(BENCHMARKS)), default="2023", show_default=True
+)
+@click.option("--include-bots", is_flag=True, help="Keep changes by bots in the lead time.")
+@click.option("--no-trunk", is_flag=True, help="Commits without a pull request are no changes.")
+@click.option(
+    "--environment",
+    "environments",
+    multiple=True,
+    help="Treat these environments as production (default: is_production). Repeatable.",
+)
+@click.option("--since", help="The collection's start: nothing before it is linked.")
+@click.option(
+    "--write", "write", is_flag=True, help="Also store the table as DIR/metrics/part-0.parquet."
+)
+def metrics_command(
+    directory: Path,
+    period: str,
+    by: tuple[str, ...],
+    tz: str,
+    output_format: str,
+    output: Path | None,
+    headline: bool,
+    signals: str,
+    revert_window: str,
+    benchmarks: str,
+    include_bots: bool,
+    no_trunk: bool,
+    environments: tuple[str, ...],
+    since: str | None,
+    write: bool,
+) -> None:
+    """DORA metrics of the dataset in DIRECTORY, per period (and group)."""
+    if output_format == "parquet" and output is None and sys.stdout.isatty():
+        raise click.UsageError("--format parquet needs --output FILE (or a pipe)")
+    groups = list(by)
+    options: dict[str, Any] = {
+        "by": groups or None,
+        "tz": tz,
+        "failure_signals": [name.strip() for name in signals.split(",") if name.strip()],
+        "revert_window": revert_window,
+        "benchmarks": benchmarks,
+        "exclude_bots": not include_bots,
+        "trunk": not no_trunk,
+        "environments": list(environments) or None,
+        "since": since,
+    }
+    try:
+        ds = load(directory)
+        table = summary(ds, **options) if headline else metrics(ds, period=period, **options)
+    except (OptionError, ValueError) as error:
+        raise click.UsageError(redact(str(error))) from None
+    except DataError as error:
+        raise click.UsageError(redact(str(error))) from None
+    except DeliveryPulseError as error:
+        _fail(str(error))
+    except Exception as error:  # the CLI's convention: one line, the traceback only with --debug
+        if logging.getLogger("deliverypulse").isEnabledFor(logging.DEBUG):
+            raise
+        _fail(f"unexpected {type(error).__name__}: {error} (rerun with --debug for details)")
+    if write:
+        stored = _write_metrics(directory, table)
+        click.echo(f"wrote {len(table)} rows to {stored}", err=True)
+    head = ["start", "end", "days"] if headline else ["period", "period_days"]
+    _emit(table, output_format, output, groups, head)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _emit(
+    table: pd.DataFrame, output_format: str, output: Path | None, groups: list[str], head: list[str]
+) -> None:
+    if output_format == "parquet":
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
+        if output is not None:
+            write_atomic(output, lambda temp: pq.write_table(arrow, temp))
+        else:
+            sink = pa.BufferOutputStream()
+            pq.write_table(arrow, sink)
+            sys.stdout.buffer.write(sink.getvalue().to_pybytes())
+        return
+    if output_format == "csv":
+        text = table.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+    elif output_format == "json":
+        text = table.to_json(orient="records", date_format="iso", indent=2) + "\n"
+    else:
+        width = shutil.get_terminal_size((160, 24)).columns
+        with pd.option_context("display.width", width):
+            text = render_table(table, groups, [h for h in head if h != "period_days"]) + "\n"
+    if output is not None:
+        write_atomic(output, lambda temp: _write_text(temp, text))
+    else:
+        click.echo(text, nl=False)
+
+
+__all__ = ["metrics_command", "render_table"]
