@@ -88,6 +88,38 @@ class FakeProject:
     issues: list[JSON] = field(default_factory=list)
     approvals_in_list: bool = True
 
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per key: a filtered, sorted list for a query, an index by id.
+        Keys carry the sizes of the lists they depend on, so appending data (as the tests do)
+        gets a fresh answer."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def changed(self) -> None:
+        """Forget memoised lists and indexes after editing objects in place."""
+        self._memo.clear()
+
+    def sizes(self) -> tuple[int, ...]:
+        return (
+            len(self.merge_requests),
+            len(self.events),
+            len(self.deployments),
+            len(self.pipelines),
+            len(self.jobs),
+            len(self.issues),
+            len(self.commits),
+        )
+
+    def by_id(self, name: str, key: str = "id") -> dict[Any, JSON]:
+        items: list[JSON] = getattr(self, name)
+        index: dict[Any, JSON] = self.memo(
+            ("by", name, key, len(items)), lambda: {i[key]: i for i in items}
+        )
+        return index
+
     @property
     def web_url(self) -> str:
         return f"https://gitlab.example.com/{self.path}"
@@ -127,9 +159,15 @@ class LoggedRequest:
 class FakeGitLab:
     """The server. Use as a context manager; ``url`` is its base (``http://127.0.0.1:port``)."""
 
-    def __init__(self, *, latency: float = 0.0, token: str | None = None) -> None:
+    def __init__(
+        self, *, latency: float = 0.0, token: str | None = None, link_headers: bool = True
+    ) -> None:
         self.latency = latency
         self.token = token
+        #: False: offset pages carry only X-Next-Page & co., no Link header.
+        self.link_headers = link_headers
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.projects: dict[str, FakeProject] = {}
         self.groups: dict[str, list[str]] = {}
         self.faults: list[Fault] = []
@@ -234,6 +272,16 @@ def _make_handler(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
             split = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(split.query).items()}
             raw_path = split.path
+            with fake._lock:
+                fake.in_flight += 1
+                fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            try:
+                self._answer(raw_path, query)
+            finally:
+                with fake._lock:
+                    fake.in_flight -= 1
+
+        def _answer(self, raw_path: str, query: dict[str, str]) -> None:
             if fake.latency:
                 time.sleep(fake.latency)
             status, body, headers = 200, None, {}
@@ -244,6 +292,8 @@ def _make_handler(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
                 if fake.token is not None and self.headers.get("PRIVATE-TOKEN") != fake.token:
                     raise _Answer(401, {"message": "401 Unauthorized"})
                 body, headers = _route(fake, raw_path, query, self._base())
+                if not fake.link_headers and "X-Page" in headers:
+                    headers.pop("Link", None)
             except _Answer as answer:
                 status, body, headers = answer.status, answer.body, answer.headers
             self._send(status, body, headers, raw_path, query)
@@ -338,6 +388,13 @@ def _route(
         handler = _commits
     if handler is None:
         raise _Answer(404, {"message": "404 Not Found"})
+    if len(rest) == 1 or resource == "repository":
+        # A list: filter and sort once per query (its pages differ only in page or cursor).
+        listing = {k: v for k, v in query.items() if k not in ("page", "cursor", "per_page")}
+        key = ("list", tuple(rest), tuple(sorted(listing.items())), project.sizes())
+        everything = {**listing, "per_page": str(ALL)}
+        full: list[JSON] = project.memo(key, lambda: handler(project, rest, everything, url)[0])
+        return _paginate(full, query, url, **_KEYSET.get(resource, {}))
     return handler(project, rest, query, url)
 
 
@@ -397,7 +454,7 @@ def _merge_request_sub(
     p: FakeProject, rest: list[str], q: dict[str, str], url: str
 ) -> tuple[Any, dict[str, str]]:
     iid = int(rest[1])
-    mr = next((m for m in p.merge_requests if m["iid"] == iid), None)
+    mr = p.by_id("merge_requests", "iid").get(iid)
     if mr is None:
         raise _Answer(404, {"message": "404 Not found"})
     if len(rest) == 2:
@@ -408,11 +465,8 @@ def _merge_request_sub(
     if what == "notes":
         return _paginate(p.notes.get(iid, []), q, url)
     if what == "approvals":
-        approvers = [
-            e["author"]
-            for e in p.events
-            if e["action_name"] == "approved" and e["target_iid"] == iid
-        ]
+        approvals = p.memo(("approvals", len(p.events)), lambda: _approvals_by_iid(p))
+        approvers = approvals.get(iid, [])
         return {
             "id": mr["id"],
             "iid": iid,
@@ -504,7 +558,7 @@ def _deployments(
         body, headers = _paginate(_ordered(items, q), q, url)
         return [_deployment_list_shape(p, d) for d in body], headers
     deployment_id = int(rest[1])
-    deployment = next((d for d in p.deployments if d["id"] == deployment_id), None)
+    deployment = p.by_id("deployments").get(deployment_id)
     if deployment is None:
         raise _Answer(404, {"message": "404 Not found"})
     if len(rest) == 2:
@@ -526,7 +580,7 @@ def _pipelines(
             shown.reverse()  # GitLab's default: newest first
         return _paginate(shown, q, url)
     pipeline_id = int(rest[1])
-    pipeline = next((i for i in p.pipelines if i["id"] == pipeline_id), None)
+    pipeline = p.by_id("pipelines").get(pipeline_id)
     if pipeline is None:
         raise _Answer(404, {"message": "404 Not found"})
     if len(rest) == 2:
@@ -535,8 +589,24 @@ def _pipelines(
     if rest[2] == "test_report_summary":
         return p.test_summaries.get(pipeline_id, _EMPTY_SUMMARY), {}
     if rest[2] == "jobs":
-        return _paginate([j for j in p.jobs if j["pipeline"]["id"] == pipeline_id], q, url)
+        jobs = p.memo(("jobs_by_pipeline", len(p.jobs)), lambda: _jobs_by_pipeline(p))
+        return _paginate(jobs.get(pipeline_id, []), q, url)
     raise _Answer(404, {"message": "404 Not found"})
+
+
+def _approvals_by_iid(p: FakeProject) -> dict[int, list[JSON]]:
+    found: dict[int, list[JSON]] = {}
+    for event in p.events:
+        if event["action_name"] == "approved":
+            found.setdefault(event["target_iid"], []).append(event["author"])
+    return found
+
+
+def _jobs_by_pipeline(p: FakeProject) -> dict[int, list[JSON]]:
+    found: dict[int, list[JSON]] = {}
+    for job in p.jobs:
+        found.setdefault(job["pipeline"]["id"], []).append(job)
+    return found
 
 
 _EMPTY_SUMMARY = {
@@ -557,7 +627,13 @@ def _jobs(
     p: FakeProject, rest: list[str], q: dict[str, str], url: str
 ) -> tuple[Any, dict[str, str]]:
     items = sorted(p.jobs, key=lambda j: j["id"], reverse=True)  # newest first, as GitLab lists
-    return _paginate(items, q, url, keyset_key="id", keyset_descending=True)
+    return _paginate(items, {k: v for k, v in q.items() if k != "pagination"}, url)
+
+
+#: The project lists where GitLab offers keyset pagination, and their order.
+_KEYSET: dict[str, dict[str, Any]] = {"jobs": {"keyset_key": "id", "keyset_descending": True}}
+#: ``per_page`` the routes use internally to get a whole filtered list.
+ALL = 10**9
 
 
 def _issues(
@@ -604,7 +680,8 @@ def _paginate(
     keyset_key: str | None = None,
     keyset_descending: bool = False,
 ) -> tuple[list[JSON], dict[str, str]]:
-    per_page = min(100, max(1, int(query.get("per_page", 20))))
+    per_page = max(1, int(query.get("per_page", 20)))
+    per_page = per_page if per_page == ALL else min(100, per_page)
     if keyset_key and query.get("pagination") == "keyset":
         return _keyset(items, query, url, per_page, keyset_key, keyset_descending)
     page = max(1, int(query.get("page", 1)))

@@ -1,0 +1,171 @@
+"""The GitLab connector's finer points: updates of what was already stored, pagination styles,
+concurrency, bots, rollbacks and resuming an interrupted walk."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from deliverypulse_gitlab import GitLabConnector
+from deliverypulse_gitlab.api import GitLabAPI
+from fake_gitlab import FakeGitLab, Fault, Scenario, gitlab_source, synthetic_project
+
+import deliverypulse as dp
+from deliverypulse.collector import RunSummary, run_collect
+from deliverypulse.config import config_from_dict
+
+TOKEN = "glpat-SENTINEL-streams-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(GitLabConnector, "sleep", staticmethod(lambda seconds: None))
+    monkeypatch.setenv("GL_TEST_TOKEN", TOKEN)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeGitLab]:
+    with FakeGitLab(token=TOKEN) as fake:
+        fake.add_project(synthetic_project("acme/app"))
+        yield fake
+
+
+def collect(server: FakeGitLab, out: Path, **options: Any) -> RunSummary:
+    source = gitlab_source(server, token_env="GL_TEST_TOKEN", **options)
+    summary = run_collect(config_from_dict({"output": {"path": str(out)}, "sources": [source]}))
+    assert summary.ok, summary.lines()
+    return summary
+
+
+def test_a_deployment_that_finishes_later_is_updated_and_linked_then(
+    server: FakeGitLab, tmp_path: Path
+) -> None:
+    project = server.projects["acme/app"]
+    finished = next(d for d in project.deployments if d["id"] == 909)
+    running = copy.deepcopy(finished)
+    running.update(status="running", finished_at=None, updated_at="2025-01-11T06:01:00.000Z")
+    project.deployments[project.deployments.index(finished)] = running
+    collect(server, tmp_path, streams=["deployments"])
+    stored = dp.load(tmp_path)
+    assert stored.deployments.set_index("deployment_id").loc["909", "status"] == "in_progress"
+    assert "909" not in set(stored.deployment_changes["deployment_id"])
+
+    project.deployments[project.deployments.index(running)] = dict(
+        finished, updated_at="2025-02-01T00:00:00.000Z"
+    )
+    project.changed()
+    server.clear_log()
+    collect(server, tmp_path, streams=["deployments"])
+    stored = dp.load(tmp_path)
+    assert stored.deployments.set_index("deployment_id").loc["909", "status"] == "success"
+    assert set(stored.deployment_changes.query("deployment_id == '909'")["change_id"]) == {
+        "17",
+        "18",
+        "19",
+    }
+    assert [r.path.rsplit("/", 2)[-2] for r in server.requests(r"/merge_requests$")] == ["909"]
+
+
+def test_a_late_comment_on_an_old_merge_request_does_not_undo_it(
+    server: FakeGitLab, tmp_path: Path
+) -> None:
+    collect(server, tmp_path, streams=["changes"])
+    before = dp.load(tmp_path).changes.set_index("change_id").loc["2"]
+    project = server.projects["acme/app"]
+    project.merge_requests[1] = dict(project.merge_requests[1], updated_at="2025-03-01T00:00:00Z")
+    project.changed()
+    server.clear_log()
+    collect(server, tmp_path, streams=["changes"])
+    after = dp.load(tmp_path).changes.set_index("change_id").loc["2"]
+    assert after["first_commit_at"] == before["first_commit_at"]
+    assert after["first_review_at"] == before["first_review_at"]
+    assert len(server.log) == 1  # the list only: no commit window, no events walk
+
+
+def test_offset_pages_without_link_header_follow_x_next_page(tmp_path: Path) -> None:
+    with FakeGitLab(token=TOKEN, link_headers=False) as fake:
+        fake.add_project(synthetic_project("acme/app", scenario=Scenario(pipelines=250)))
+        api = GitLabAPI(url=fake.url, token=TOKEN, source="t", token_env="GL_TEST_TOKEN")
+        pages = list(api.pages("/projects/acme%2Fapp/pipelines", {"sort": "asc"}))
+        api.close()
+        assert [len(page) for page in pages] == [100, 100, 50]
+        assert [r.query.get("page") for r in fake.log] == [None, "2", "3"]
+        assert "Link" not in fake.log[0].headers and fake.log[0].headers["X-Next-Page"] == "2"
+
+
+def test_jobs_are_walked_with_keyset_pagination(server: FakeGitLab, tmp_path: Path) -> None:
+    collect(server, tmp_path, streams=["test_runs"])
+    jobs = server.requests(r"/jobs$")
+    assert len(jobs) == 2  # 120 jobs
+    assert all(r.query["pagination"] == "keyset" for r in jobs)
+    assert "cursor" in jobs[1].query and "page" not in jobs[1].query
+    assert "X-Total" not in jobs[0].headers  # keyset pages carry no totals
+
+
+def test_projects_of_a_group_run_concurrently_within_bounds(tmp_path: Path) -> None:
+    small = Scenario(merge_requests=4, deployments=2, pipelines=4, incidents=1)
+    with FakeGitLab(token=TOKEN, latency=0.03) as fake:
+        fake.groups["acme"] = []
+        for number in range(6):
+            fake.add_project(synthetic_project(f"acme/p{number}", number + 1, scenario=small))
+        collect(fake, tmp_path, group="acme", concurrency=2, streams=["changes", "incidents"])
+        assert 2 <= fake.max_in_flight <= 2 * 4  # 2 projects, each up to 4 per-object calls
+    assert dp.load(tmp_path).changes["repo"].nunique() == 6
+
+
+def test_bots_and_rollbacks(server: FakeGitLab, tmp_path: Path) -> None:
+    project = server.projects["acme/app"]
+    project.merge_requests[0]["author"] = dict(
+        project.merge_requests[0]["author"], username="renovate-bot"
+    )
+    project.merge_requests[1]["author"] = dict(
+        project.merge_requests[1]["author"], username="svc-ci"
+    )
+    older = next(d for d in project.deployments if d["id"] == 901)
+    rollback = copy.deepcopy(next(d for d in project.deployments if d["id"] == 909))
+    rollback.update(id=950, iid=950, sha=older["sha"], created_at="2025-01-13T00:00:00.000Z")
+    rollback.update(updated_at="2025-01-13T00:20:00.000Z", finished_at="2025-01-13T00:20:00.000Z")
+    project.deployments.append(rollback)
+    collect(server, tmp_path, bots=r"^svc-|-bot$", streams=["deployments", "changes"])
+    ds = dp.load(tmp_path)
+    bots = ds.changes.set_index("change_id")["is_bot"]
+    assert bots["1"] and bots["2"] and not bots["3"]
+    rollbacks = ds.deployments.set_index("deployment_id")["is_rollback"]
+    assert rollbacks["950"] and not rollbacks.drop("950").any()
+
+
+def test_an_interrupted_walk_resumes_where_it_stopped(tmp_path: Path) -> None:
+    many = Scenario(merge_requests=40, deployments=140, pipelines=20)
+    with FakeGitLab(token=TOKEN) as fake:
+        fake.add_project(synthetic_project("acme/app", scenario=many))
+        source = gitlab_source(fake, token_env="GL_TEST_TOKEN", streams=["deployments"])
+        config = config_from_dict({"output": {"path": str(tmp_path)}, "sources": [source]})
+        # Let the first page through, then fail the second for good.
+        original = fake._take_fault
+        seen = {"pages": 0}
+
+        def second_page_fails(path: str) -> Any:
+            if path.endswith("app/deployments"):
+                seen["pages"] += 1
+                if seen["pages"] > 1:
+                    return Fault(path, "500")
+            return original(path)
+
+        fake._take_fault = second_page_fails  # type: ignore[method-assign]
+        first = run_collect(config)
+        assert not first.ok
+        stored_first = len(dp.load(tmp_path).deployments)
+        assert 0 < stored_first < 140
+        fake._take_fault = original  # type: ignore[method-assign]
+        fake.clear_log()
+        second = run_collect(config)
+        assert second.ok, second.lines()
+        listing = fake.requests(r"app/deployments$")
+        assert listing[0].query.get("updated_after")  # resumed from page 1's checkpoint
+    ids = dp.load(tmp_path).deployments["deployment_id"]
+    assert len(ids) == ids.nunique() == 140
+    assert pd.Series(ids).notna().all()
