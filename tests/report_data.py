@@ -60,7 +60,7 @@ def _hours(rng: np.random.Generator, median: float, spread: float = 0.8) -> pd.T
 
 def _workdays(start: pd.Timestamp, days: int) -> list[pd.Timestamp]:
     every = [start + pd.Timedelta(days=offset) for offset in range(days)]
-    return [day for day in every if day.dayofweek < 5]
+    return [day for day in every if day.day_of_week < 5]
 
 
 class _Repo:

@@ -1,0 +1,183 @@
+"""The report in a real headless browser (Debian's chromium and chromedriver, driven by selenium):
+it loads with no console errors, requests nothing but its own file, lays its charts out, and
+shows the headline numbers of the dataset it was made from.
+
+Missing chromium is a failure, not a skip: a green run must mean the page was really opened.
+``.ci/run`` installs chromium and chromium-driver from Debian's packages when they are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import report_data
+
+import deliverypulse as dp
+from deliverypulse.analysis import Analysis, analyze
+from deliverypulse.dataset import Dataset
+from deliverypulse.metrics import summary
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+INSTALL_HINT = (
+    "`.ci/run` installs them: apt-get install -y chromium chromium-driver "
+    "(and `pip install -e .[test]` brings selenium)"
+)
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,2000",
+)
+
+
+def _require_browser() -> Any:
+    """selenium's webdriver module, or a failure that says how to get what is missing."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if shutil.which(path) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not found; {INSTALL_HINT}")
+    try:
+        from selenium import webdriver
+    except ImportError:
+        pytest.fail(f"selenium is not installed; {INSTALL_HINT}")
+    return webdriver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    webdriver = _require_browser()
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def organisation(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Analysis, Path]:
+    ds = report_data.organisation()
+    analysis = analyze(ds)
+    path = dp.report(ds, tmp_path_factory.mktemp("report") / "report.html", analysis=analysis)
+    return ds, analysis, path
+
+
+def _open(driver: Any, path: Path) -> dict[str, Any]:
+    """Load ``path`` and return what happened: console entries and requested URLs."""
+    driver.get_log("browser")  # drop anything logged before this page
+    driver.get_log("performance")
+    url = path.resolve().as_uri()
+    driver.get(url)
+    assert driver.execute_script("return document.readyState") == "complete"
+    requests = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] != "Network.requestWillBeSent":
+            continue
+        params = message["params"]
+        # The browser's own pages (a new tab loading chrome:// resources) are not ours.
+        if params["request"]["url"] == url or params.get("documentURL") == url:
+            requests.append(params["request"]["url"])
+    return {"url": url, "console": driver.get_log("browser"), "requests": requests}
+
+
+def _metrics(driver: Any) -> dict[str, tuple[str, str]]:
+    from selenium.webdriver.common.by import By
+
+    found = {}
+    for element in driver.find_elements(By.CSS_SELECTOR, "[data-metric]"):
+        found[element.get_attribute("data-metric")] = (
+            element.text.strip(),
+            element.get_attribute("data-value"),
+        )
+    return found
+
+
+def test_page_loads_offline_with_no_console_errors(
+    browser: Any, organisation: tuple[Dataset, Analysis, Path]
+) -> None:
+    loaded = _open(browser, organisation[2])
+    severe = [entry for entry in loaded["console"] if entry["level"] == "SEVERE"]
+    assert severe == []
+    assert loaded["requests"] == [loaded["url"]]
+
+
+def test_headline_numbers_shown_are_the_datasets(
+    browser: Any, organisation: tuple[Dataset, Analysis, Path]
+) -> None:
+    ds, _, path = organisation
+    _open(browser, path)
+    shown = _metrics(browser)
+    expected = summary(ds).iloc[0]
+    for metric in (
+        "deployments_per_day",
+        "lead_time_median_hours",
+        "change_failure_rate",
+        "recovery_median_hours",
+        "rework_rate",
+        "deployments",
+        "failed_deployments",
+        "deployment_attempts",
+        "lead_time_count",
+    ):
+        text, value = shown[metric]
+        assert text, f"{metric} is not visible"
+        assert float(value) == pytest.approx(float(expected[metric])), metric
+    failed, attempts = int(expected["failed_deployments"]), int(expected["deployment_attempts"])
+    assert shown["change_failure_rate"][0] == f"{100 * failed / attempts:.1f} %"
+    assert shown["failed_deployments"][0] == str(failed)
+    assert shown["deployment_attempts"][0] == str(attempts)
+    assert shown["deployments"][0] == f"{int(expected['deployments']):,}"
+    per_day = float(expected["deployments_per_day"])
+    assert shown["deployments_per_day"][0] == f"{per_day:.1f} per day"
+
+
+def test_verdict_and_charts_are_visible(
+    browser: Any, organisation: tuple[Dataset, Analysis, Path]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    _, analysis, path = organisation
+    _open(browser, path)
+    verdict = browser.find_element(By.CSS_SELECTOR, "[data-verdict]")
+    assert verdict.is_displayed()
+    first = next(line for line in analysis.verdict if line not in analysis.caveats)
+    assert first in verdict.text
+    charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
+    assert len(charts) == 4
+    for chart in charts:
+        box = browser.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", chart
+        )
+        assert box[0] > 300 and box[1] > 150, box
+    # Nothing overflows the page sideways at a laptop's width.
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+
+
+def test_empty_dataset_page_loads_cleanly(browser: Any, tmp_path: Path) -> None:
+    path = dp.report(report_data.no_deployments(), tmp_path / "empty.html")
+    loaded = _open(browser, path)
+    assert [entry for entry in loaded["console"] if entry["level"] == "SEVERE"] == []
+    assert loaded["requests"] == [loaded["url"]]
+    assert _metrics(browser)["change_failure_rate"] == ("—", "")
