@@ -285,24 +285,29 @@ def deployment_record(
         status = STATE_NAMES.get(str(deployment.get("state") or ""), "queued")
 
     waiting = [i for i, s in enumerate(states) if s == "WAITING"]
-    requested_at = statuses[waiting[0]]["createdAt"] if waiting else None
     run_url = _run_url(deployment)
     reviews = run_reviews.get(run_url or "", None) if waiting else None
     relevant = [
         r for r in reviews or [] if not r["environments"] or environment in r["environments"]
     ]
     rejected = any(r["state"] == "REJECTED" for r in relevant)
-    approved_at = None
-    if waiting and not rejected:
-        after_gate = statuses[waiting[-1] + 1 :]
-        approved_at = next((s["createdAt"] for s in after_gate if s["state"] in PASSED_GATE), None)
     gate = environments.get(environment)
-    if waiting:
+    # ``waiting`` also means a wait timer or a custom protection rule: it is an approval gate
+    # when a reviewer acted on it, or when the environment requires reviewers.
+    if relevant:
         approval_required: bool | None = True
     elif gate is not None:
-        approval_required = bool(gate.get("required"))
+        approval_required = bool(gate.get("required")) and bool(waiting)
     else:
-        approval_required = None
+        approval_required = True if waiting else None
+    requested_at = approved_at = None
+    if waiting and approval_required:
+        requested_at = statuses[waiting[0]]["createdAt"]
+        if not rejected:
+            after_gate = statuses[waiting[-1] + 1 :]
+            approved_at = next(
+                (s["createdAt"] for s in after_gate if s["state"] in PASSED_GATE), None
+            )
     approvers: list[str] | None = None  # unknown
     if reviews is not None:
         approvers = sorted(
