@@ -56,6 +56,7 @@ class GitLabAPI:
         max_rate_limit_wait: float = 900.0,
         sleep: Sleep = time.sleep,
         policy: RetryPolicy | None = None,
+        projects_at_once: int = 1,
     ) -> None:
         self.url = url.rstrip("/")
         self._token = token
@@ -67,6 +68,10 @@ class GitLabAPI:
         self._local = threading.local()
         self._clients: list[gitlab.Gitlab] = []
         self._lock = threading.Lock()
+        # One pool for the source's per-object calls, so its threads (and their clients and
+        # connections) are reused, and all projects together stay within a fixed bound.
+        self._per_object_workers = PER_OBJECT_CONCURRENCY * max(1, projects_at_once)
+        self._pool: ThreadPoolExecutor | None = None
 
     # The project the calling thread works on, for error messages.
     @property
@@ -139,8 +144,9 @@ class GitLabAPI:
             return None
 
     def each(self, fetch: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
-        """``fetch`` of every item, a few at a time, in the items' order. The first error
-        raised by any fetch is raised here."""
+        """``fetch`` of every item, in the items' order, on the source's per-object pool
+        (``PER_OBJECT_CONCURRENCY`` per project collected at once). The first error raised by
+        any fetch is raised here."""
         if len(items) <= 1:
             return [fetch(item) for item in items]
         repo = self.current_repo
@@ -149,9 +155,13 @@ class GitLabAPI:
             self.current_repo = repo  # for this worker thread's error messages
             return fetch(item)
 
-        workers = min(PER_OBJECT_CONCURRENCY, len(items))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gitlab-each") as pool:
-            return list(pool.map(in_worker, items))
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self._per_object_workers, thread_name_prefix="gitlab-each"
+                )
+            pool = self._pool
+        return list(pool.map(in_worker, items))
 
     def _get(self, path: str, query: dict[str, Any]) -> Any:
         try:
@@ -170,6 +180,9 @@ class GitLabAPI:
 
     def close(self) -> None:
         with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
             for client in self._clients:
                 client.session.close()
             self._clients.clear()

@@ -88,6 +88,7 @@ class GitLabConnector(Connector):
             token_env=source.token_env,
             max_rate_limit_wait=float(source.get("max_rate_limit_wait", 900)),
             sleep=type(self).sleep,
+            projects_at_once=int(source.get("concurrency", DEFAULT_CONCURRENCY)),
         )
         self.context = StreamContext(
             api=self.api,
