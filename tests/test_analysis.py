@@ -35,6 +35,7 @@ class Spec:
     gated: bool | None
     failed: bool
     changes: int = 1
+    lead_h: float = 5.5  # first commit -> deployed
 
 
 def specs(
@@ -83,7 +84,7 @@ def build(rows: list[Spec], *, spacing: pd.Timedelta = DAY) -> Dataset:
                     "repo": spec.repo,
                     "change_id": f"PR-{sha}",
                     "created_at": at,
-                    "first_commit_at": slot + pd.Timedelta(minutes=30),
+                    "first_commit_at": slot + pd.Timedelta(hours=6 - spec.lead_h),
                     "merged_at": at,
                     "merge_sha": sha,
                     "state": "merged",
@@ -340,6 +341,36 @@ def test_deployment_table_batch_sizes_and_agreement_with_metrics() -> None:
     headline = summary(ds)
     assert int(headline["failed_deployments"].iloc[0]) == int(table["failed"].sum())
     assert int(headline["deployment_attempts"].iloc[0]) == len(table)
+
+
+def test_lead_time_comparisons_match_scipy() -> None:
+    """Gated deployments' changes wait a day longer; lead time grows with batch size."""
+    rows: list[Spec] = []
+    for repo in ("o/api", "o/web"):
+        for i in range(30):
+            rows.append(Spec(repo, True, i < 6, changes=1 + i % 4, lead_h=24 + i + (i % 4) * 3))
+            rows.append(Spec(repo, False, i < 6, changes=1 + i % 4, lead_h=2 + i / 2 + (i % 4) * 3))
+    rows = interleave(rows)
+    result = analyze(build(rows))
+    gated = np.array([s.lead_h for s in rows if s.gated])
+    ungated = np.array([s.lead_h for s in rows if not s.gated])
+    lead = result.finding("gate_lead_time")
+    assert lead.estimate == pytest.approx(np.median(gated) - np.median(ungated))
+    assert lead.p_value == pytest.approx(stats.mannwhitneyu(gated, ungated).pvalue)
+    assert lead.ci_low is not None and lead.ci_low > 0
+    assert lead.statement.startswith("Changes shipped by gated deployments took longer")
+    assert lead.statement in result.verdict
+    by_batch = result.finding("batch_lead_time")
+    expected = stats.spearmanr([s.changes for s in rows], [s.lead_h for s in rows])
+    assert by_batch.estimate == pytest.approx(expected.statistic)
+    assert by_batch.p_value == pytest.approx(expected.pvalue)
+    assert by_batch.ci_low is not None and by_batch.ci_low < by_batch.estimate < by_batch.ci_high
+    assert result.gates.groups["median_lead_time_h"].tolist() == [
+        pytest.approx(np.median(gated)),
+        pytest.approx(np.median(ungated)),
+    ]
+    wait = result.finding("approval_wait")
+    assert wait.estimate == pytest.approx(3.0)
 
 
 def test_bins_are_a_parameter() -> None:

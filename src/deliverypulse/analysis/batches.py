@@ -87,10 +87,12 @@ def _batch_sizes(links: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
     shipped.loc[(additions.isna() & deletions.isna()).to_numpy(dtype=bool), "_lines"] = pd.NA
     shipped["_commits"] = shipped["commit_count"].astype("Float64")
     grouped = shipped.groupby(_KEY, sort=False, observed=True)
-    sizes = grouped.agg(
-        batch_changes=("change_id", "size"),
-        batch_commits=("_commits", lambda s: s.sum(min_count=1)),
-        batch_lines=("_lines", lambda s: s.sum(min_count=1)),
+    sizes = pd.DataFrame(
+        {
+            "batch_changes": grouped["change_id"].size(),
+            "batch_commits": grouped["_commits"].sum(min_count=1),
+            "batch_lines": grouped["_lines"].sum(min_count=1),
+        }
     )
     return sizes.reset_index()
 
