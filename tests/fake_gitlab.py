@@ -16,6 +16,7 @@ Faults (:meth:`FakeGitLab.fail`): 5xx bursts, 429 with ``Retry-After`` and/or
 from __future__ import annotations
 
 import base64
+import bisect
 import copy
 import json
 import re
@@ -1140,10 +1141,12 @@ class _Builder:
             }
         shipped_through = 0
         deployment_id = 900
+        pipeline_times = [parse_ts(q["created_at"]) for q in p.pipelines]
         for n in range(s.deployments):
             created = s.start + span * ((n + 1) / (s.deployments + 1))
+            created_before = bisect.bisect_right(pipeline_times, created)
             pipeline = max(
-                (q for q in p.pipelines if parse_ts(q["created_at"]) <= created),
+                p.pipelines[:created_before][-1:],
                 key=lambda q: q["id"],
                 default=None,
             )
@@ -1213,8 +1216,8 @@ class _Builder:
             }
             p.deployments.append(deployment)
             if status == "success":
-                now_merged = [m for m in merged if sha and self._contains(sha, m)]
-                shipped = [m for m in now_merged if m["iid"] > shipped_through]
+                through = self.through.get(str(sha), 0)
+                shipped = merged[shipped_through:through]  # iids shipped_through+1 .. through
                 if shipped:
                     shipped_through = max(m["iid"] for m in shipped)
                 p.deployment_mrs[deployment_id] = [
@@ -1236,16 +1239,12 @@ class _Builder:
                 p.deployments.append(staging)
 
     def _head_at(self, merged: list[JSON], when: datetime) -> str:
-        head = None
-        for mr in merged:
-            if parse_ts(mr["merged_at"]) <= when:
-                head = self.head_after[mr["iid"]]
-        return head or self.p.commits[-1]["id"]
-
-    def _contains(self, sha: str, mr: JSON) -> bool:
-        """Whether the merge request's landing commit is an ancestor of ``sha`` (merge requests
-        land one after another, so the last one a head contains decides)."""
-        return bool(mr["iid"] <= self.through.get(sha, 0))
+        """The default branch's head at ``when``: after the last merge request merged by then
+        (merge requests are merged in iid order)."""
+        if not hasattr(self, "_merge_times"):
+            self._merge_times = [parse_ts(mr["merged_at"]) for mr in merged]
+        count = bisect.bisect_right(self._merge_times, when)
+        return self.head_after[merged[count - 1]["iid"]] if count else self.p.commits[-1]["id"]
 
     def incidents(self) -> None:
         p, s = self.p, self.s
