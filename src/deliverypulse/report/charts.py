@@ -21,6 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from deliverypulse.metrics.clusters import BENCHMARKS
+
 INK = "#1f2933"
 MUTED = "#616e7c"
 GRID = "#e4e7eb"
@@ -118,39 +120,39 @@ def duration_unit(hours: Sequence[float] | pd.Series) -> tuple[float, str]:
     return (1.0, "hours") if largest < 48 else (24.0, "days")
 
 
-def trends(table: pd.DataFrame, period: str) -> str:
+def trends(table: pd.DataFrame, period: str, benchmarks: str = "2023") -> str:
     """Four small multiples over time: deployments, median lead time, change failure rate and
-    median recovery time, one point per ``period``; the rate has the DORA bands behind it."""
+    median recovery time, one point per ``period``. Behind the last three, faint bands of the
+    DORA clusters of ``benchmarks``, so a reader sees where each period stood."""
     figure, axes = _figure(10.5, 5.6, nrows=2, ncols=2, sharex=True)
     when = pd.to_datetime(table["period"]).dt.tz_localize(None)
     width = 5.5 if period == "week" else 22.0
-    deployments = table["deployments"].astype(float)
     bars, lead, rate, recovery = axes.ravel()
 
-    bars.bar(when, deployments, width=width, color=PRIMARY, alpha=0.85)
+    bars.bar(when, table["deployments"].astype(float), width=width, color=PRIMARY, alpha=0.85)
     bars.set_title(f"Deployments per {period}")
     bars.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+    bars.set_ylim(bottom=0)
 
-    divisor, unit = duration_unit(table["lead_time_median_hours"])
-    _line(lead, when, table["lead_time_median_hours"].astype(float) / divisor)
-    lead.set_title(f"Median lead time ({unit})")
-
-    _cfr_bands(rate)
-    _line(rate, when, table["change_failure_rate"].astype(float))
+    panels = (
+        (lead, "lead_time_median_hours", "lead_time", "Median lead time"),
+        (rate, "change_failure_rate", "change_failure_rate", "Change failure rate"),
+        (recovery, "recovery_median_hours", "recovery", "Median recovery time"),
+    )
+    for axis, column, metric, title in panels:
+        values = table[column].astype(float)
+        divisor, unit = (1.0, "") if metric == "change_failure_rate" else duration_unit(values)
+        scaled = values / divisor
+        floor = 0.2 if metric == "change_failure_rate" else 0.0
+        top = float(np.nanmax(np.r_[scaled.to_numpy(), floor])) * 1.15 or 1.0
+        _bands(axis, BENCHMARKS[benchmarks][metric].bounds, divisor, top)
+        _line(axis, when, scaled)
+        axis.set_ylim(0, top)
+        axis.set_title(f"{title} ({unit})" if unit else title)
     rate.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    rate.set_title("Change failure rate")
-    top = float(np.nanmax(np.r_[table["change_failure_rate"].astype(float).to_numpy(), 0.2]))
-    rate.set_ylim(0, min(1.0, top * 1.15))
 
-    divisor, unit = duration_unit(table["recovery_median_hours"])
-    _line(recovery, when, table["recovery_median_hours"].astype(float) / divisor)
-    recovery.set_title(f"Median recovery time ({unit})")
-
-    for axis in (lead, recovery, bars):
-        axis.set_ylim(bottom=0)
     for axis in (rate, recovery):
         axis.xaxis.set_major_formatter(_date_format(period))
-        axis.tick_params(axis="x", labelrotation=0)
     figure.tight_layout(h_pad=2.0, w_pad=3.0)
     return _svg(figure, "trends")
 
@@ -166,11 +168,30 @@ def _line(axis: Axes, when: pd.Series, values: pd.Series) -> None:
     axis.plot(when, values, "o", color=PRIMARY, markersize=3.5)
 
 
-def _cfr_bands(axis: Axes) -> None:
-    """Faint DORA 2023 bands for change failure rate: ≤5 % elite ... >15 % low."""
-    edges = ((0.0, 0.05, "elite"), (0.05, 0.10, "high"), (0.10, 0.15, "medium"), (0.15, 1, "low"))
-    for low, high, cluster in edges:
-        axis.axhspan(low, high, color=CLUSTER_COLOURS[cluster], alpha=0.07, linewidth=0)
+def _bands(axis: Axes, bounds: tuple[float, float, float], divisor: float, top: float) -> None:
+    """Faint cluster bands for a lower-is-better metric: elite below the first bound, then
+    high, medium, and low above the last; clipped to ``top`` so they never stretch the axis."""
+    edges = [0.0, *(bound / divisor for bound in bounds), np.inf]
+    labels_at = axis.get_yaxis_transform()  # x in axis fraction, y in data
+    for cluster, low, high in zip(CLUSTER_COLOURS, edges, edges[1:], strict=False):
+        if low >= top:
+            continue
+        colour = CLUSTER_COLOURS[cluster]
+        shown_top = min(high, top)
+        axis.axhspan(low, shown_top, color=colour, alpha=0.08, lw=0)
+        if low > 0:
+            axis.axhline(low, color=colour, alpha=0.5, lw=0.8, ls=(0, (4, 3)))
+        if shown_top - low > 0.08 * top:  # name the band where there is room
+            axis.text(
+                0.995,
+                (low + shown_top) / 2,
+                cluster,
+                transform=labels_at,
+                ha="right",
+                va="center",
+                fontsize=8,
+                color=colour,
+            )
 
 
 def lead_time_breakdown(rows: pd.DataFrame) -> str:

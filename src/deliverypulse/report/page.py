@@ -75,7 +75,7 @@ def build_page(
     trends_svg = trends_table = None
     trends_message: str | None = nothing
     if not empty and len(per_period) >= 2:
-        trends_svg = charts.trends(per_period, options.period)
+        trends_svg = charts.trends(per_period, options.period, options.benchmarks)
         trends_table = parts.trends_table(per_period, options.period)
         trends_message = None
     elif not empty:
