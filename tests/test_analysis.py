@@ -36,6 +36,7 @@ class Spec:
     failed: bool
     changes: int = 1
     lead_h: float = 5.5  # first commit -> deployed
+    broken: bool = False  # the attempt itself failed (status failure) and shipped nothing
 
 
 def specs(
@@ -109,13 +110,13 @@ def build(rows: list[Spec], *, spacing: pd.Timedelta = DAY) -> Dataset:
                 "environment": "production",
                 "is_production": True,
                 "sha": heads[spec.repo],
-                "status": "success",
+                "status": "failure" if spec.broken else "success",
                 "created_at": slot,
                 "finished_at": finished,
                 **gate,
             }
         )
-        if spec.failed:
+        if spec.failed and not spec.broken:
             incidents.append(
                 {
                     "repo": spec.repo,
@@ -371,6 +372,54 @@ def test_lead_time_comparisons_match_scipy() -> None:
     ]
     wait = result.finding("approval_wait")
     assert wait.estimate == pytest.approx(3.0)
+
+
+def test_failed_attempts_count_for_gates_not_for_batches() -> None:
+    rows: list[Spec] = []
+    for repo in ("o/api", "o/web"):
+        for i in range(30):
+            rows.append(Spec(repo, False, i % 10 == 5, changes=2))
+            broken = i % 3 == 1
+            rows.append(
+                Spec(repo, True, broken or i == 6, changes=0 if broken else 2, broken=broken)
+            )
+    ds = build(rows)
+    result = analyze(ds)
+    check_gate_numbers(result, rows, ["o/api", "o/web"])
+    table = result.deployments
+    assert table["batch_changes"].isna().sum() == 20  # the broken attempts
+    assert table.loc[table["batch_changes"].isna(), "gated"].all()
+    assert (table["batch_changes"].dropna() == 2).all()
+    assert result.batch_size.groups.set_index("group").loc["2-3", "deployments"] == 100
+    assert any(
+        "20 failed deployment attempts never reached production" in s for s in result.verdict
+    )
+    # A broken attempt recovers when the next deployment succeeds, one day later.
+    assert (table.loc[table["batch_changes"].isna(), "recovery_h"] == 24.0).all()
+    headline = summary(ds)
+    assert int(headline["failed_deployments"].iloc[0]) == int(table["failed"].sum()) == 28
+
+
+def test_repo_confounds_batch_size() -> None:
+    """Big batches live in the risky repo; within each repo batch size changes nothing."""
+    rows = interleave(
+        specs("o/risky", None, 60, 18, changes=8)
+        + specs("o/risky", None, 20, 6, changes=1)
+        + specs("o/safe", None, 20, 1, changes=8)
+        + specs("o/safe", None, 60, 3, changes=1)
+    )
+    result = analyze(build(rows))
+    by_test = {e.test: e for e in result.batch_size.estimates}
+    crude = by_test["logistic regression (no covariate)"]
+    fit = sm.Logit(
+        np.array([s.failed for s in rows], dtype=float),
+        pd.DataFrame({"const": 1.0, "log2": np.log2([s.changes for s in rows])}),
+    ).fit(disp=0)
+    assert crude.estimate == pytest.approx(math.exp(fit.params["log2"]))
+    assert crude.ci_low is not None and crude.ci_low > 1
+    assert result.batch_size.estimate == pytest.approx(1.0, abs=1e-6)
+    assert result.batch_size.statement.startswith("No link between batch size and failure")
+    assert any("Repo confounds the batch-size comparison" in s for s in result.verdict)
 
 
 def test_bins_are_a_parameter() -> None:
