@@ -727,6 +727,10 @@ class FakeGitHub:
         self.requests: list[LoggedRequest] = []
         self.app_keys: dict[str, str] = {}  # app id -> public key PEM
         self.resolve_runs_in_graphql = True  # False: resource(url:) finds no workflow run
+        # Benchmarks: answer a repeated request from memory, so that the server costs only its
+        # latency (GitHub's CPU is not on our machine; graphql-core's would be).
+        self.cache_responses = False
+        self.response_cache: dict[tuple[Any, ...], tuple[int, bytes, dict[str, str]]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -879,8 +883,15 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind != "truncate":
             self._fault(fault, method, path, query, operation, resource)
             return
-        status, payload, headers = self._route(method, path, query, body, resource)
-        data = json.dumps(payload).encode() if payload is not None else b""
+        key = (method, self.path, raw, self.headers.get("Authorization"))
+        cached = self.world.response_cache.get(key) if self.world.cache_responses else None
+        if cached is not None:
+            status, data, headers = cached[0], cached[1], dict(cached[2])
+        else:
+            status, payload, headers = self._route(method, path, query, body, resource)
+            data = json.dumps(payload).encode() if payload is not None else b""
+            if self.world.cache_responses and status == 200:
+                self.world.response_cache[key] = (status, data, dict(headers))
         if status == 200 and method == "GET":
             etag = 'W/"' + hashlib.sha1(data).hexdigest() + '"'
             headers["ETag"] = etag
@@ -1072,10 +1083,14 @@ def serve(repos: list[Repo], **kwargs: Any) -> Iterator[FakeGitHub]:
         world.stop()
 
 
-def serve_in_process(make: Callable[[], list[Repo]], url_out: Any, **kwargs: Any) -> None:
+def serve_in_process(
+    make: Callable[[], list[Repo]], url_out: Any, cache: bool = False, **kwargs: Any
+) -> None:
     """Run a server until killed, in a process of its own (so that its CPU, like GitHub's,
     is not the client's); sends its URL through ``url_out`` (a multiprocessing pipe end)."""
-    world = FakeGitHub(make(), **kwargs).start()
+    world = FakeGitHub(make(), **kwargs)
+    world.cache_responses = cache
+    world.start()
     url_out.send(world.url)
     threading.Event().wait()
 
