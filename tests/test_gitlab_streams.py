@@ -169,3 +169,22 @@ def test_an_interrupted_walk_resumes_where_it_stopped(tmp_path: Path) -> None:
     ids = dp.load(tmp_path).deployments["deployment_id"]
     assert len(ids) == ids.nunique() == 140
     assert pd.Series(ids).notna().all()
+
+
+def test_a_production_pipeline_still_running_gets_its_report_once_finished(
+    server: FakeGitLab, tmp_path: Path
+) -> None:
+    project = server.projects["acme/app"]
+    deployment = next(d for d in project.deployments if d["id"] == 909)
+    pipeline = project.by_id("pipelines")[deployment["deployable"]["pipeline"]["id"]]
+    pipeline["status"] = "running"
+    collect(server, tmp_path, streams=["deployments", "test_runs"])
+    run_id = str(pipeline["id"])
+    assert pd.isna(dp.load(tmp_path).test_runs.set_index("run_id").loc[run_id, "tests_total"])
+
+    pipeline.update(status="success", updated_at="2025-02-01T00:00:00.000Z")
+    project.changed()
+    server.clear_log()
+    collect(server, tmp_path, streams=["deployments", "test_runs"])
+    assert dp.load(tmp_path).test_runs.set_index("run_id").loc[run_id, "tests_total"] > 0
+    assert len(server.requests(r"/test_report_summary$")) == 1

@@ -104,32 +104,46 @@ def read_test_runs(ctx: StreamContext, repo: str, cursor: str | None) -> Iterato
             if isinstance(single, dict):
                 by_id[pipeline_id].update(single)
         _time_from_jobs(ctx, base, batch, untimed - stale)
-    report_for = owed if ctx.test_reports == "production" else set(by_id)
-    if ctx.test_reports == "none":
-        report_for = set()
-    wanted = sorted(report_for & set(by_id))
-    still_owed = [i for i in wanted if by_id[i].get("status") not in FINISHED]
-    finished = [i for i in wanted if by_id[i].get("status") in FINISHED]
+    _fetch_summaries(ctx, base, batch, _report_targets(ctx, owed, by_id))
+    # A production pipeline still running is owed its report until it finishes.
+    still_owed = sorted(i for i in owed if by_id.get(i, {}).get("status") not in FINISHED)
+    rows = [_record(p, batch) for p in new]
+    if not listed and not rows:
+        return
+    watermark = state.advance([(str(p["id"]), p.get("updated_at") or "") for p in listed])
+    cursor = watermark.with_extra(owed_reports=still_owed).dump()
+    # Every row of the batch was timed from one jobs walk, so the cursor covers them all.
+    for start in range(0, max(len(rows), 1), CHUNK):
+        last = start + CHUNK >= len(rows)
+        yield Page(rows[start : start + CHUNK], cursor=cursor if last else None)
+
+
+def _report_targets(
+    ctx: StreamContext, owed: set[int], by_id: Mapping[int, JSONObject]
+) -> list[int]:
+    """The finished pipelines whose test report summary is worth a request."""
+    if ctx.test_reports == "all":
+        targets = set(by_id)
+    elif ctx.test_reports == "production":
+        targets = owed & set(by_id)
+    else:
+        targets = set()
+    return sorted(i for i in targets if by_id[i].get("status") in FINISHED)
+
+
+def _fetch_summaries(
+    ctx: StreamContext,
+    base: str,
+    batch: _Batch,
+    pipeline_ids: list[int],
+) -> None:
     summaries = ctx.api.each(
-        lambda i: ctx.api.get_optional(f"{base}/pipelines/{i}/test_report_summary"), finished
+        lambda i: ctx.api.get_optional(f"{base}/pipelines/{i}/test_report_summary"),
+        pipeline_ids,
     )
-    for pipeline_id, summary in zip(finished, summaries, strict=True):
+    for pipeline_id, summary in zip(pipeline_ids, summaries, strict=True):
         if isinstance(summary, dict):
             batch.summaries[pipeline_id] = summary
-    still_owed += sorted(owed - set(by_id))
-    new_ids = {int(p["id"]) for p in new}
-    rows = [_record(p, batch) for p in new]
-    carried = [p for p in listed if int(p["id"]) not in new_ids]
-    if not rows and not carried:
-        return
-    order = sorted(
-        [(str(p["id"]), p.get("updated_at") or "") for p in listed], key=lambda pair: pair[1]
-    )
-    for start in range(0, max(len(rows), 1), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        last = start + CHUNK >= len(rows)
-        cursor_state = state.advance(order).with_extra(owed_reports=still_owed) if last else None
-        yield Page(chunk, cursor=cursor_state.dump() if cursor_state else None)
 
 
 def _time_from_jobs(ctx: StreamContext, base: str, batch: _Batch, wanted: set[int]) -> None:
