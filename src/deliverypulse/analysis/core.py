@@ -71,16 +71,10 @@ def _gate_finding(
     groups = st.group_table(known, "gated", [True, False], ["gated", "ungated"])
     gated, ungated = (int(n) for n in groups["deployments"])
     crude = st.fisher(st.two_by_two(known, "gated"))
-    stratified, _, deployments_used = st.mantel_haenszel(known, "gated")
+    stratified, _, _ = st.mantel_haenszel(known, "gated")
     several_repos = known[["source", "repo"]].drop_duplicates().shape[0] > 1
-    estimates = (
-        [stratified, crude]
-        if several_repos and stratified.estimate is not None
-        else [
-            crude,
-            stratified,
-        ]
-    )
+    use_stratified = several_repos and stratified.estimate is not None
+    estimates = [stratified, crude] if use_stratified else [crude, stratified]
     caveats: list[str] = []
     enough = gated >= min_per_group and ungated >= min_per_group and len(known) >= min_deployments
     if len(known) == 0:
@@ -103,13 +97,12 @@ def _gate_finding(
             estimates[0], (_rate(groups, 0), _rate(groups, 1)), (gated, ungated)
         )
     if several_repos and gated and ungated:
-        share = deployments_used / len(known)
-        if share < words.MIN_OVERLAP_SHARE:
+        mixed = int((known.groupby(["source", "repo"])["gated"].transform("nunique") > 1).sum())
+        if mixed / len(known) < words.MIN_OVERLAP_SHARE:
             caveats.append(
                 "Gated and ungated deployments come mostly from different repos (only "
-                f"{deployments_used} of {len(known)} are in repos that have both, with both "
-                "outcomes), so repo confounds the comparison; only those repos can compare "
-                "like with like."
+                f"{mixed} of {len(known)} are in repos that have both), so repo confounds the "
+                "comparison; only repos with both can compare like with like."
             )
         elif words.disagreement(crude, stratified):
             caveats.append(
