@@ -273,6 +273,12 @@ def test_group_with_subgroups_collects_projects_concurrently(
     assert ds.changes.groupby("repo").size().tolist() == [6, 6, 6]
 
 
+def test_url_may_name_the_api_root(server: FakeGitLab, tmp_path: Path) -> None:
+    summary = collect(server, tmp_path, url=server.url + "/api/v4/", streams=["incidents"])
+    assert summary.ok, summary.lines()
+    assert len(dp.load(tmp_path).incidents) == 3
+
+
 def test_token_is_sent_and_never_stored(server: FakeGitLab, tmp_path: Path) -> None:
     collect(server, tmp_path)
     for path in tmp_path.rglob("*"):

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from deliverypulse.config import SourceConfig
 from deliverypulse.connector import Connector, Option, Page
@@ -82,7 +82,7 @@ class GitLabConnector(Connector):
     def __init__(self, source: SourceConfig) -> None:
         super().__init__(source)
         self.api = GitLabAPI(
-            url=str(source.get("url", DEFAULT_URL)),
+            url=instance_url(str(source.get("url", DEFAULT_URL))),
             token=source.token(),
             source=source.name,
             token_env=source.token_env,
@@ -152,6 +152,9 @@ class GitLabConnector(Connector):
         self.api.close()
 
 
-def options_summary(source: SourceConfig) -> dict[str, Any]:
-    """The effective options, for ``deliverypulse connectors`` style listings."""
-    return {key: source.get(key, option.default) for key, option in GitLabConnector.options.items()}
+def instance_url(url: str) -> str:
+    """The instance's base URL; python-gitlab adds ``/api/v4`` itself, so a URL copied from
+    the API docs (``https://host/api/v4``) works too."""
+    url = url.rstrip("/")
+    return url[: -len("/api/v4")] if url.endswith("/api/v4") else url
+

@@ -30,8 +30,7 @@ def read_incidents(ctx: StreamContext, repo: str, cursor: str | None) -> Iterato
         key, _, value = name.partition("=")
         params: dict[str, Any] = {
             key: value,
-            "scope": "all",
-            "state": "all",
+            "scope": "all",  # leaving out ``state`` lists open and closed ones alike
             "order_by": "updated_at",
             "sort": "asc",
         }
