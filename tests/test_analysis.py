@@ -488,3 +488,17 @@ def test_one_repo_uses_fisher_and_to_dict_is_json() -> None:
 def test_public_api() -> None:
     assert dp.analyze is analyze
     assert {"analyze", "Analysis", "Finding"} <= set(dp.__all__)
+
+
+def test_precomputed_links_and_since() -> None:
+    rows = two_repos(gated=(20, 6), ungated=(20, 2))
+    ds = build(rows)
+    plain = analyze(ds)
+    given = analyze(ds, links=dp.link(ds))
+    pd.testing.assert_frame_equal(plain.deployments, given.deployments)
+    since = START + pd.Timedelta(days=20)
+    later = analyze(ds, since=since)
+    assert len(later.deployments) == 2 * 20  # days 20..39 of each repo
+    assert (later.deployments["finished_at"] >= since).all()
+    assert later.window[0] is not None and later.window[0] >= since
+    assert later.parameters["since"] == str(since)

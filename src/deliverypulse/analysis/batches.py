@@ -19,7 +19,7 @@ from deliverypulse.dataset import Dataset
 from deliverypulse.errors import DeliveryPulseError
 from deliverypulse.link import link, utc
 from deliverypulse.metrics.failure import SIGNALS
-from deliverypulse.metrics.lead_time import all_changes
+from deliverypulse.metrics.lead_time import BOT_PATTERN, all_changes
 from deliverypulse.metrics.table import prepare
 
 #: Default lower edges of the batch-size groups, in changes: 1, 2-3, 4-7, 8+.
@@ -106,6 +106,9 @@ def deployment_table(
     failure_signals: Iterable[str] = SIGNALS,
     revert_window: str | pd.Timedelta = "7D",
     links: pd.DataFrame | None = None,
+    exclude_bots: bool = True,
+    bot_pattern: str = BOT_PATTERN,
+    trunk: bool = True,
 ) -> pd.DataFrame:
     """One row per production deployment attempt (success, failure, error) in the window.
 
@@ -113,10 +116,11 @@ def deployment_table(
     group (a redeploy, or a repo's first deployment); a failed attempt shipped nothing, so its
     batch size is unknown (null). ``lead_time_h`` is the median lead time of the changes it
     shipped (bots excluded, as in the metrics). ``links``: a ``deployment_changes`` table to
-    use instead of :func:`deliverypulse.link.link`, as in the metrics.
+    use instead of :func:`deliverypulse.link.link`; it and ``exclude_bots``, ``bot_pattern``,
+    ``trunk`` mean what they mean in the metrics.
     """
     if links is None:
-        links = link(ds, environments=environments, since=since)
+        links = link(ds, environments=environments, since=since, trunk=trunk)
     prepared = prepare(
         ds,
         links=links,
@@ -124,6 +128,9 @@ def deployment_table(
         since=since,
         failure_signals=failure_signals,
         revert_window=revert_window,
+        exclude_bots=exclude_bots,
+        bot_pattern=bot_pattern,
+        trunk=trunk,
     )
     outcomes = prepared.outcomes
     if since is not None:
@@ -137,7 +144,7 @@ def deployment_table(
     wait = outcomes["approved_at"] - outcomes["approval_requested_at"]
     frame["approval_wait_h"] = hours(wait.where(wait >= pd.Timedelta(0))).to_numpy(dtype=float)
 
-    sizes = _batch_sizes(links, all_changes(ds, links))
+    sizes = _batch_sizes(links, all_changes(ds, links, trunk=trunk))
     frame = frame.merge(sizes, on=_KEY, how="left")
     success = outcomes["is_success"].to_numpy(dtype=bool)
     frame["batch_changes"] = (

@@ -25,6 +25,7 @@ from deliverypulse.analysis.batches import (
 from deliverypulse.analysis.model import Analysis, Estimate, Finding
 from deliverypulse.dataset import Dataset
 from deliverypulse.metrics.failure import SIGNALS, check_signals
+from deliverypulse.metrics.lead_time import BOT_PATTERN
 
 #: A window shorter than this many days gets a caveat.
 MIN_WINDOW_DAYS = 56
@@ -352,16 +353,19 @@ def analyze(
     since: Any = None,
     min_window_days: int = MIN_WINDOW_DAYS,
     links: pd.DataFrame | None = None,
+    exclude_bots: bool = True,
+    bot_pattern: str = BOT_PATTERN,
+    trunk: bool = True,
 ) -> Analysis:
     """Batch size and approval gates against change failure rate, recovery and lead time.
 
     ``batch_bins``: lower edges of the batch-size groups in changes ((1, 2, 4, 8) gives 1, 2-3,
     4-7, 8+). ``min_deployments``: fewest production deployments for any conclusion;
     ``min_per_group``: fewest per compared group. ``failure_signals``, ``revert_window``,
-    ``environments`` and ``since`` mean what they mean in the metrics, so the failures here are
-    the failures the change failure rate counts; ``links`` replaces :func:`deliverypulse.link`
-    as in the metrics. A window shorter than ``min_window_days`` gets a caveat. Method and
-    caveats: docs/analysis.md.
+    ``environments``, ``since``, ``links`` (a precomputed ``deployment_changes``),
+    ``exclude_bots``, ``bot_pattern`` and ``trunk`` mean what they mean in the metrics, so the
+    failures here are the failures the change failure rate counts. A window shorter than
+    ``min_window_days`` gets a caveat. Method and caveats: docs/analysis.md.
     """
     bins = check_bins(batch_bins)
     min_deployments = _check_threshold("min_deployments", min_deployments, 1)
@@ -376,6 +380,9 @@ def analyze(
         failure_signals=signals,
         revert_window=revert_window,
         links=links,
+        exclude_bots=exclude_bots,
+        bot_pattern=bot_pattern,
+        trunk=trunk,
     )
     window: tuple[pd.Timestamp | None, pd.Timestamp | None] = (None, None)
     if table["finished_at"].notna().any():
@@ -421,6 +428,8 @@ def analyze(
             "revert_window": str(pd.Timedelta(revert_window)),
             "environments": _names(environments),
             "since": None if since is None else str(since),
+            "exclude_bots": exclude_bots,
+            "trunk": trunk,
             "confidence": st.CONFIDENCE,
         },
     )
