@@ -276,6 +276,10 @@ class NotFound(Exception):
     pass
 
 
+class Forbidden(Exception):
+    pass
+
+
 def _cursor(index: int) -> str:
     return base64.b64encode(f"cursor:v2:{index}".encode()).decode()
 
@@ -432,6 +436,8 @@ def repository_node(world: FakeGitHub, repo: Repo) -> dict[str, Any]:
         return connection(items, render=commit_node, **args)
 
     def environments(_info: Any, **args: Any) -> dict[str, Any]:
+        if world.forbid_environments:
+            raise Forbidden("Resource not accessible by integration")
         return connection(
             [
                 {
@@ -730,6 +736,7 @@ class FakeGitHub:
         # Benchmarks: answer a repeated request from memory, so that the server costs only its
         # latency (GitHub's CPU is not on our machine; graphql-core's would be).
         self.cache_responses = False
+        self.forbid_environments = False  # True: the token may not read environments
         self.response_cache: dict[tuple[Any, ...], tuple[int, bytes, dict[str, str]]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -820,6 +827,8 @@ def _github_error(error: GraphQLError) -> dict[str, Any]:
         shaped["path"] = list(error.path)
     if isinstance(error.original_error, NotFound):
         shaped["type"] = "NOT_FOUND"
+    elif isinstance(error.original_error, Forbidden):
+        shaped["type"] = "FORBIDDEN"
     elif error.locations:
         shaped["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
     return shaped

@@ -285,3 +285,16 @@ def test_small_pages_are_merged_and_nothing_read_is_lost_on_error() -> None:
     assert [r["n"] for r in rest.records] == [4] and rest.cursor is None
     with pytest.raises(RuntimeError):
         next(merged)
+
+
+def test_environments_the_token_cannot_read_leave_gates_unknown_not_a_failure(
+    world: FakeGitHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.forbid_environments = True
+    lines = collect(world, tmp_path, streams=["deployments"])
+    assert all("FAILED" not in line for line in lines), lines
+    assert "partial data" in caplog.text and "FORBIDDEN" in caplog.text
+    deployments = tables(tmp_path)["deployments"].set_index("deployment_id")
+    assert len(deployments) == 60
+    assert deployments.loc["5001", "approval_required"]  # a reviewer approved its run
+    assert pd.isna(deployments.loc["5000", "approval_required"])  # staging: unknown now

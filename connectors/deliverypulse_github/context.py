@@ -70,6 +70,7 @@ def walk_graphql(
     time_of: str | Callable[[Mapping[str, Any]], str | None],
     repo: str,
     on_data: Callable[[dict[str, Any]], None] | None = None,
+    allow_partial: bool = False,
 ) -> Iterator[tuple[list[dict[str, Any]], WalkCursor, bool]]:
     """Walk a newest-first GraphQL connection down to the watermark.
 
@@ -79,7 +80,7 @@ def walk_graphql(
     floor = ctx.floor(cursor)
     when = time_of if callable(time_of) else _field(time_of)
     for data, connection in ctx.client.graphql_pages(
-        query, variables, path, after=cursor.after, repo=repo
+        query, variables, path, after=cursor.after, repo=repo, allow_partial=allow_partial
     ):
         if on_data is not None:
             on_data(data)

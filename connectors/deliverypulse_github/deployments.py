@@ -111,23 +111,44 @@ def _read_github_deployments(
 def _pages(
     ctx: StreamContext, variables: Mapping[str, Any], cursor: WalkCursor, repo: str
 ) -> Iterator[tuple[dict[str, Any], tuple[list[dict[str, Any]], WalkCursor, bool]]]:
-    """The deployments walk, with each page's whole GraphQL data (it carries environments)."""
+    """The deployments walk, with each page's whole GraphQL data (it carries environments).
+
+    A token that may not read environments makes GitHub null the whole repository; the walk
+    then starts again without them (the gates are then unknown, and that is logged).
+    """
     seen: dict[str, Any] = {}
 
     def remember(data: dict[str, Any]) -> None:
         seen["data"] = data
 
-    walk = walk_graphql(
-        ctx,
-        queries.DEPLOYMENTS,
-        variables,
-        ("repository", "deployments"),
-        cursor,
-        "createdAt",
-        repo,
-        on_data=remember,
-    )
-    for step in walk:
+    def walk(query: str, allow_partial: bool) -> Iterator[Any]:
+        return walk_graphql(
+            ctx,
+            query,
+            variables,
+            ("repository", "deployments"),
+            cursor,
+            "createdAt",
+            repo,
+            on_data=remember,
+            allow_partial=allow_partial,
+        )
+
+    steps = walk(queries.DEPLOYMENTS, allow_partial=True)
+    try:
+        first = next(steps, None)
+    except NotFoundError:
+        log.warning(
+            "%s: environments not readable with this token; approval gates are "
+            "taken from deployment statuses and run reviews only",
+            repo,
+        )
+        steps = walk(queries.DEPLOYMENTS_ONLY, allow_partial=False)
+        first = next(steps, None)
+    if first is None:
+        return
+    yield seen.get("data") or {}, first
+    for step in steps:
         yield seen.get("data") or {}, step
 
 

@@ -65,10 +65,9 @@ query PullRequests($owner: String!, $name: String!, $first: Int!, $after: String
 }
 """
 
-DEPLOYMENTS = """
-query Deployments($owner: String!, $name: String!, $first: Int!, $after: String) {
-  repository(owner: $owner, name: $name) {
-    environments(first: 50) {
+#: The environments and their protection rules (required reviewers) ride along with the
+#: first deployments page, so the approval gates cost no request of their own.
+ENVIRONMENTS_FIELD = """    environments(first: 50) {
       nodes {
         name
         protectionRules(first: 10) {
@@ -85,6 +84,13 @@ query Deployments($owner: String!, $name: String!, $first: Int!, $after: String)
         }
       }
     }
+"""
+
+DEPLOYMENTS_ONLY = """
+query DeploymentsWithoutEnvironments(
+  $owner: String!, $name: String!, $first: Int!, $after: String
+) {
+  repository(owner: $owner, name: $name) {
     deployments(first: $first, after: $after, orderBy: {field: CREATED_AT, direction: DESC}) {
       pageInfo { hasNextPage endCursor }
       nodes {
@@ -109,6 +115,13 @@ query Deployments($owner: String!, $name: String!, $first: Int!, $after: String)
   }
 }
 """
+
+#: Deployments with the environments, for tokens that may read them.
+DEPLOYMENTS = DEPLOYMENTS_ONLY.replace(
+    "  repository(owner: $owner, name: $name) {\n",
+    "  repository(owner: $owner, name: $name) {\n" + ENVIRONMENTS_FIELD,
+    1,
+).replace("DeploymentsWithoutEnvironments", "Deployments")
 
 DEPLOYMENT_STATUSES = """
 query DeploymentStatuses($id: ID!, $first: Int!, $after: String) {
@@ -239,6 +252,7 @@ fragment RunReviews on WorkflowRun {{
 ALL = {
     "PullRequests": PULL_REQUESTS,
     "Deployments": DEPLOYMENTS,
+    "DeploymentsOnly": DEPLOYMENTS_ONLY,
     "DeploymentStatuses": DEPLOYMENT_STATUSES,
     "Commits": COMMITS,
     "Releases": RELEASES,

@@ -241,12 +241,15 @@ class HTTPClient:
         *,
         after: str | None = None,
         repo: str | None = None,
+        allow_partial: bool = False,
     ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """Page through the connection at ``connection_path`` with ``$after``; yields (data,
         connection). The caller may stop early; ``connection["pageInfo"]["endCursor"]`` is
         the resume point."""
         while True:
-            data = self.graphql(query, {**variables, "after": after}, repo=repo)
+            data = self.graphql(
+                query, {**variables, "after": after}, repo=repo, allow_partial=allow_partial
+            )
             connection = dig(data, connection_path)
             if connection is None:
                 what = f"repo {repo!r}" if repo else ".".join(connection_path)
