@@ -11,6 +11,7 @@ Each size runs in its own child process so that its peak memory (max RSS) is its
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import resource
 import subprocess
@@ -23,11 +24,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-import deliverypulse.link as dplink
 from deliverypulse.dataset import Dataset, empty_frame
 from deliverypulse.metrics import metrics, summary
 from deliverypulse.store.coerce import from_arrow
 from deliverypulse.store.schemas import spec_for
+
+dplink = importlib.import_module("deliverypulse.link")  # the module, not dp.link the function
 
 FULL_REPOS = 1_000
 CHANGES_PER_REPO = 2_000
@@ -58,10 +60,19 @@ def _frame(table: str, columns: dict[str, Any]) -> pd.DataFrame:
         if field.name in columns:
             value = columns[field.name]
             array = value if isinstance(value, (pa.Array, pa.ChunkedArray)) else pa.array(value)
-            arrays.append(array.cast(field.type) if field.name != "source" else array.cast(pa.string()))
+            arrays.append(
+                array.cast(field.type) if field.name != "source" else array.cast(pa.string())
+            )
         else:
-            arrays.append(pa.nulls(len(next(iter(columns.values()))), type=field.type if field.name != "source" else pa.string()))
-    schema = pa.schema([f if f.name != "source" else pa.field("source", pa.string()) for f in spec.schema])
+            arrays.append(
+                pa.nulls(
+                    len(next(iter(columns.values()))),
+                    type=field.type if field.name != "source" else pa.string(),
+                )
+            )
+    schema = pa.schema(
+        [f if f.name != "source" else pa.field("source", pa.string()) for f in spec.schema]
+    )
     return from_arrow(pa.Table.from_arrays(arrays, schema=schema))
 
 
@@ -127,7 +138,9 @@ def generate(repos: int, seed: int = 7) -> Dataset:
             "source": pa.array(np.full(n_changes, "bench", dtype=object)),
             "repo": repo_names.take(pa.array(change_repo)),
             "change_id": change_ids,
-            "author": pa.array(np.where(rng.random(n_changes) < 0.05, "dependabot[bot]", "dev").astype(object)),
+            "author": pa.array(
+                np.where(rng.random(n_changes) < 0.05, "dependabot[bot]", "dev").astype(object)
+            ),
             "created_at": pa.array(first_commit + HOUR),
             "first_commit_at": pa.array(first_commit),
             "first_review_at": pa.array(first_commit + 2 * HOUR),
@@ -140,9 +153,11 @@ def generate(repos: int, seed: int = 7) -> Dataset:
     )
     per_repo = CHANGES_PER_REPO // CHANGES_PER_DEPLOYMENT
     n_deploy = repos * per_repo
-    last_change = (np.arange(n_deploy) % per_repo + 1) * CHANGES_PER_DEPLOYMENT - 1 + (
-        np.arange(n_deploy) // per_repo
-    ) * CHANGES_PER_REPO
+    last_change = (
+        (np.arange(n_deploy) % per_repo + 1) * CHANGES_PER_DEPLOYMENT
+        - 1
+        + (np.arange(n_deploy) // per_repo) * CHANGES_PER_REPO
+    )
     created = merged_at[last_change] + HOUR
     status = np.where(rng.random(n_deploy) < 0.05, "failure", "success").astype(object)
     deploy_repo = repo_names.take(pa.array(np.arange(n_deploy) // per_repo))
@@ -151,7 +166,9 @@ def generate(repos: int, seed: int = 7) -> Dataset:
         {
             "source": pa.array(np.full(n_deploy, "bench", dtype=object)),
             "repo": deploy_repo,
-            "deployment_id": pa.array(np.char.add("D-", np.arange(n_deploy).astype("U8")).astype(object)),
+            "deployment_id": pa.array(
+                np.char.add("D-", np.arange(n_deploy).astype("U8")).astype(object)
+            ),
             "environment": pa.array(np.full(n_deploy, "production", dtype=object)),
             "is_production": pa.array(np.ones(n_deploy, dtype=bool)),
             "sha": sha_all.take(pa.array(merge_row[last_change])),
@@ -168,7 +185,9 @@ def generate(repos: int, seed: int = 7) -> Dataset:
         {
             "source": pa.array(np.full(n_incidents, "bench", dtype=object)),
             "repo": deploy_repo.take(pa.array(incident_deploy)),
-            "incident_id": pa.array(np.char.add("I-", np.arange(n_incidents).astype("U8")).astype(object)),
+            "incident_id": pa.array(
+                np.char.add("I-", np.arange(n_incidents).astype("U8")).astype(object)
+            ),
             "created_at": pa.array(opened),
             "resolved_at": pa.array(opened + rng.integers(1, 48, n_incidents) * HOUR),
         },
@@ -250,11 +269,15 @@ def naive_link(ds: Dataset) -> pd.DataFrame:
     previous deployment's sha (``git rev-list prev..sha``) in Python."""
     parents = {
         (repo, sha): list(ps or [])
-        for repo, sha, ps in zip(ds.commits["repo"], ds.commits["sha"], ds.commits["parents"], strict=True)
+        for repo, sha, ps in zip(
+            ds.commits["repo"], ds.commits["sha"], ds.commits["parents"], strict=True
+        )
     }
     by_merge = {
         (repo, sha): change
-        for repo, sha, change in zip(ds.changes["repo"], ds.changes["merge_sha"], ds.changes["change_id"], strict=True)
+        for repo, sha, change in zip(
+            ds.changes["repo"], ds.changes["merge_sha"], ds.changes["change_id"], strict=True
+        )
     }
     rows = []
     success = dplink.successful_deployments(ds)

@@ -31,6 +31,8 @@ from deliverypulse.errors import (
     RetryableAPIError,
     UnknownConnectorError,
 )
+from deliverypulse.link import link
+from deliverypulse.metrics import deployment_outcomes, lead_times, metrics, summary
 from deliverypulse.report import report
 
 __all__ = [
@@ -59,9 +61,14 @@ __all__ = [
     "analyze",
     "available_connectors",
     "collect",
+    "deployment_outcomes",
+    "lead_times",
+    "link",
     "load",
     "load_config",
+    "metrics",
     "register_connector",
     "report",
     "run_collect",
+    "summary",
 ]

@@ -242,5 +242,10 @@ from deliverypulse.cli_report import report_command  # noqa: E402
 main.add_command(report_command)
 
 
+from deliverypulse.cli_metrics import metrics_command  # noqa: E402
+
+main.add_command(metrics_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
