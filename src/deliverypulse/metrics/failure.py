@@ -249,11 +249,13 @@ def deployment_outcomes(
     failure_signals: Iterable[str] = SIGNALS,
     revert_window: str | pd.Timedelta = "7D",
     trunk: bool = True,
+    since: Any = None,
 ) -> pd.DataFrame:
     """One row per production deployment attempt: did it fail, why, and when it recovered.
 
     ``links``: a ``deployment_changes`` table (default: :func:`deliverypulse.link`);
     ``changes``: every change, trunk commits included (default: built from the links).
+    ``since``, ``environments`` and ``trunk`` mean what they mean in :func:`link`.
     Columns added to the deployment's own: ``deployed_at``, ``is_success``, ``failed`` and one
     ``failed_by_<signal>`` per signal, ``is_rework`` (it ships a revert or hotfix, rolls back,
     or is the first success after a failed deployment), ``recovery_start``, ``recovery_end``,
@@ -262,7 +264,7 @@ def deployment_outcomes(
     signals = check_signals(failure_signals)
     window = pd.Timedelta(revert_window)
     if links is None:
-        links = link_rows(ds, environments=environments, trunk=trunk)
+        links = link_rows(ds, environments=environments, since=since, trunk=trunk)
     linked = positions(ds, links)
     if changes is None:
         changes = all_changes(ds, linked, trunk=trunk)
