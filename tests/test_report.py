@@ -139,6 +139,19 @@ def test_trends_add_up_to_the_headline() -> None:
     assert page.trends_table.rows[0][0].startswith("week of ")
 
 
+def test_the_comparisons_count_the_headline_failures() -> None:
+    """The report runs the analysis on the same links and options as the headline, so the
+    gated and ungated groups together are exactly the deployments the failure rate counts."""
+    ds = report_data.organisation(days=120)
+    page = build_page(ds, Options(revert_window="2D", failure_signals=("status", "revert")))
+    expected = summary(ds, revert_window="2D", failure_signals=("status", "revert")).iloc[0]
+    assert page.gates.table is not None
+    rows = page.gates.table.rows
+    assert [row[0] for row in rows] == ["gated", "ungated"]
+    assert sum(int(row[1]) for row in rows) == int(expected["deployment_attempts"])
+    assert sum(int(row[2]) for row in rows) == int(expected["failed_deployments"])
+
+
 def test_no_deployments_says_so_instead_of_drawing(tmp_path: Path) -> None:
     for ds in (report_data.no_deployments(), Dataset()):
         html = dp.report(ds, tmp_path / "empty.html").read_text(encoding="utf-8")

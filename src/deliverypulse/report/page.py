@@ -62,12 +62,15 @@ def build_page(
     if analysis is None:
         from deliverypulse.analysis import analyze
 
-        analysis = analyze(
+        analysis = analyze(  # the same links and options, so its failures are the headline's
             ds,
+            links=links,
             failure_signals=options.failure_signals,
             revert_window=options.revert_window,
             environments=options.environments,
             since=options.since,
+            exclude_bots=options.exclude_bots,
+            trunk=options.trunk,
         )
     empty = overall.empty or int(overall["deployment_attempts"].iloc[0]) == 0
     nothing = "No production deployments in this dataset, so there is nothing to chart yet."
