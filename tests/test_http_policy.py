@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from email.utils import formatdate
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deliverypulse.errors import AuthError, FatalAPIError, NotFoundError, RateLimitError
 from deliverypulse.http.policy import (
@@ -149,3 +151,31 @@ def test_secondary_pause_holds_all_workers() -> None:
     assert clock.slept == [pytest.approx(30)]
     budget.before_request("graphql")
     assert len(clock.slept) == 1
+
+
+@given(
+    status=st.integers(min_value=100, max_value=599),
+    remaining=st.one_of(st.none(), st.integers(min_value=0, max_value=5000)),
+    retry_after=st.one_of(st.none(), st.integers(min_value=0, max_value=3600)),
+)
+def test_classification_invariants(
+    status: int, remaining: int | None, retry_after: int | None
+) -> None:
+    headers = {"x-ratelimit-reset": str(int(NOW + 500))}
+    if remaining is not None:
+        headers["x-ratelimit-remaining"] = str(remaining)
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
+    verdict = classify(status, headers, URL, now=NOW)
+    if 200 <= status < 300 or status == 304:
+        assert verdict.ok
+    elif status in (403, 429) and retry_after is not None:
+        assert verdict.outcome is Outcome.RETRY and verdict.wait_seconds == retry_after
+    elif status in (403, 429) and remaining == 0:
+        assert verdict.outcome is Outcome.RATE_LIMITED and verdict.wait_seconds == 501
+    elif status >= 500:
+        assert verdict.outcome in (Outcome.RETRY, Outcome.FATAL)
+    else:
+        assert verdict.outcome in (Outcome.FATAL, Outcome.RETRY)
+        assert verdict.outcome is Outcome.FATAL or status == 429
+    assert verdict.wait_seconds is None or verdict.wait_seconds >= 0
