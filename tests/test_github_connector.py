@@ -298,3 +298,32 @@ def test_environments_the_token_cannot_read_leave_gates_unknown_not_a_failure(
     assert len(deployments) == 60
     assert deployments.loc["5001", "approval_required"]  # a reviewer approved its run
     assert pd.isna(deployments.loc["5000", "approval_required"])  # staging: unknown now
+
+
+def test_unfinished_deployments_and_runs_are_read_again_until_they_finish(
+    world: FakeGitHub, tmp_path: Path
+) -> None:
+    repo = world.repos["octo/web"]
+    # Two days before the newest deployment, one is still in progress; the newest run too.
+    pending = repo.deployments[-17]
+    pending["statuses"] = pending["statuses"][:1]
+    newest_run = max(repo.runs, key=lambda r: r["created_at"])
+    newest_run.update(status="in_progress", conclusion=None)
+    collect(world, tmp_path, streams=["deployments", "test_runs"])
+    rows = tables(tmp_path)
+    assert rows["deployments"].set_index("deployment_id").loc[str(pending["id"]), "status"] in (
+        "queued",
+        "waiting",
+    )
+    assert rows["test_runs"].set_index("run_id").loc[str(newest_run["id"]), "conclusion"] is (pd.NA)
+    pending["statuses"] = repo.deployments[-15]["statuses"]  # it went through and succeeded
+    newest_run.update(status="completed", conclusion="success")
+    world.clear_log()
+    collect(world, tmp_path, streams=["deployments", "test_runs"])
+    assert world.count(is_graphql("Deployments")) == 1
+    rows = tables(tmp_path)
+    assert rows["deployments"].set_index("deployment_id").loc[str(pending["id"]), "status"] == (
+        "success"
+    )
+    run_row = rows["test_runs"].set_index("run_id").loc[str(newest_run["id"])]
+    assert run_row["conclusion"] == "success" and run_row["finished_at"] is not pd.NaT
