@@ -4,9 +4,7 @@ into tiles, charts and tables (``content``), and render the Jinja2 template.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
-from typing import Any
 
 import jinja2
 import markupsafe
@@ -58,7 +56,7 @@ def build_page(
     kwargs = {"links": links, "tz": options.tz, **options.metric_kwargs()}
     overall = summary(ds, **kwargs)
     by_repo = summary(ds, by="repo", **kwargs)
-    per_period = _per_period(ds, options.period, kwargs)
+    per_period = metrics(ds, period=options.period, **kwargs)
     if analysis is None:
         from deliverypulse.analysis import analyze
 
@@ -176,19 +174,6 @@ def build_page(
         benchmarks=parts.benchmarks_table(options.benchmarks),
         benchmarks_year=options.benchmarks,
     )
-
-
-def _per_period(ds: Dataset, period: str, kwargs: dict[str, Any]) -> pd.DataFrame:
-    """Every metric per period over the whole dataset.
-
-    Grouped by one constant column rather than called without ``by``: ``metrics(ds)`` with no
-    grouping currently comes back with zeros in every period (its period grid reindexes a flat
-    index with a one-level MultiIndex), and the report must not show that.
-    """
-    everything = "_deliverypulse_report_all"
-    whole = dataclasses.replace(ds, deployments=ds.deployments.assign(**{everything: "all"}))
-    table = metrics(whole, period=period, by=[everything], **kwargs)
-    return table.drop(columns=everything)
 
 
 def _replace_message(comparison: parts.Comparison, message: str) -> parts.Comparison:
