@@ -8,6 +8,7 @@ smaller repos, collected one after another and concurrently.
 
     python benchmarks/bench_github.py              # the full figures (the baseline takes minutes)
     python benchmarks/bench_github.py --scale 0.05 # a quick run
+    python benchmarks/bench_github.py --only many --repo-size 0.01  # 50 tiny repos
 """
 
 from __future__ import annotations
@@ -173,16 +174,18 @@ def one_repo(scale: float, latency: float, with_baseline: bool) -> None:
 
 
 def many_repos(scale: float, latency: float, count: int, concurrency: int) -> None:
-    """Wall time for ``count`` smaller repos, one after another and ``concurrency`` at a time."""
+    """Wall time for ``count`` smaller repos (the big one times ``scale``), one after another
+    and ``concurrency`` at a time."""
+    pulls, deployments, runs = scaled(5000, scale), scaled(2000, scale), scaled(10_000, scale)
 
     def fleet() -> list[Repo]:
         return [
             make_repo(
                 "fleet",
                 f"svc{i:02d}",
-                pulls=scaled(50, scale),
-                deployments=scaled(20, scale),
-                runs=scaled(100, scale),
+                pulls=pulls,
+                deployments=deployments,
+                runs=runs,
                 incidents=0,
                 run_id_base=(i + 1) * 10_000_000,
             )
@@ -191,8 +194,8 @@ def many_repos(scale: float, latency: float, count: int, concurrency: int) -> No
 
     names = [f"fleet/svc{i:02d}" for i in range(count)]
     print(
-        f"{count} repos of {scaled(50, scale)} pull requests, {scaled(20, scale)} deployments, "
-        f"{scaled(100, scale)} runs each; {latency * 1000:.0f} ms latency per request"
+        f"{count} repos of {pulls} pull requests, {deployments} deployments, {runs} runs each; "
+        f"{latency * 1000:.0f} ms latency per request"
     )
     # The server answers from memory after a warm-up pass, so both runs see a server that
     # costs its latency and no CPU, as a big remote API would (graphql-core executing queries
@@ -215,6 +218,12 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="shrink every size (0.05: quick)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
     parser.add_argument("--repos", type=int, default=50, help="repos in the concurrency run")
+    parser.add_argument(
+        "--repo-size",
+        type=float,
+        default=0.1,
+        help="each of those repos, as a share of the big one",
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--skip-baseline", action="store_true", help="it takes minutes")
     parser.add_argument("--only", choices=["one", "many"], help="run only one of the parts")
@@ -222,7 +231,7 @@ def main() -> None:
     if args.only != "many":
         one_repo(args.scale, args.latency, not args.skip_baseline)
     if args.only != "one":
-        many_repos(args.scale, args.latency, args.repos, args.concurrency)
+        many_repos(args.scale * args.repo_size, args.latency, args.repos, args.concurrency)
 
 
 if __name__ == "__main__":
