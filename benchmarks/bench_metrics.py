@@ -11,7 +11,6 @@ Each size runs in its own child process so that its peak memory (max RSS) is its
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import resource
 import subprocess
@@ -24,12 +23,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+import deliverypulse.linking as dplink
 from deliverypulse.dataset import Dataset, empty_frame
-from deliverypulse.metrics import metrics, summary
+from deliverypulse.dora import metrics, summary
 from deliverypulse.store.coerce import from_arrow
 from deliverypulse.store.schemas import spec_for
-
-dplink = importlib.import_module("deliverypulse.link")  # the module, not dp.link the function
 
 FULL_REPOS = 1_000
 CHANGES_PER_REPO = 2_000

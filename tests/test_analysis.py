@@ -20,7 +20,7 @@ from statsmodels.stats.contingency_tables import StratifiedTable
 import deliverypulse as dp
 from deliverypulse.analysis import AnalysisError, analyze
 from deliverypulse.dataset import Dataset
-from deliverypulse.metrics import summary
+from deliverypulse.dora import summary
 
 START = pd.Timestamp("2024-01-01T00:00Z")
 Z = stats.norm.ppf(0.975)

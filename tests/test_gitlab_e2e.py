@@ -15,8 +15,8 @@ import pytest
 from fake_gitlab import FakeGitLab, synthetic_project
 
 import deliverypulse as dp
-from deliverypulse.link import link
-from deliverypulse.metrics import lead_times, metrics
+from deliverypulse.dora import lead_times, metrics
+from deliverypulse.linking import link
 
 TOKEN = "glpat-SENTINEL-e2e-0123456789"
 

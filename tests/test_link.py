@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import deliverypulse.linking as dplink
 from deliverypulse.dataset import Dataset
 from deliverypulse.store.schemas import DEPLOYMENT_CHANGES
-
-dplink = importlib.import_module("deliverypulse.link")  # the module, not dp.link the function
 
 
 def commit(

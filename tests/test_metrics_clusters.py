@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from deliverypulse.metrics import BENCHMARKS, classify
+from deliverypulse.dora import BENCHMARKS, classify
 
 MONTH = 365.25 / 12
 

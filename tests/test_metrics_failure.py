@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.metrics import OptionError, deployment_outcomes, metrics
+from deliverypulse.dora import OptionError, deployment_outcomes, metrics
 
 
 def deploy(

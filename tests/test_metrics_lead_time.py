@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.link import link
-from deliverypulse.metrics import lead_times, metrics
+from deliverypulse.dora import lead_times, metrics
+from deliverypulse.linking import link
 
 H = pd.Timedelta(hours=1)
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from deliverypulse.dataset import Dataset
+from deliverypulse.dora import METRIC_COLUMNS, OptionError, metrics, summary
 from deliverypulse.errors import DataError
-from deliverypulse.metrics import METRIC_COLUMNS, OptionError, metrics, summary
 
 
 def deploy(deployment_id: str, finished: str, repo: str = "o/a", **extra: Any) -> dict[str, Any]:

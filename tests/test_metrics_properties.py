@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.metrics import metrics
+from deliverypulse.dora import metrics
 
 START = pd.Timestamp("2024-01-01T00:00Z")
 COUNTS = [

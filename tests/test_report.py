@@ -18,10 +18,10 @@ import deliverypulse as dp
 from deliverypulse.analysis import Analysis, analyze
 from deliverypulse.cli import main
 from deliverypulse.dataset import Dataset
-from deliverypulse.metrics import OptionError, summary
-from deliverypulse.report import formatting as fmt
-from deliverypulse.report.content import Options
-from deliverypulse.report.page import build_page
+from deliverypulse.dora import OptionError, summary
+from deliverypulse.reporting import formatting as fmt
+from deliverypulse.reporting.content import Options
+from deliverypulse.reporting.page import build_page
 
 
 class Metrics(HTMLParser):

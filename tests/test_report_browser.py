@@ -20,7 +20,7 @@ import report_data
 import deliverypulse as dp
 from deliverypulse.analysis import Analysis, analyze
 from deliverypulse.dataset import Dataset
-from deliverypulse.metrics import summary
+from deliverypulse.dora import summary
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -17,6 +17,7 @@ from deliverypulse.connector import (
     register_connector,
 )
 from deliverypulse.dataset import Dataset, load
+from deliverypulse.dora import deployment_outcomes, lead_times, metrics, summary
 from deliverypulse.errors import (
     APIError,
     AuthError,
@@ -31,9 +32,8 @@ from deliverypulse.errors import (
     RetryableAPIError,
     UnknownConnectorError,
 )
-from deliverypulse.link import link
-from deliverypulse.metrics import deployment_outcomes, lead_times, metrics, summary
-from deliverypulse.report import report
+from deliverypulse.linking import link
+from deliverypulse.reporting import report
 
 __all__ = [
     "APIError",

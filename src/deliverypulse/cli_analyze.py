@@ -28,8 +28,8 @@ from deliverypulse.analysis import (
     analyze,
 )
 from deliverypulse.dataset import load
+from deliverypulse.dora.periods import OptionError
 from deliverypulse.errors import DeliveryPulseError
-from deliverypulse.metrics.periods import OptionError
 from deliverypulse.secrets import redact
 
 DEFAULT_DIRECTORY = "deliverypulse-data"

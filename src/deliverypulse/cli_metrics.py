@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deliverypulse.dataset import load
+from deliverypulse.dora import SIGNALS, metrics, summary
+from deliverypulse.dora.clusters import BENCHMARKS
+from deliverypulse.dora.periods import OptionError
 from deliverypulse.errors import DataError, DeliveryPulseError
-from deliverypulse.metrics import SIGNALS, metrics, summary
-from deliverypulse.metrics.clusters import BENCHMARKS
-from deliverypulse.metrics.periods import OptionError
 from deliverypulse.secrets import redact
 from deliverypulse.store.files import write_atomic
 

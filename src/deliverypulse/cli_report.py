@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from deliverypulse.config import DEFAULT_OUTPUT
-from deliverypulse.metrics.periods import OptionError, check_tz
+from deliverypulse.dora.periods import OptionError, check_tz
 
 
 def _time_zone(_context: click.Context, _parameter: click.Parameter, value: str) -> str:
@@ -59,7 +59,7 @@ def report_command(directory: Path, output: Path, period: str, tz: str, title: s
 
 def _write(directory: Path, output: Path, period: str, tz: str, title: str | None) -> None:
     from deliverypulse.dataset import load
-    from deliverypulse.report import report
+    from deliverypulse.reporting import report
 
     written = report(load(directory), output, period=period, tz=tz, title=title)
     click.echo(str(written))

@@ -16,11 +16,11 @@ import pandas as pd
 
 from deliverypulse.analysis.model import DEPLOYMENT_COLUMNS
 from deliverypulse.dataset import Dataset
+from deliverypulse.dora.failure import SIGNALS
+from deliverypulse.dora.lead_time import BOT_PATTERN, all_changes
+from deliverypulse.dora.table import prepare
 from deliverypulse.errors import DeliveryPulseError
-from deliverypulse.link import link, utc
-from deliverypulse.metrics.failure import SIGNALS
-from deliverypulse.metrics.lead_time import BOT_PATTERN, all_changes
-from deliverypulse.metrics.table import prepare
+from deliverypulse.linking import link, utc
 
 #: Default lower edges of the batch-size groups, in changes: 1, 2-3, 4-7, 8+.
 DEFAULT_BINS: tuple[int, ...] = (1, 2, 4, 8)
@@ -116,7 +116,7 @@ def deployment_table(
     group (a redeploy, or a repo's first deployment); a failed attempt shipped nothing, so its
     batch size is unknown (null). ``lead_time_h`` is the median lead time of the changes it
     shipped (bots excluded, as in the metrics). ``links``: a ``deployment_changes`` table to
-    use instead of :func:`deliverypulse.link.link`; it and ``exclude_bots``, ``bot_pattern``,
+    use instead of :func:`deliverypulse.linking.link`; it and ``exclude_bots``, ``bot_pattern``,
     ``trunk`` mean what they mean in the metrics.
     """
     if links is None:

@@ -24,8 +24,8 @@ from deliverypulse.analysis.batches import (
 )
 from deliverypulse.analysis.model import Analysis, Estimate, Finding
 from deliverypulse.dataset import Dataset
-from deliverypulse.metrics.failure import SIGNALS, check_signals
-from deliverypulse.metrics.lead_time import BOT_PATTERN
+from deliverypulse.dora.failure import SIGNALS, check_signals
+from deliverypulse.dora.lead_time import BOT_PATTERN
 
 #: A window shorter than this many days gets a caveat.
 MIN_WINDOW_DAYS = 56

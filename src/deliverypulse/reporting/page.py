@@ -12,18 +12,18 @@ import pandas as pd
 
 from deliverypulse.analysis import Analysis
 from deliverypulse.dataset import Dataset
-from deliverypulse.link import link
-from deliverypulse.metrics import metrics, summary
-from deliverypulse.report import charts
-from deliverypulse.report import content as parts
-from deliverypulse.report import formatting as fmt
+from deliverypulse.dora import metrics, summary
+from deliverypulse.linking import link
+from deliverypulse.reporting import charts
+from deliverypulse.reporting import content as parts
+from deliverypulse.reporting import formatting as fmt
 
 TEMPLATE = "template.html.j2"
 
 
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("deliverypulse.report", ""),
+        loader=jinja2.PackageLoader("deliverypulse.reporting", ""),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,

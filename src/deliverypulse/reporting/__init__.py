@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.metrics import SIGNALS
-from deliverypulse.metrics.clusters import check_benchmarks
-from deliverypulse.metrics.failure import check_signals
-from deliverypulse.metrics.periods import check_period, check_tz
+from deliverypulse.dora import SIGNALS
+from deliverypulse.dora.clusters import check_benchmarks
+from deliverypulse.dora.failure import check_signals
+from deliverypulse.dora.periods import check_period, check_tz
 
 if TYPE_CHECKING:
     from deliverypulse.analysis import Analysis
@@ -45,12 +45,12 @@ def report(
 
     ``period`` (``week`` or ``month``) and ``tz`` set the trend periods; the metric options
     (``benchmarks``, ``failure_signals``, ``revert_window``, ``environments``, ``since``,
-    ``exclude_bots``, ``trunk``) mean what they mean in :func:`deliverypulse.metrics.metrics`
+    ``exclude_bots``, ``trunk``) mean what they mean in :func:`deliverypulse.dora.metrics`
     and are written into the page's definitions. ``analysis``: a result of
     :func:`deliverypulse.analyze` to show instead of running it with these options.
     """
-    from deliverypulse.report.content import Options
-    from deliverypulse.report.page import build_page, render
+    from deliverypulse.reporting.content import Options
+    from deliverypulse.reporting.page import build_page, render
 
     options = Options(
         period=check_period(period),

@@ -1,7 +1,7 @@
 """Lead time for changes: one row per deployed change, with the stages it went through.
 
 ``lead_time`` is first commit → deployed (DORA); ``merge_to_deploy`` is what GitLab reports.
-Spans stay signed here so an analyst can see data errors; :func:`deliverypulse.metrics`
+Spans stay signed here so an analyst can see data errors; :func:`deliverypulse.dora`
 excludes negative spans and counts them.
 """
 
@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.link import (
+from deliverypulse.linking import (
     POSITIONS,
     SUCCESS_STATUSES,
     deployed_time,
@@ -187,7 +187,7 @@ def lead_times(
     → deployed), ``merge_to_deploy``, and the breakdown ``coding`` (first commit → ready, or
     created), ``pickup`` (→ first review by someone else), ``review`` (→ merged), ``deploy``
     (→ deployed). ``links``: a ``deployment_changes`` table to use instead of
-    :func:`deliverypulse.link`. ``exclude_bots`` drops changes by bots (``is_bot``, or an
+    :func:`deliverypulse.linking`. ``exclude_bots`` drops changes by bots (``is_bot``, or an
     author matching ``bot_pattern``).
     """
     if links is None:

@@ -6,11 +6,11 @@ Definitions and options: docs/metrics.md.
 
 from __future__ import annotations
 
-from deliverypulse.metrics.clusters import BENCHMARKS, CLUSTERS, classify
-from deliverypulse.metrics.failure import SIGNALS, deployment_outcomes
-from deliverypulse.metrics.lead_time import BOT_PATTERN, lead_times
-from deliverypulse.metrics.periods import OptionError
-from deliverypulse.metrics.table import METRIC_COLUMNS, metrics, summary
+from deliverypulse.dora.clusters import BENCHMARKS, CLUSTERS, classify
+from deliverypulse.dora.failure import SIGNALS, deployment_outcomes
+from deliverypulse.dora.lead_time import BOT_PATTERN, lead_times
+from deliverypulse.dora.periods import OptionError
+from deliverypulse.dora.table import METRIC_COLUMNS, metrics, summary
 
 __all__ = [
     "BENCHMARKS",

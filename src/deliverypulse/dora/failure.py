@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.link import as_micros, deployed_time, link_rows, positions, production_mask
-from deliverypulse.metrics.lead_time import all_changes, change_positions
-from deliverypulse.metrics.periods import OptionError
+from deliverypulse.dora.lead_time import all_changes, change_positions
+from deliverypulse.dora.periods import OptionError
+from deliverypulse.linking import as_micros, deployed_time, link_rows, positions, production_mask
 
 SIGNALS: tuple[str, ...] = ("status", "rollback", "revert", "hotfix", "incident")
 FAILED_STATUSES = ("failure", "error")
@@ -253,7 +253,7 @@ def deployment_outcomes(
 ) -> pd.DataFrame:
     """One row per production deployment attempt: did it fail, why, and when it recovered.
 
-    ``links``: a ``deployment_changes`` table (default: :func:`deliverypulse.link`);
+    ``links``: a ``deployment_changes`` table (default: :func:`deliverypulse.linking`);
     ``changes``: every change, trunk commits included (default: built from the links).
     ``since``, ``environments`` and ``trunk`` mean what they mean in :func:`link`.
     Columns added to the deployment's own: ``deployed_at``, ``is_success``, ``failed`` and one

@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from deliverypulse.metrics.clusters import BENCHMARKS
+from deliverypulse.dora.clusters import BENCHMARKS
 
 INK = "#1f2933"
 MUTED = "#616e7c"

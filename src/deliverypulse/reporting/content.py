@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from deliverypulse.analysis import Analysis, Finding
-from deliverypulse.metrics import BENCHMARKS, SIGNALS
-from deliverypulse.report import charts
-from deliverypulse.report import formatting as fmt
+from deliverypulse.dora import BENCHMARKS, SIGNALS
+from deliverypulse.reporting import charts
+from deliverypulse.reporting import formatting as fmt
 
 CLUSTER_METRICS = {
     "deployment_frequency": "deployments_per_day",

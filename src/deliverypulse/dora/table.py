@@ -14,12 +14,10 @@ import numpy as np
 import pandas as pd
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.errors import DataError
-from deliverypulse.link import link_rows, positions
-from deliverypulse.metrics.clusters import check_benchmarks, classify
-from deliverypulse.metrics.failure import SIGNALS, check_signals, deployment_outcomes
-from deliverypulse.metrics.lead_time import BOT_PATTERN, all_changes, lead_rows
-from deliverypulse.metrics.periods import (
+from deliverypulse.dora.clusters import check_benchmarks, classify
+from deliverypulse.dora.failure import SIGNALS, check_signals, deployment_outcomes
+from deliverypulse.dora.lead_time import BOT_PATTERN, all_changes, lead_rows
+from deliverypulse.dora.periods import (
     Period,
     check_period,
     check_tz,
@@ -29,6 +27,8 @@ from deliverypulse.metrics.periods import (
     period_days,
     period_index,
 )
+from deliverypulse.errors import DataError
+from deliverypulse.linking import link_rows, positions
 
 _QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9}
 _MISSING_DAY = np.iinfo(np.int64).min
@@ -263,8 +263,22 @@ METRIC_COLUMNS = [
 ]
 
 
-def _empty(by: list[str], head: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype="object") for name in [*by, *head, *METRIC_COLUMNS]})
+def _column_dtype(name: str, tz: str) -> Any:
+    """The dtype a metrics column has when there are rows, so empty results match full ones."""
+    if name in ("period", "start", "end"):
+        return pd.DatetimeTZDtype(unit="us", tz=tz)
+    if name in ("period_days", "days"):
+        return np.dtype("int64")
+    if name.endswith(("_hours", "_rate", "_per_day", "_per_week")):
+        return np.dtype("float64")
+    if name in METRIC_COLUMNS and not name.endswith("_cluster"):
+        return pd.Int64Dtype()
+    return pd.StringDtype()
+
+
+def _empty(by: list[str], head: list[str], tz: str = "UTC") -> pd.DataFrame:
+    names = [*by, *head, *METRIC_COLUMNS]
+    return pd.DataFrame({name: pd.Series(dtype=_column_dtype(name, tz)) for name in names})
 
 
 def metrics(
@@ -316,10 +330,9 @@ def metrics(
     )
     table = _grid(table, by_list)
     if table.empty:
-        return _empty(by_list, head)
+        return _empty(by_list, head, tz)
     table = table.reset_index()
     index = table["_p"].to_numpy(dtype=np.int64)
-    table["period"] = day_start(first_day(index, chosen), tz).to_numpy()
     table["period"] = day_start(first_day(index, chosen), tz)
     table["period_days"] = period_days(index, chosen)
     table = _finish(table, str(benchmarks))
@@ -372,7 +385,7 @@ def summary(
         np.zeros(len(lead_day), dtype=np.int64),
     )
     if table.empty:
-        return _empty(by_list, head)
+        return _empty(by_list, head, tz)
     days = pd.concat(
         [
             prepared.outcomes[by_list].assign(_day=out_day),
