@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from deliverypulse.cli_metrics import metrics_command
+from deliverypulse.cli.metrics import metrics_command
 from deliverypulse.dataset import Dataset
 
 

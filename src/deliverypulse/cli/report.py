@@ -1,7 +1,7 @@
 """``deliverypulse report``: write the HTML report of a dataset.
 
-Apart from ``cli.py`` so the report's imports (matplotlib, jinja2) load only when this command
-runs, not on every ``collect`` from a cron job.
+The report's imports (matplotlib, jinja2, the analysis) load only when this command runs, not on
+every ``collect`` from a cron job.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from deliverypulse.cli._errors import handle_errors
 from deliverypulse.config import DEFAULT_OUTPUT
 from deliverypulse.dora.periods import OptionError, check_tz
 
@@ -51,9 +52,6 @@ def _time_zone(_context: click.Context, _parameter: click.Parameter, value: str)
 @click.option("--title", help="Title at the top of the page.")
 def report_command(directory: Path, output: Path, period: str, tz: str, title: str | None) -> None:
     """Write one self-contained HTML report (opens offline) of the dataset in DIRECTORY."""
-    # cli.py imports this module at its end, so its error handling is looked up when we run.
-    from deliverypulse.cli import handle_errors
-
     handle_errors(_write)(directory, output, period, tz, title)
 
 

@@ -1,78 +1,27 @@
-"""The ``deliverypulse`` command line: a thin shell over the Python API.
-
-Exit codes: 0 success, 1 a source (or the run) failed, 2 bad usage or configuration. Errors are
-one line on stderr, never a traceback (``--debug`` shows it).
-"""
+"""``deliverypulse collect``, ``status`` and ``connectors``: filling a dataset and looking at it."""
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from deliverypulse import __version__
+from deliverypulse.cli._errors import handle_errors
 from deliverypulse.collector import run_collect
 from deliverypulse.config import DEFAULT_OUTPUT, config_from_dict, load_config, parse_since
 from deliverypulse.connector import available_connectors, load_connector
 from deliverypulse.errors import ConfigError, DeliveryPulseError
 from deliverypulse.progress import NullProgress, Progress, TerminalProgress
-from deliverypulse.secrets import install_log_redaction, redact
 from deliverypulse.store import ParquetStore, SyncState
 from deliverypulse.store.schemas import TABLES
 
 DEFAULT_CONFIG = "deliverypulse.toml"
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(message: str, code: int) -> None:
-    click.echo(f"deliverypulse: error: {redact(message)}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(command: F) -> F:
-    """Turn our exceptions into one-line messages and the documented exit codes."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except click.ClickException:
-            raise  # click prints usage errors itself, with exit code 2
-        except ConfigError as error:
-            _fail(str(error), 2)
-        except DeliveryPulseError as error:
-            _fail(str(error), 1)
-        except KeyboardInterrupt:
-            _fail("interrupted; rerun to resume (nothing stored was lost)", 130)
-        except Exception as error:
-            if logging.getLogger("deliverypulse").isEnabledFor(logging.DEBUG):
-                raise
-            _fail(f"unexpected {type(error).__name__}: {error} (rerun with --debug for details)", 1)
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="deliverypulse")
-@click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
-@click.option("--debug", is_flag=True, help="Log everything and show tracebacks.")
-def main(verbose: bool, debug: bool) -> None:
-    """Measure software delivery: DORA metrics from GitHub, GitLab and git, into Parquet."""
-    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("deliverypulse").setLevel(level)
-    install_log_redaction()
-
-
-@main.command("collect")
+@click.command("collect")
 @click.option(
     "-c",
     "--config",
@@ -162,7 +111,7 @@ def _since(value: str | None) -> datetime | None:
         ) from None
 
 
-@main.command("status")
+@click.command("status")
 @click.argument(
     "directory", required=False, type=click.Path(path_type=Path), default=DEFAULT_OUTPUT
 )
@@ -215,7 +164,7 @@ def status_command(directory: Path, as_json: bool) -> None:
         click.echo(f"  {last_run['started_at']} → {last_run['finished_at']}  {state_word}")
 
 
-@main.command("connectors")
+@click.command("connectors")
 @handle_errors
 def connectors_command() -> None:
     """List the installed connectors, their streams and config keys."""
@@ -230,22 +179,3 @@ def connectors_command() -> None:
         for key, option in connector.options.items():
             default = f" (default {option.default!r})" if option.default is not None else ""
             click.echo(f"  {key}: {option.help}{default}")
-
-
-from deliverypulse.cli_analyze import analyze_command  # noqa: E402
-
-main.add_command(analyze_command)
-
-
-from deliverypulse.cli_report import report_command  # noqa: E402
-
-main.add_command(report_command)
-
-
-from deliverypulse.cli_metrics import metrics_command  # noqa: E402
-
-main.add_command(metrics_command)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

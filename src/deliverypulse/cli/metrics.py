@@ -1,6 +1,6 @@
 """``deliverypulse metrics``: the DORA metrics table on a terminal, or as CSV, JSON or Parquet.
 
-Kept apart from ``cli.py`` (which registers it). Errors follow the CLI's convention: one line
+Errors follow the CLI's convention: one line
 on stderr, exit 1; a bad option exits 2.
 """
 
@@ -11,13 +11,14 @@ import math
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from deliverypulse.cli._errors import fail as _fail
 from deliverypulse.dataset import load
 from deliverypulse.dora import SIGNALS, metrics, summary
 from deliverypulse.dora.clusters import BENCHMARKS
@@ -44,11 +45,6 @@ _SHOWN = {
     "change_failure_rate_cluster": "fail",
     "recovery_cluster": "recov",
 }
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"deliverypulse: error: {redact(message)}", err=True)
-    sys.exit(1)
 
 
 def _duration(hours: Any) -> str:

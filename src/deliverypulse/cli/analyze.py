@@ -1,7 +1,6 @@
 """``deliverypulse analyze``: the batch-size and approval-gate analysis on a terminal or as JSON.
 
-Kept apart from ``cli.py`` (which registers it) so the command can import the analysis without
-an import cycle; errors follow the CLI's convention: one line on stderr, exit 1 (2 for a bad
+Errors follow the CLI's convention: one line on stderr, exit 1 (2 for a bad
 option).
 """
 
@@ -11,10 +10,8 @@ import json
 import logging
 import math
 import shutil
-import sys
 import textwrap
 from pathlib import Path
-from typing import NoReturn
 
 import click
 import pandas as pd
@@ -27,17 +24,13 @@ from deliverypulse.analysis import (
     Finding,
     analyze,
 )
+from deliverypulse.cli._errors import fail as _fail
 from deliverypulse.dataset import load
 from deliverypulse.dora.periods import OptionError
 from deliverypulse.errors import DeliveryPulseError
 from deliverypulse.secrets import redact
 
 DEFAULT_DIRECTORY = "deliverypulse-data"
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"deliverypulse: error: {redact(message)}", err=True)
-    sys.exit(1)
 
 
 def parse_bins(value: str) -> tuple[int, ...]:
