@@ -68,8 +68,11 @@ def coerce_frame(
     out: dict[str, Any] = {}
     for field in spec.schema:
         name = field.name
-        column = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
         default = defaults.get(name)
+        if name not in frame.columns and default is None:
+            out[name] = _nulls(field.type, n)  # absent optional column: nothing to convert
+            continue
+        column = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
         if default is not None:
             column = column.astype(object).where(column.notna(), default)
         out[name] = _convert(spec, field, column)
@@ -110,6 +113,14 @@ def from_arrow(table: pa.Table) -> pd.DataFrame:
         else:
             columns[field.name] = column.to_pandas(types_mapper={column.type: dtype}.get)
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+
+
+def _nulls(arrow_type: pa.DataType, n: int) -> pd.Series:
+    """An all-missing column of the pandas dtype that holds ``arrow_type``."""
+    dtype = pandas_dtype(arrow_type)
+    if dtype == np.dtype("O"):
+        return pd.Series([None] * n, dtype=object)
+    return pd.Series(pd.array([None] * n, dtype=dtype) if n else [], dtype=dtype)
 
 
 def _bad(spec: TableSpec, column: str, frame: pd.Series, mask: Any, expected: str) -> DataError:
