@@ -120,7 +120,8 @@ def _nulls(arrow_type: pa.DataType, n: int) -> pd.Series:
     dtype = pandas_dtype(arrow_type)
     if dtype == np.dtype("O"):
         return pd.Series([None] * n, dtype=object)
-    return pd.Series(pd.array([None] * n, dtype=dtype) if n else [], dtype=dtype)
+    nulls: pd.Series = pd.Series(pd.array([None] * n, dtype=dtype), dtype=dtype)
+    return nulls
 
 
 def _bad(spec: TableSpec, column: str, frame: pd.Series, mask: Any, expected: str) -> DataError:
