@@ -188,3 +188,29 @@ def test_a_production_pipeline_still_running_gets_its_report_once_finished(
     collect(server, tmp_path, streams=["deployments", "test_runs"])
     assert dp.load(tmp_path).test_runs.set_index("run_id").loc[run_id, "tests_total"] > 0
     assert len(server.requests(r"/test_report_summary$")) == 1
+
+
+def test_jobs_walk_covers_a_first_run_and_stops_early_for_one_old_pipeline(
+    tmp_path: Path,
+) -> None:
+    with FakeGitLab(token=TOKEN) as fake:
+        project = synthetic_project("acme/app", scenario=Scenario(pipelines=1000))
+        fake.add_project(project)
+        collect(fake, tmp_path, streams=["test_runs"], test_reports="none")
+        assert len(fake.requests(r"/jobs$")) == 30  # 3,000 jobs, all the way back
+        assert not fake.requests(r"/pipelines/\d+$")
+
+        oldest, newest = project.pipelines[0], project.pipelines[-1]
+        for pipeline in (oldest, newest):  # a job of each was retried today
+            pipeline["updated_at"] = "2025-06-01T00:00:00.000Z"
+        project.changed()
+        fake.clear_log()
+        collect(fake, tmp_path, streams=["test_runs"], test_reports="none")
+        assert len(fake.requests(r"/jobs$")) == 1  # the newest is on the first page
+        assert [r.path.rsplit("/", 1)[-1] for r in fake.requests(r"/pipelines/\d+$")] == [
+            str(oldest["id"])
+        ]
+    runs = dp.load(tmp_path).test_runs.set_index("run_id")
+    assert runs.loc[str(oldest["id"]), "started_at"] == pd.Timestamp(
+        oldest["_detail"]["started_at"]
+    )

@@ -157,4 +157,3 @@ def instance_url(url: str) -> str:
     the API docs (``https://host/api/v4``) works too."""
     url = url.rstrip("/")
     return url[: -len("/api/v4")] if url.endswith("/api/v4") else url
-

@@ -20,11 +20,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse_gitlab.api import JSONObject, project_path
+from deliverypulse_gitlab.api import PER_PAGE, JSONObject, project_path
 from deliverypulse_gitlab.context import StreamContext
 from deliverypulse_gitlab.cursor import Watermark, parse_time
 
@@ -36,8 +35,6 @@ CONCLUSIONS = {
     "skipped": "skipped",
 }
 CHUNK = 500
-#: How far back the jobs walk goes from the newest updated pipeline.
-JOB_WALK_SPAN = timedelta(days=30)
 
 
 @dataclass
@@ -93,17 +90,12 @@ def read_test_runs(ctx: StreamContext, repo: str, cursor: str | None) -> Iterato
             new.append(single)
     batch = _Batch(new)
     untimed = {i for i, p in by_id.items() if "started_at" not in p}
-    if untimed:
-        newest = max(parse_time(by_id[i]["created_at"]) for i in untimed)
-        # An old pipeline that changed (a job retried months later) is cheaper to GET than to
-        # walk the jobs back to it.
-        stale = {i for i in untimed if parse_time(by_id[i]["created_at"]) < newest - JOB_WALK_SPAN}
-        stale_ids = sorted(stale)
-        singles = ctx.api.each(lambda i: ctx.api.get_optional(f"{base}/pipelines/{i}"), stale_ids)
-        for pipeline_id, single in zip(stale_ids, singles, strict=True):
-            if isinstance(single, dict):
-                by_id[pipeline_id].update(single)
-        _time_from_jobs(ctx, base, batch, untimed - stale)
+    # Whatever the jobs walk left out (old pipelines that changed late) costs a GET each.
+    left_out = sorted(_time_from_jobs(ctx, base, batch, untimed))
+    singles = ctx.api.each(lambda i: ctx.api.get_optional(f"{base}/pipelines/{i}"), left_out)
+    for pipeline_id, single in zip(left_out, singles, strict=True):
+        if isinstance(single, dict):
+            by_id[pipeline_id].update(single)
     _fetch_summaries(ctx, base, batch, _report_targets(ctx, owed, by_id))
     # A production pipeline still running is owed its report until it finishes.
     still_owed = sorted(i for i in owed if by_id.get(i, {}).get("status") not in FINISHED)
@@ -146,19 +138,51 @@ def _fetch_summaries(
             batch.summaries[pipeline_id] = summary
 
 
-def _time_from_jobs(ctx: StreamContext, base: str, batch: _Batch, wanted: set[int]) -> None:
-    """Walk the project's jobs newest first until past the oldest wanted pipeline."""
-    if not wanted:
-        return
-    oldest = min(parse_time(p["created_at"]) for p in batch.pipelines if int(p["id"]) in wanted)
+def _time_from_jobs(ctx: StreamContext, base: str, batch: _Batch, wanted: set[int]) -> set[int]:
+    """Walk the project's jobs newest first, timing the wanted pipelines, and return those it
+    did not reach.
+
+    A pipeline's jobs are all created after it, so once the walk has gone past a pipeline's
+    creation it has seen all its jobs. The walk stops early when reaching the pipelines still
+    ahead would take more pages (estimated from the jobs per hour seen so far) than GETting
+    them one by one: an old pipeline whose job was retried today costs one GET, not a walk
+    back through months of jobs. On a first run the walk goes all the way.
+    """
+    ahead = sorted(
+        (
+            (parse_time(p["created_at"]), int(p["id"]))
+            for p in batch.pipelines
+            if int(p["id"]) in wanted
+        ),
+        reverse=True,
+    )
+    if not ahead:
+        return set()
     params = {"pagination": "keyset", "order_by": "id", "sort": "desc"}
+    passed = 0  # ahead[:passed] have been walked past
+    jobs_seen = 0
+    newest = None
     for page in ctx.api.pages(f"{base}/jobs", params):
+        if not page:
+            return set()
         for job in page:
             pipeline_id = int((job.get("pipeline") or {}).get("id") or 0)
             if pipeline_id in wanted:
                 batch.timings[pipeline_id].add(job)
-        if page and all(parse_time(j["created_at"]) < oldest for j in page[-1:]):
-            return
+        jobs_seen += len(page)
+        newest = newest or parse_time(page[0]["created_at"])
+        reached = parse_time(page[-1]["created_at"])
+        while passed < len(ahead) and ahead[passed][0] > reached:
+            passed += 1  # every job of this pipeline has been seen
+        remaining = len(ahead) - passed
+        if remaining == 0:
+            return set()
+        walked = max((newest - reached).total_seconds(), 1.0)
+        still_to_walk = (reached - ahead[-1][0]).total_seconds()
+        pages_to_go = jobs_seen / walked * still_to_walk / PER_PAGE
+        if remaining < pages_to_go:
+            return {pipeline_id for _, pipeline_id in ahead[passed:]}
+    return set()  # every job there is has been seen
 
 
 def _record(pipeline: Mapping[str, Any], batch: _Batch) -> JSONObject:
