@@ -28,7 +28,7 @@ from deliverypulse.dora.periods import (
     period_index,
 )
 from deliverypulse.errors import DataError
-from deliverypulse.linking import link_rows, positions
+from deliverypulse.linking import link_rows, positions, utc
 
 _QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9}
 _MISSING_DAY = np.iinfo(np.int64).min
@@ -102,6 +102,11 @@ def prepare(
         failure_signals=signals,
         revert_window=revert_window,
     )
+    if since is not None:
+        # The window starts at ``since`` for every metric, as it does in the analysis: links of
+        # earlier deployments are already dropped; drop their outcomes too.
+        start = utc(since)
+        outcomes = outcomes.loc[~(outcomes["deployed_at"] < start).fillna(False)]
     lead = lead_rows(
         ds,
         linked,
