@@ -14,3 +14,12 @@ def test_bundled_copy_equals_the_shared_file(name: str) -> None:
     if not shared.is_file():
         pytest.skip(f"no shared copy at {shared}")
     assert bundled_text(name) == shared.read_text(encoding="utf-8")
+
+
+def test_bundled_gitlab_payloads_equal_the_shared_file() -> None:
+    from deliverypulse.demo.gitlab_server import bundled_text as gitlab_text
+
+    shared = API_DIR.parent / "gitlab" / "merge_requests.list.json"
+    if not shared.is_file():
+        pytest.skip(f"no shared copy at {shared}")
+    assert gitlab_text("merge_requests.list.json") == shared.read_text(encoding="utf-8")
