@@ -15,8 +15,6 @@ import pytest
 from fake_gitlab import FakeGitLab, synthetic_project
 
 import deliverypulse as dp
-from deliverypulse.dora import lead_times, metrics
-from deliverypulse.linking import link
 
 TOKEN = "glpat-SENTINEL-e2e-0123456789"
 
@@ -70,18 +68,18 @@ token_env = "GL_E2E_TOKEN"
     ds = dp.load(tmp_path / "data")
 
     # Six successful production deployments, all in January 2025.
-    monthly = metrics(ds, period="month", by=["repo"]).set_index("period")
+    monthly = dp.metrics(ds, period="month", by=["repo"]).set_index("period")
     assert monthly.loc[pd.Timestamp("2025-01-01", tz="UTC"), "deployments"] == 6
 
     # Lead time by GitLab's own deployment -> merge request links: merge request !1's first
     # commit at 05:00 on Jan 6, shipped by deployment 901, finished 04:00 on Jan 7.
-    by_gitlab = lead_times(ds, links=ds.deployment_changes).set_index("change_id")
+    by_gitlab = dp.lead_times(ds, links=ds.deployment_changes).set_index("change_id")
     assert by_gitlab.loc["1", "lead_time"] == pd.Timedelta(hours=23)
     assert by_gitlab.loc["1", "deployment_id"] == "901"
 
     # The commit graph the connector stored links every later deployment to exactly the merge
     # requests GitLab says it shipped (the first deployment ships nothing older than itself).
-    graph = link(ds)
+    graph = dp.link(ds)
     graph = graph.loc[graph["change_id"].str.fullmatch(r"\d+")]  # merge requests, not trunk commits
     gitlab = ds.deployment_changes.loc[ds.deployment_changes["deployment_id"] != "901"]
     as_set = lambda frame: set(zip(frame["deployment_id"], frame["change_id"], strict=True))  # noqa: E731
