@@ -1,1 +1,140 @@
-"""The offline demo: a bundled organisation served to the real connectors by local fakes."""
+"""The offline demo: a bundled sample organisation, served by local fake GitHub and GitLab
+servers to the real connectors, then collect → link → metrics → analysis → report.
+
+Nothing is mocked below the HTTP layer, so the demo shows exactly what a first real run would
+produce, without a token or a network: the servers listen on 127.0.0.1 only and live as long as
+the run. ``run_demo`` is what ``deliverypulse demo`` calls.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from deliverypulse.analysis import Analysis, analyze
+from deliverypulse.collector import RunSummary, run_collect
+from deliverypulse.config import load_config
+from deliverypulse.dataset import load
+from deliverypulse.demo.github_server import FakeGitHub
+from deliverypulse.demo.gitlab_server import FakeGitLab
+from deliverypulse.demo.organisation import GITHUB_ORG, github_org, gitlab_group
+from deliverypulse.dora import summary
+from deliverypulse.errors import CollectError
+from deliverypulse.linking import link
+from deliverypulse.progress import Progress
+from deliverypulse.reporting import report
+
+#: The variable the demo's config names; set only while the demo collects.
+TOKEN_ENV = "DELIVERYPULSE_DEMO_TOKEN"
+#: What the local fake servers accept: not a secret, they serve made-up data on 127.0.0.1.
+DEMO_TOKEN = "deliverypulse-demo-token"
+CONFIG_NAME = "deliverypulse.toml"
+REPORT_NAME = "report.html"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What a demo run made: the dataset, the report, and the numbers it printed."""
+
+    dataset: Path
+    report: Path
+    config: Path
+    summary: pd.DataFrame  # deliverypulse.summary() of the dataset: one row, every metric
+    analysis: Analysis
+    collect: RunSummary
+
+
+def run_demo(
+    out: Path | str,
+    *,
+    report_path: Path | str | None = None,
+    scale: float = 1.0,
+    progress: Progress | None = None,
+) -> DemoResult:
+    """Serve the sample organisation locally, collect it into ``out`` and report on it.
+
+    ``out`` becomes the dataset root and holds the config written for the run
+    (``deliverypulse.toml``, pointing at the servers' 127.0.0.1 URLs of this run); the report
+    goes to ``report_path`` (default ``out/report.html``). ``scale`` shrinks or stretches the
+    sample's six months (tests use a fraction). Rerunning into the same folder collects
+    incrementally and leaves the same rows. Raises :class:`CollectError` if a source failed.
+    """
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    dataset = Path(out).expanduser().resolve()
+    dataset.mkdir(parents=True, exist_ok=True)
+    target = Path(report_path) if report_path is not None else dataset / REPORT_NAME
+    projects, group = gitlab_group(scale)
+    github = FakeGitHub(github_org(scale), token=DEMO_TOKEN)
+    gitlab = FakeGitLab(token=DEMO_TOKEN)
+    for project in projects:
+        gitlab.add_project(project)
+    gitlab.groups[group] = [project.path for project in projects]
+    with ExitStack() as stack:
+        stack.enter_context(github)
+        stack.enter_context(gitlab)
+        stack.enter_context(_environment(TOKEN_ENV, DEMO_TOKEN))
+        config_path = write_config(dataset, github_url=github.url, gitlab_url=gitlab.url)
+        collected = run_collect(load_config(config_path), progress=progress)
+    if not collected.ok:
+        failed = [line for line in collected.lines() if "FAILED" in line]
+        raise CollectError("the demo's collect failed: " + "; ".join(failed), summary=collected)
+    ds = load(dataset)
+    links = link(ds)
+    headline = summary(ds, links=links)
+    analysis = analyze(ds, links=links)
+    written = report(ds, target, analysis=analysis, title="deliverypulse demo: acme and platform")
+    return DemoResult(dataset, written, config_path, headline, analysis, collected)
+
+
+def write_config(folder: Path, *, github_url: str, gitlab_url: str) -> Path:
+    """The demo's config, as a user would write it: one GitHub org and one GitLab group."""
+    text = f"""\
+# Written by `deliverypulse demo` for one run: the URLs are local fake servers that lived only
+# as long as that run, serving a made-up organisation. A real config looks the same with
+# api_url/url left out (github.com, gitlab.com) or pointing at your instances.
+
+[output]
+path = "."
+
+[[sources]]
+name = "github"
+type = "github"
+org = "{GITHUB_ORG}"
+api_url = "{github_url}"
+token_env = "{TOKEN_ENV}"
+
+[[sources]]
+name = "gitlab"
+type = "gitlab"
+group = "platform"
+url = "{gitlab_url}"
+token_env = "{TOKEN_ENV}"
+"""
+    path = folder / CONFIG_NAME
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``name=value`` in the environment for the block, then as it was before."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+__all__ = ["DEMO_TOKEN", "TOKEN_ENV", "DemoResult", "run_demo", "write_config"]

@@ -1,0 +1,664 @@
+"""The demo's sample organisation: six repositories over six months, seeded so every run is alike.
+
+Two ways of delivering side by side, so the analysis has something to compare: teams that batch
+ten or more pull requests into weekly or fortnightly releases behind required reviewers, and
+teams that ship one or two changes at a time, several times a day, ungated. Each repo has the
+history a real one would: reviews with pickup and review times, a dependabot author, draft pull
+requests, merge or squash commits on a consistent commit graph (so linking works by graph, not
+by time), CI and deploy runs, failed deployments, rollbacks, reverts, hotfixes and incidents.
+
+The GitHub org ``acme`` is built into :class:`~deliverypulse.demo.github_server.Repo` models;
+the GitLab group ``platform`` into :class:`~deliverypulse.demo.gitlab_server.FakeProject` s.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from deliverypulse.demo.github_server import Repo
+from deliverypulse.demo.gitlab_server import FakeProject, Scenario, synthetic_project
+from deliverypulse.demo.gitlab_server import ts as gitlab_ts
+
+#: The sample's last day; its window runs back from here.
+END = datetime(2026, 10, 31, 18, 0, tzinfo=UTC)
+#: Days of history at ``scale=1``.
+DAYS = 182
+SEED = 2026
+GITHUB_ORG = "acme"
+GITLAB_GROUP = "platform"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one team delivers: its release cadence, batch size, gate and failure habits."""
+
+    name: str
+    cadence: str  # "weekly", "fortnightly", "daily" or "many" (several a day)
+    batch: tuple[int, int]  # pull requests per regular deployment, inclusive
+    gated: bool  # production requires reviewers
+    failure_rate: float  # share of regular deployments that need intervention
+    recovery_hours: tuple[float, float]  # how long a fix takes, uniform range
+    pickup_hours: float  # median wait for the first review
+    review_hours: float  # median first review to merge
+    merge_commits: bool  # merge commits (else squash merges)
+    authors: tuple[str, ...]
+    reviewers: tuple[str, ...]
+    change_size: int  # median lines changed per pull request
+    dependabot_share: float = 0.08
+
+
+GITHUB_PROFILES = (
+    Profile(
+        "payments",
+        "weekly",
+        (10, 25),
+        gated=True,
+        failure_rate=0.22,
+        recovery_hours=(3, 30),
+        pickup_hours=9,
+        review_hours=20,
+        merge_commits=True,
+        authors=("amara", "bjorn", "chen", "dana", "eli", "farah"),
+        reviewers=("amara", "chen", "grace"),
+        change_size=240,
+    ),
+    Profile(
+        "ledger",
+        "fortnightly",
+        (15, 30),
+        gated=True,
+        failure_rate=0.25,
+        recovery_hours=(6, 48),
+        pickup_hours=14,
+        review_hours=26,
+        merge_commits=True,
+        authors=("hiro", "ines", "jonas", "kemi"),
+        reviewers=("hiro", "grace"),
+        change_size=300,
+        dependabot_share=0.05,
+    ),
+    Profile(
+        "web",
+        "many",
+        (1, 2),
+        gated=False,
+        failure_rate=0.05,
+        recovery_hours=(0.25, 1.0),
+        pickup_hours=0.6,
+        review_hours=1.5,
+        merge_commits=False,
+        authors=("lena", "mo", "nia", "omar", "pia", "quinn", "raj"),
+        reviewers=("lena", "mo", "nia", "omar"),
+        change_size=45,
+    ),
+    Profile(
+        "search",
+        "daily",
+        (1, 4),
+        gated=False,
+        failure_rate=0.08,
+        recovery_hours=(0.5, 3.0),
+        pickup_hours=1.5,
+        review_hours=3.0,
+        merge_commits=False,
+        authors=("sofia", "tariq", "uma"),
+        reviewers=("sofia", "tariq", "uma"),
+        change_size=80,
+    ),
+)
+
+#: Release managers who approve gated production deployments.
+APPROVERS = ("grace", "victor")
+
+
+def window(scale: float) -> tuple[datetime, datetime]:
+    """The sample's time window: ``DAYS * scale`` days (at least two weeks) ending at END."""
+    days = max(14, round(DAYS * scale))
+    start = (END - timedelta(days=days)).replace(hour=8, minute=0)
+    return start, END
+
+
+def github_org(scale: float = 1.0, seed: int = SEED) -> list[Repo]:
+    """The GitHub org ``acme``: one :class:`Repo` per profile, deterministic for a seed."""
+    start, end = window(scale)
+    repos = []
+    for index, profile in enumerate(GITHUB_PROFILES):
+        rng = random.Random(f"{seed}/{profile.name}")
+        builder = _RepoBuilder(profile, rng, start, end, id_base=(index + 1) * 1_000_000)
+        repos.append(builder.build())
+    return repos
+
+
+def gitlab_group(scale: float = 1.0, seed: int = SEED) -> tuple[list[FakeProject], str]:
+    """The GitLab group ``platform``: ``api`` (ungated, frequent, rarely fails) and
+    ``billing-engine`` (a protected environment with approvals, big batches, failures)."""
+    start, end = window(scale)
+    days = (end - start).days
+    api = synthetic_project(
+        f"{GITLAB_GROUP}/api",
+        101,
+        Scenario(
+            merge_requests=max(10, round(days * 1.6)),
+            deployments=max(6, round(days * 0.7)),
+            pipelines=max(10, round(days * 1.2)),
+            incidents=0,
+            jobs_per_pipeline=3,
+            start=start,
+            mr_spacing=timedelta(hours=15),
+        ),
+    )
+    _ungate(api, random.Random(f"{seed}/api"))
+    billing = synthetic_project(
+        f"{GITLAB_GROUP}/billing-engine",
+        102,
+        Scenario(
+            merge_requests=max(10, round(days * 0.7)),
+            deployments=max(4, round(days / 14)),
+            pipelines=max(10, round(days * 0.5)),
+            incidents=0,
+            jobs_per_pipeline=3,
+            start=start,
+            mr_spacing=timedelta(hours=34),
+        ),
+    )
+    for project, share in ((api, 0.02), (billing, 0.3)):
+        _incidents(project, random.Random(f"{seed}/{project.path}/incidents"), share)
+    return [api, billing], GITLAB_GROUP
+
+
+def _ungate(project: FakeProject, rng: random.Random) -> None:
+    """Turn the fake's gated project into one that deploys without approvals and rarely fails:
+    no protected environment, no approvals, no blocked deployment, one failure in thirty."""
+    project.protected_environments = []
+    kept = []
+    for deployment in project.deployments:
+        if deployment["status"] == "blocked":
+            continue
+        deployment["approvals"] = []
+        deployment["pending_approval_count"] = 0
+        if deployment["status"] == "failed" and rng.random() > 0.3:
+            deployment["status"] = "success"
+            deployment["deployable"]["status"] = "success"
+        kept.append(deployment)
+    project.deployments = kept
+    project.changed()
+
+
+def _incidents(project: FakeProject, rng: random.Random, share: float) -> None:
+    """Incident issues opened after a share of the successful production deployments, resolved
+    within hours; plus a few ordinary issues that are not incidents."""
+    project.issues.clear()
+    production = [
+        d
+        for d in project.deployments
+        if d["environment"]["name"] == "production" and d["status"] == "success"
+    ]
+    iid = 1
+    for deployment in production:
+        if rng.random() >= share:
+            continue
+        opened = _parse(deployment["finished_at"]) + timedelta(minutes=rng.uniform(20, 240))
+        closed = opened + timedelta(hours=rng.uniform(1, 30))
+        project.issues.append(_gitlab_issue(project, iid, opened, closed, incident=True))
+        iid += 1
+    for n in range(3):
+        opened = _parse(project.merge_requests[0]["created_at"]) + timedelta(days=9 * n + 2)
+        project.issues.append(_gitlab_issue(project, iid, opened, None, incident=False))
+        iid += 1
+    project.changed()
+
+
+def _gitlab_issue(
+    project: FakeProject, iid: int, opened: datetime, closed: datetime | None, *, incident: bool
+) -> dict[str, Any]:
+    return {
+        "id": 40_000 + project.id * 1000 + iid,
+        "iid": iid,
+        "project_id": project.id,
+        "title": f"Checkout errors after release ({iid})" if incident else f"Flaky test ({iid})",
+        "state": "closed" if closed else "opened",
+        "created_at": gitlab_ts(opened),
+        "updated_at": gitlab_ts(closed or opened),
+        "closed_at": gitlab_ts(closed) if closed else None,
+        "labels": ["incident", "severity::high"] if incident else ["bug"],
+        "issue_type": "incident" if incident else "issue",
+        "type": "INCIDENT" if incident else "ISSUE",
+        "severity": "HIGH" if incident else "UNKNOWN",
+        "web_url": f"{project.web_url}/-/issues/{iid}",
+        "author": {"id": 7, "username": "oncall", "name": "Oncall", "state": "active"},
+    }
+
+
+# -- GitHub ------------------------------------------------------------------------------------
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _sha(*parts: Any) -> str:
+    return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()
+
+
+def _hours(rng: random.Random, median: float, spread: float = 0.8) -> float:
+    """A log-normal duration: most near the median, a long tail, as waiting times are."""
+    return median * math.exp(rng.gauss(0, spread))
+
+
+def _deploy_slots(
+    cadence: str, start: datetime, end: datetime, rng: random.Random
+) -> list[datetime]:
+    """Regular production deployment times for a cadence, on working days."""
+    slots: list[datetime] = []
+    day = start.replace(hour=0, minute=0)
+    index = 0
+    while day < end:
+        if day.weekday() < 5:
+            if cadence == "weekly" and day.weekday() == 1:
+                slots.append(day + timedelta(hours=14, minutes=rng.randint(0, 50)))
+            elif cadence == "fortnightly" and day.weekday() == 3:
+                if index % 2 == 0:
+                    slots.append(day + timedelta(hours=15, minutes=rng.randint(0, 40)))
+                index += 1
+            elif cadence == "daily" and rng.random() < 0.85:
+                slots.append(day + timedelta(hours=rng.uniform(10, 16)))
+            elif cadence == "many":
+                times = sorted(rng.uniform(9, 18) for _ in range(rng.randint(2, 5)))
+                slots.extend(day + timedelta(hours=t) for t in times)
+        day += timedelta(days=1)
+    return [s for s in slots if start + timedelta(hours=2) < s < end]
+
+
+@dataclass
+class _RepoBuilder:
+    """Walks one repo's history forward in time: pull requests merge onto the default branch,
+    deployments ship its head, and some deployments fail and get fixed."""
+
+    profile: Profile
+    rng: random.Random
+    start: datetime
+    end: datetime
+    id_base: int
+    repo: Repo = field(init=False)
+    head_times: list[datetime] = field(default_factory=list)
+    heads: list[str] = field(default_factory=list)
+    number: int = 0
+    deployment_ids: int = 0
+    last_deployed: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.repo = Repo(GITHUB_ORG, self.profile.name)
+        reviewers = list(APPROVERS) if self.profile.gated else []
+        self.repo.environments = {"production": reviewers, "staging": []}
+        root = self._commit(_sha(self.profile.name, "root"), [], self.start - timedelta(days=90))
+        root["messageHeadline"] = "Initial commit"
+
+    # the commit graph
+    def _commit(
+        self, oid: str, parents: list[str], when: datetime, login: str = "founder", pull: int = 0
+    ) -> dict[str, Any]:
+        commit = {
+            "oid": oid,
+            "authoredDate": _iso(when),
+            "committedDate": _iso(when),
+            "messageHeadline": f"Work on #{pull}" if pull else "Commit",
+            "login": login,
+            "parents": parents,
+            "pull": pull or None,
+        }
+        self.repo.commits.append(commit)
+        return commit
+
+    def _advance(self, oid: str, when: datetime) -> None:
+        self.head_times.append(when)
+        self.heads.append(oid)
+
+    def _head_at(self, when: datetime) -> str:
+        index = bisect.bisect_right(self.head_times, when)
+        return self.heads[max(0, index - 1)]
+
+    @property
+    def head(self) -> str:
+        return self.heads[-1]
+
+    def build(self) -> Repo:
+        self._advance(self.repo.commits[0]["oid"], self.start - timedelta(days=90))
+        slots = _deploy_slots(self.profile.cadence, self.start, self.end, self.rng)
+        # The first deployment ships what was there: the collection starts with it.
+        self._deploy(self.start + timedelta(hours=1), self.head, "Initial deployment")
+        previous = self.start + timedelta(hours=1)
+        for index, slot in enumerate(slots):
+            following = slots[index + 1] if index + 1 < len(slots) else self.end
+            count = self.rng.randint(*self.profile.batch)
+            gap = (slot - previous).total_seconds()
+            merges = sorted(
+                previous + timedelta(seconds=gap * self.rng.uniform(0.05, 0.95))
+                for _ in range(count)
+            )
+            shipped = [self._pull(when) for when in merges]
+            # A fix must land before the next regular deployment: no failure when it is close.
+            fails = self.rng.random() < self.profile.failure_rate
+            fails &= following - slot > timedelta(hours=1)
+            mode = self.rng.choice(["status", "rollback", "revert", "incident"]) if fails else ""
+            finished = self._deploy(slot, self.head, f"Release {index + 1}", fails=mode == "status")
+            if mode:
+                self._fail(mode, finished, following, shipped)
+            previous = max(slot, self.last_deployed or slot)
+        self._runs_and_issues()
+        self.repo.commits.sort(key=lambda c: (c["committedDate"], c["oid"]), reverse=True)
+        return self.repo
+
+    # pull requests
+    def _pull(
+        self,
+        merged: datetime,
+        *,
+        title: str | None = None,
+        body: str = "",
+        branch: str | None = None,
+        labels: list[str] | None = None,
+        urgent: bool = False,
+    ) -> int:
+        profile, rng = self.profile, self.rng
+        self.number += 1
+        number = self.number
+        bot = title is None and rng.random() < profile.dependabot_share
+        author = "dependabot[bot]" if bot else rng.choice(profile.authors)
+        reviewers = [r for r in profile.reviewers if r != author] or list(APPROVERS)
+        scale = 0.15 if urgent else 1.0
+        review = _hours(rng, profile.review_hours * scale)
+        pickup = _hours(rng, profile.pickup_hours * scale)
+        created = merged - timedelta(hours=review + pickup)
+        coding = _hours(rng, 0.5 if bot else 6 * scale + 2, 1.0)
+        first_commit = created - timedelta(hours=coding)
+        size = 3 + int(_hours(rng, profile.change_size * (0.3 if urgent or bot else 1.0), 1.0))
+        if title is None:
+            title = (
+                f"Bump {rng.choice(['httpx', 'pydantic', 'react', 'lodash'])} to a new version"
+                if bot
+                else f"{rng.choice(['Add', 'Fix', 'Refactor', 'Speed up'])} "
+                f"{rng.choice(['checkout', 'invoices', 'search index', 'login', 'exports'])}"
+                f" ({number})"
+            )
+        labels = labels if labels is not None else (["dependencies"] if bot else [])
+        branch = branch or (f"dependabot/{number}" if bot else f"feature/{number}")
+        first_reviewer = rng.choice(reviewers)
+        reviews = [
+            {
+                "state": "COMMENTED",
+                "submittedAt": _iso(created + timedelta(hours=pickup)),
+                "author": {"__typename": "User", "login": first_reviewer},
+            },
+            {
+                "state": "APPROVED",
+                "submittedAt": _iso(created + timedelta(hours=pickup + review * 0.9)),
+                "author": {"__typename": "User", "login": first_reviewer},
+            },
+        ]
+        # The branch: one to four commits, forked from the default branch's head of the day.
+        fork = self._head_at(first_commit)
+        commits = []
+        parent = fork
+        pieces = 1 if bot or urgent else rng.randint(1, 4)
+        for piece in range(pieces):
+            when = first_commit + (created - first_commit) * (piece / pieces)
+            oid = _sha(profile.name, "branch", number, piece)
+            commits.append({"oid": oid, "authoredDate": _iso(when), "committedDate": _iso(when)})
+            if profile.merge_commits:
+                self._commit(oid, [parent], when, author, number)
+            parent = oid
+        merge_sha = _sha(profile.name, "merge", number)
+        parents = [self.head, parent] if profile.merge_commits else [self.head]
+        merge = self._commit(merge_sha, parents, merged, author, number)
+        merge["messageHeadline"] = (
+            f"Merge pull request #{number} from {GITHUB_ORG}/{branch}"
+            if profile.merge_commits
+            else f"{title} (#{number})"
+        )
+        self._advance(merge_sha, merged)
+        draft = not bot and rng.random() < 0.2
+        self.repo.pulls.append(
+            {
+                "number": number,
+                "title": title,
+                "body": body,
+                "state": "MERGED",
+                "isDraft": False,
+                "createdAt": _iso(created),
+                "updatedAt": _iso(merged + timedelta(minutes=1)),
+                "mergedAt": _iso(merged),
+                "closedAt": _iso(merged),
+                "baseRefName": "main",
+                "headRefName": branch,
+                "additions": size,
+                "deletions": size // 3,
+                "changedFiles": 1 + size // 60,
+                "author": {"__typename": "Bot" if bot else "User", "login": author},
+                "mergeSha": merge_sha,
+                "labels": labels,
+                "commits": commits,
+                "reviews": reviews,
+                "comments": [],
+                "readyAt": _iso(created + timedelta(hours=pickup * 0.3)) if draft else None,
+                "_ci": _iso(created),
+                "_head": parent,
+            }
+        )
+        return number
+
+    # deployments
+    def _deploy(
+        self,
+        at: datetime,
+        sha: str,
+        description: str,
+        *,
+        fails: bool = False,
+        urgent: bool = False,
+    ) -> datetime:
+        """A production deployment (after a staging one in gated repos); returns its finish."""
+        rng = self.rng
+        run_id = self.id_base + 500_000 + len(self.repo.runs) + 1
+        run_url = f"https://github.com/{self.repo.full_name}/actions/runs/{run_id}"
+        if self.profile.gated:
+            staged = at - timedelta(hours=rng.uniform(1, 3))
+            self._deployment("staging", sha, staged, ["QUEUED", "SUCCESS"], 0.2, run_url)
+        states = ["QUEUED", "IN_PROGRESS", "FAILURE" if fails else "SUCCESS"]
+        wait = 0.0
+        # An emergency fix may bypass the gate (an admin's override): gated repos then have
+        # ungated deployments too, which the analysis can compare like with like.
+        if self.profile.gated and not (urgent and rng.random() < 0.5):
+            states = ["WAITING", *states]
+            wait = rng.uniform(0.2, 1.0) if urgent else _hours(rng, 5, 0.9)
+            approver = rng.choice(APPROVERS)
+            self.repo.run_reviews[run_id] = [
+                {
+                    "state": "APPROVED",
+                    "comment": "approved for release",
+                    "login": approver,
+                    "environments": ["production"],
+                }
+            ]
+        duration = rng.uniform(0.1, 0.3) if self.profile.gated else rng.uniform(0.05, 0.15)
+        finished = self._deployment(
+            "production", sha, at, states, duration, run_url, wait=wait, description=description
+        )
+        self.last_deployed = finished
+        self.repo.runs.append(
+            {
+                "id": run_id,
+                "name": "Deploy",
+                "head_sha": sha,
+                "head_branch": "main",
+                "event": "workflow_dispatch" if self.profile.gated else "push",
+                "status": "completed",
+                "conclusion": "failure" if fails else "success",
+                "created_at": _iso(at),
+                "run_started_at": _iso(at + timedelta(hours=wait)),
+                "updated_at": _iso(finished),
+                "run_attempt": 1,
+            }
+        )
+        return finished
+
+    def _deployment(
+        self,
+        environment: str,
+        sha: str,
+        at: datetime,
+        states: list[str],
+        duration: float,
+        run_url: str,
+        *,
+        wait: float = 0.0,
+        description: str = "Deploy",
+    ) -> datetime:
+        """One deployment with its statuses, ``wait`` hours in WAITING; returns its finish."""
+        self.deployment_ids += 1
+        deployment_id = self.id_base + self.deployment_ids
+        times = [at]
+        for k in range(1, len(states)):
+            waited = k == 1 and states[0] == "WAITING"
+            step = wait if waited else duration / (len(states) - 1)
+            times.append(times[-1] + timedelta(hours=step))
+        self.repo.deployments.append(
+            {
+                "id": deployment_id,
+                "environment": environment,
+                "sha": sha,
+                "ref": "main",
+                "createdAt": _iso(at),
+                "updatedAt": _iso(times[-1]),
+                "description": description,
+                "creator": "deploy-bot",
+                "statuses": [
+                    {
+                        "state": state,
+                        "createdAt": _iso(when),
+                        "logUrl": f"{run_url}/job/{deployment_id % 1_000_000 * 10 + k}",
+                    }
+                    for k, (state, when) in enumerate(zip(states, times, strict=True))
+                ],
+            }
+        )
+        return times[-1]
+
+    # failures and their fixes
+    def _fail(self, mode: str, finished: datetime, following: datetime, shipped: list[int]) -> None:
+        """The deployment just made needed intervention (``mode``: its own status, a rollback,
+        a revert or an incident); fix it before ``following``, the next regular deployment."""
+        rng = self.rng
+        room = max(0.2, (following - finished).total_seconds() / 3600 * 0.8)
+        low, high = self.profile.recovery_hours
+        fix_after = min(rng.uniform(low, high), room)
+        bad = self.repo.deployments[-1]
+        if mode == "status":
+            self._recover(finished, fix_after, "hotfix")
+        elif mode == "rollback":
+            back_to = self._previous_success_sha(bad["sha"])
+            if back_to is None:
+                return
+            at = finished + timedelta(hours=min(fix_after, 0.5))
+            self._deploy(at, back_to, f"Rollback to {back_to[:7]}", urgent=True)
+            # The rollback shipped an old sha; the next deployment ships the head again.
+            self._recover(at, max(0.2, fix_after - 0.5), "revert", shipped)
+        elif mode == "revert":
+            self._recover(finished, fix_after, "revert", shipped)
+        else:
+            opened = finished + timedelta(hours=fix_after * rng.uniform(0.05, 0.3))
+            fixed = self._recover(opened, fix_after * 0.7, "hotfix")
+            closed = fixed + timedelta(minutes=rng.uniform(10, 90))
+            self.number += 1
+            self.repo.issues.append(
+                {
+                    "number": self.number,
+                    "title": f"Incident: {rng.choice(['errors', 'latency', 'timeouts'])} "
+                    f"in {self.profile.name} after release",
+                    "labels": ["incident", rng.choice(["sev1", "sev2", "sev2", "sev3"])],
+                    "created_at": _iso(opened),
+                    "updated_at": _iso(closed),
+                    "closed_at": _iso(closed),
+                    "state": "closed",
+                }
+            )
+
+    def _previous_success_sha(self, current: str) -> str | None:
+        for deployment in reversed(self.repo.deployments[:-1]):
+            ok = any(s["state"] == "SUCCESS" for s in deployment["statuses"])
+            if deployment["environment"] == "production" and ok and deployment["sha"] != current:
+                return str(deployment["sha"])
+        return None
+
+    def _recover(
+        self, since: datetime, hours: float, kind: str, shipped: list[int] | None = None
+    ) -> datetime:
+        """Merge a hotfix (or a revert of one of ``shipped``) and deploy it; its finish."""
+        merged = since + timedelta(hours=hours * 0.6)
+        if kind == "revert" and shipped:
+            target = self.rng.choice(shipped)
+            original = next(p for p in self.repo.pulls if p["number"] == target)
+            self._pull(
+                merged,
+                title=f'Revert "{original["title"]}"',
+                body=f"Reverts {self.repo.full_name}#{target}",
+                branch=f"revert-{target}",
+                labels=[],
+                urgent=True,
+            )
+        else:
+            self._pull(
+                merged,
+                title=f"Hotfix: {self.rng.choice(['null total', 'timeout', 'rounding'])}",
+                branch=f"hotfix/{self.number + 1}",
+                labels=["hotfix"],
+                urgent=True,
+            )
+        return self._deploy(since + timedelta(hours=hours), self.head, "Hotfix", urgent=True)
+
+    # CI runs and other issues
+    def _runs_and_issues(self) -> None:
+        rng = self.rng
+        run_id = self.id_base + 800_000
+        for pull in self.repo.pulls:
+            for event, sha, when in (
+                ("pull_request", pull.pop("_head"), _parse(pull.pop("_ci"))),
+                ("push", pull["mergeSha"], _parse(pull["mergedAt"])),
+            ):
+                run_id += 1
+                minutes = rng.uniform(4, 14)
+                self.repo.runs.append(
+                    {
+                        "id": run_id,
+                        "name": "CI",
+                        "head_sha": sha,
+                        "head_branch": "main" if event == "push" else pull["headRefName"],
+                        "event": event,
+                        "status": "completed",
+                        "conclusion": "failure" if rng.random() < 0.07 else "success",
+                        "created_at": _iso(when),
+                        "run_started_at": _iso(when + timedelta(seconds=20)),
+                        "updated_at": _iso(when + timedelta(minutes=minutes)),
+                        "run_attempt": 1,
+                    }
+                )
+        self.repo.issues.append(
+            {
+                "number": self.number + 1,
+                "title": "Document the release process",
+                "labels": ["docs"],
+                "created_at": _iso(self.start + timedelta(days=3)),
+                "updated_at": _iso(self.start + timedelta(days=3)),
+                "closed_at": None,
+                "state": "open",
+            }
+        )
