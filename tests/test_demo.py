@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import httpx
 import pytest
 from fake_github import API_DIR
 
+import deliverypulse as dp
+from deliverypulse.demo import DEMO_TOKEN, TOKEN_ENV, run_demo
 from deliverypulse.demo.github_server import bundled_text
+from deliverypulse.reporting import formatting as fmt
+
+STREAMS = ("deployments", "changes", "commits", "test_runs", "incidents")
 
 
 @pytest.mark.parametrize("name", ["schema.graphql", "rest-examples.json"])
@@ -23,3 +36,146 @@ def test_bundled_gitlab_payloads_equal_the_shared_file() -> None:
     if not shared.is_file():
         pytest.skip(f"no shared copy at {shared}")
     assert gitlab_text("merge_requests.list.json") == shared.read_text(encoding="utf-8")
+
+
+# -- the demo, end to end ------------------------------------------------------------------
+
+SCALE = "0.15"  # about four weeks of the six repos: a few seconds per run
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m deliverypulse demo ...`` in a fresh process: the installed entry points,
+    package data and connectors are what run, not this test's imports."""
+    environment = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    return subprocess.run(
+        [sys.executable, "-m", "deliverypulse", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("demo") / "out"
+    done = run_cli("--out", str(out), "--scale", SCALE)
+    assert done.returncode == 0, done.stderr
+    return out, done.stdout
+
+
+def printed_figures(stdout: str) -> dict[str, tuple[str, str]]:
+    """{label: (figure, cluster)} from the headline lines the demo printed."""
+    figures = {}
+    for label in LABELS.values():
+        line = next(line for line in stdout.splitlines() if line.startswith(label))
+        figure, _, cluster = line[len(label) :].strip().partition("  ")
+        figures[label] = (figure.strip(), cluster.strip())
+    return figures
+
+
+LABELS = {
+    "deployments_per_day": "Deployment frequency",
+    "lead_time_median_hours": "Lead time for changes",
+    "change_failure_rate": "Change failure rate",
+    "recovery_median_hours": "Recovery time",
+    "rework_rate": "Rework rate",
+}
+
+
+def test_demo_collects_both_sources(demo: tuple[Path, str]) -> None:
+    out, stdout = demo
+    ds = dp.load(out)
+    for table in (ds.deployments, ds.changes):
+        assert set(table["source"]) == {"github", "gitlab"}
+    assert set(ds.deployments["repo"]) == {
+        "acme/payments",
+        "acme/ledger",
+        "acme/web",
+        "acme/search",
+        "platform/api",
+        "platform/billing-engine",
+    }
+    for source in ("github", "gitlab"):
+        for stream in ("deployments", "changes", "commits", "test_runs"):
+            assert re.search(rf"^{source} {stream}: \d+ repos?, [\d,]+ rows fetched", stdout, re.M)
+    assert len(ds.incidents) > 0
+
+
+def test_demo_links_by_commit_graph_and_has_gated_and_ungated_deployments(
+    demo: tuple[Path, str],
+) -> None:
+    ds = dp.load(demo[0])
+    links = dp.link(ds)
+    assert set(links["source"]) == {"github", "gitlab"}
+    assert (~links["is_approximate"].astype(bool)).mean() > 0.9
+    production = ds.deployments.loc[ds.deployments["is_production"].astype(bool)]
+    gates = production["approval_required"]
+    assert gates.eq(True).sum() >= 5
+    assert gates.eq(False).sum() >= 5
+    assert production["is_rollback"].astype(bool).any() or ds.changes["is_revert"].any()
+
+
+def test_demo_prints_the_summary_and_the_report_shows_it(demo: tuple[Path, str]) -> None:
+    out, stdout = demo
+    row = dp.summary(dp.load(out)).iloc[0]
+    expected = {
+        "deployments_per_day": fmt.frequency(row["deployments_per_day"]),
+        "lead_time_median_hours": fmt.duration(row["lead_time_median_hours"]),
+        "change_failure_rate": fmt.percent(row["change_failure_rate"]),
+        "recovery_median_hours": fmt.duration(row["recovery_median_hours"]),
+        "rework_rate": fmt.percent(row["rework_rate"]),
+    }
+    clusters = {
+        "deployments_per_day": row["deployment_frequency_cluster"],
+        "lead_time_median_hours": row["lead_time_cluster"],
+        "change_failure_rate": row["change_failure_rate_cluster"],
+        "recovery_median_hours": row["recovery_cluster"],
+    }
+    printed = printed_figures(stdout)
+    report = (out / "report.html").read_text(encoding="utf-8")
+    for metric, label in LABELS.items():
+        figure, cluster = printed[label]
+        assert figure == expected[metric], label
+        assert figure != fmt.MISSING, label
+        if metric in clusters:
+            assert cluster == clusters[metric], label
+        number, _, unit = figure.partition(" ")
+        assert f'data-metric="{metric}" data-value="{float(row[metric])!r}"' in report, label
+        assert f'<span class="number">{number}</span> <span class="unit">{unit}</span>' in report
+    assert f"Report: {out / 'report.html'}" in stdout
+    assert f"deliverypulse metrics {out} --by repo" in stdout
+
+
+def test_demo_config_points_only_at_local_servers(demo: tuple[Path, str]) -> None:
+    config = tomllib.loads((demo[0] / "deliverypulse.toml").read_text(encoding="utf-8"))
+    urls = [source.get("api_url") or source.get("url") for source in config["sources"]]
+    assert len(urls) == 2
+    assert all(re.fullmatch(r"http://127\.0\.0\.1:\d+", str(url)) for url in urls), urls
+    assert {source["type"] for source in config["sources"]} == {"github", "gitlab"}
+    assert DEMO_TOKEN not in (demo[0] / "deliverypulse.toml").read_text(encoding="utf-8")
+
+
+def test_demo_rerun_into_the_same_folder_keeps_the_same_rows(demo: tuple[Path, str]) -> None:
+    out, stdout = demo
+    before = {table: len(getattr(dp.load(out), table)) for table in STREAMS}
+    report = out / "elsewhere" / "again.html"
+    again = run_cli("--out", str(out), "--scale", SCALE, "-o", str(report))
+    assert again.returncode == 0, again.stderr
+    after = {table: len(getattr(dp.load(out), table)) for table in STREAMS}
+    assert after == before
+    assert report.is_file()
+    assert printed_figures(again.stdout) == printed_figures(stdout)
+
+
+def test_run_demo_restores_the_environment_and_stops_its_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "the user's own value")
+    result = run_demo(tmp_path / "out", scale=0.08)
+    assert os.environ[TOKEN_ENV] == "the user's own value"
+    assert result.collect.ok and result.report.is_file()
+    assert result.summary["deployments"].iloc[0] > 0
+    config = tomllib.loads(result.config.read_text(encoding="utf-8"))
+    with pytest.raises(httpx.TransportError):
+        httpx.get(config["sources"][0]["api_url"] + "/rate_limit", timeout=2)

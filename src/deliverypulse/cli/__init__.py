@@ -20,6 +20,7 @@ from deliverypulse._version import __version__
 from deliverypulse.cli._errors import fail, handle_errors
 from deliverypulse.cli.analyze import analyze_command
 from deliverypulse.cli.collect import collect_command, connectors_command, status_command
+from deliverypulse.cli.demo import demo_command
 from deliverypulse.cli.metrics import metrics_command
 from deliverypulse.cli.report import report_command
 from deliverypulse.secrets import install_log_redaction
@@ -44,6 +45,7 @@ for command in (
     metrics_command,
     analyze_command,
     report_command,
+    demo_command,
 ):
     main.add_command(command)
 
