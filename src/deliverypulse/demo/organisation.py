@@ -167,9 +167,23 @@ def gitlab_group(scale: float = 1.0, seed: int = SEED) -> tuple[list[FakeProject
             mr_spacing=timedelta(hours=34),
         ),
     )
-    for project, share in ((api, 0.02), (billing, 0.3)):
-        _incidents(project, random.Random(f"{seed}/{project.path}/incidents"), share)
+    for project, fixes, incidents in ((api, 0.15, 0.02), (billing, 0.3, 0.15)):
+        _fewer_fixes(project, random.Random(f"{seed}/{project.path}/fixes"), fixes)
+        _incidents(project, random.Random(f"{seed}/{project.path}/incidents"), incidents)
     return [api, billing], GITLAB_GROUP
+
+
+def _fewer_fixes(project: FakeProject, rng: random.Random, keep: float) -> None:
+    """The fake reverts one merge request in 17 and hot-fixes one in 13, far more than a team
+    that ships small changes does; keep only a ``keep`` share of them as reverts and hotfixes."""
+    for mr in project.merge_requests:
+        fix = mr["title"].startswith('Revert "') or "hotfix" in mr["labels"]
+        if fix and rng.random() >= keep:
+            mr["title"] = f"Feature {mr['iid']}"
+            mr["description"] = "Adds a feature."
+            mr["labels"] = ["feature"]
+            mr["source_branch"] = f"feature-{mr['iid']}"
+    project.changed()
 
 
 def _ungate(project: FakeProject, rng: random.Random) -> None:
