@@ -167,6 +167,8 @@ def gitlab_group(scale: float = 1.0, seed: int = SEED) -> tuple[list[FakeProject
             mr_spacing=timedelta(hours=34),
         ),
     )
+    _stretch_reviews(billing, 5.0)
+    _slow_gate(billing, random.Random(f"{seed}/billing/gate"))
     for project, fixes, incidents in ((api, 0.15, 0.02), (billing, 0.3, 0.15)):
         _fewer_fixes(project, random.Random(f"{seed}/{project.path}/fixes"), fixes)
         _incidents(project, random.Random(f"{seed}/{project.path}/incidents"), incidents)
@@ -183,6 +185,49 @@ def _fewer_fixes(project: FakeProject, rng: random.Random, keep: float) -> None:
             mr["description"] = "Adds a feature."
             mr["labels"] = ["feature"]
             mr["source_branch"] = f"feature-{mr['iid']}"
+    project.changed()
+
+
+def _stretch_reviews(project: FakeProject, factor: float) -> None:
+    """Stretch everything before each merge (first commit, opening, notes, approvals) away from
+    the merge by ``factor``: the fake's 40-minute pickups are a small-change team's; a team
+    shipping big batches waits hours for a review. Order and the commit graph are unchanged."""
+    for mr in project.merge_requests:
+        merged = _parse(mr["merged_at"])
+
+        def stretch(text: str, merged: datetime = merged) -> str:
+            when = _parse(text)
+            return gitlab_ts(merged - (merged - when) * factor) if when < merged else text
+
+        iid = mr["iid"]
+        mr["created_at"] = stretch(mr["created_at"])
+        for note in project.notes.get(iid, []):
+            note["created_at"] = note["updated_at"] = stretch(note["created_at"])
+        for commit in project.mr_commits.get(iid, []):
+            for key in ("authored_date", "committed_date", "created_at"):
+                commit[key] = stretch(commit[key])
+    mrs = {mr["iid"] for mr in project.merge_requests}
+    merged_at = {mr["iid"]: _parse(mr["merged_at"]) for mr in project.merge_requests}
+    for event in project.events:
+        on_note = event.get("note")
+        target = on_note["noteable_iid"] if on_note else event.get("target_iid")
+        if event["action_name"] != "merged" and target in mrs:
+            when, merged = _parse(event["created_at"]), merged_at[target]
+            event["created_at"] = gitlab_ts(merged - (merged - when) * factor)
+    project.commits.sort(key=lambda c: _parse(c["committed_date"]), reverse=True)
+    project.changed()
+
+
+def _slow_gate(project: FakeProject, rng: random.Random) -> None:
+    """Approvals of a protected environment take hours, not the fake's ten minutes: each gated
+    production deployment waits for its approver, then runs."""
+    for deployment in project.deployments:
+        if deployment["environment"]["name"] != "production" or not deployment["approvals"]:
+            continue
+        wait = timedelta(hours=_hours(rng, 6, 0.8))
+        created = _parse(deployment["created_at"]) - wait
+        deployment["created_at"] = gitlab_ts(created)
+        deployment["deployable"]["created_at"] = gitlab_ts(created)
     project.changed()
 
 
