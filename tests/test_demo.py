@@ -179,3 +179,19 @@ def test_run_demo_restores_the_environment_and_stops_its_servers(
     config = tomllib.loads(result.config.read_text(encoding="utf-8"))
     with pytest.raises(httpx.TransportError):
         httpx.get(config["sources"][0]["api_url"] + "/rate_limit", timeout=2)
+
+
+def test_demo_refuses_a_folder_that_is_not_its_own(tmp_path: Path) -> None:
+    # The demo writes deliverypulse.toml and adds sources: a user's own folder must be left alone.
+    own = tmp_path / "project"
+    own.mkdir()
+    (own / "deliverypulse.toml").write_text('[[sources]]\ntype = "git"\n', encoding="utf-8")
+    with pytest.raises(dp.ConfigError, match="did not write"):
+        run_demo(own, scale=0.08)
+    assert (own / "deliverypulse.toml").read_text(encoding="utf-8").startswith("[[sources]]")
+    assert sorted(p.name for p in own.iterdir()) == ["deliverypulse.toml"]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.txt").write_text("mine", encoding="utf-8")
+    done = run_cli("--out", str(tmp_path / "data"), "--scale", "0.08")
+    assert done.returncode == 2
+    assert "not empty" in done.stderr and "Traceback" not in done.stderr

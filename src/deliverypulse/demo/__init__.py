@@ -24,7 +24,7 @@ from deliverypulse.demo.github_server import FakeGitHub
 from deliverypulse.demo.gitlab_server import FakeGitLab
 from deliverypulse.demo.organisation import GITHUB_ORG, github_org, gitlab_group
 from deliverypulse.dora import summary
-from deliverypulse.errors import CollectError
+from deliverypulse.errors import CollectError, ConfigError
 from deliverypulse.linking import link
 from deliverypulse.progress import Progress
 from deliverypulse.reporting import report
@@ -34,6 +34,8 @@ TOKEN_ENV = "DELIVERYPULSE_DEMO_TOKEN"
 #: What the local fake servers accept: not a secret, they serve made-up data on 127.0.0.1.
 DEMO_TOKEN = "deliverypulse-demo-token"
 CONFIG_NAME = "deliverypulse.toml"
+#: The demo config's first words: how a rerun knows the folder is the demo's own.
+CONFIG_MARK = "# Written by `deliverypulse demo`"
 REPORT_NAME = "report.html"
 
 
@@ -67,6 +69,7 @@ def run_demo(
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
     dataset = Path(out).expanduser().resolve()
+    _check_folder(dataset)
     dataset.mkdir(parents=True, exist_ok=True)
     target = Path(report_path) if report_path is not None else dataset / REPORT_NAME
     projects, group = gitlab_group(scale)
@@ -92,10 +95,31 @@ def run_demo(
     return DemoResult(dataset, written, config_path, headline, analysis, collected)
 
 
+def _check_folder(folder: Path) -> None:
+    """Refuse a folder that holds something other than an earlier demo: the demo writes its
+    config there and adds its sources to the dataset, which must never touch a user's own."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is a file; give --out a folder for the demo")
+    config = folder / CONFIG_NAME
+    if config.is_file():
+        if config.read_text(encoding="utf-8", errors="replace").startswith(CONFIG_MARK):
+            return
+        raise ConfigError(
+            f"{folder} holds a {CONFIG_NAME} that the demo did not write; "
+            "give --out an empty or new folder"
+        )
+    if any(folder.iterdir()):
+        raise ConfigError(
+            f"{folder} is not empty and holds no earlier demo; give --out an empty or new folder"
+        )
+
+
 def write_config(folder: Path, *, github_url: str, gitlab_url: str) -> Path:
     """The demo's config, as a user would write it: one GitHub org and one GitLab group."""
     text = f"""\
-# Written by `deliverypulse demo` for one run: the URLs are local fake servers that lived only
+{CONFIG_MARK} for one run: the URLs are local fake servers that lived only
 # as long as that run, serving a made-up organisation. A real config looks the same with
 # api_url/url left out (github.com, gitlab.com) or pointing at your instances.
 
