@@ -52,9 +52,14 @@ def demo_command(out: Path, output: Path | None, scale: float) -> None:
     """
     from deliverypulse.demo import run_demo
 
-    progress: Progress = TerminalProgress() if sys.stderr.isatty() else NullProgress()
-    result = run_demo(out, report_path=output, scale=scale, progress=progress)
-    if not sys.stderr.isatty():
+    terminal = sys.stderr.isatty()
+    progress: Progress = _ThenReport() if terminal else NullProgress()
+    try:
+        result = run_demo(out, report_path=output, scale=scale, progress=progress)
+    finally:
+        if terminal:
+            click.echo("\r\033[K", err=True, nl=False)
+    if not terminal:
         for line in result.collect.lines():
             click.echo(line)
         click.echo()
@@ -74,6 +79,15 @@ def demo_command(out: Path, output: Path | None, scale: float) -> None:
         f"deliverypulse status {directory}",
     ):
         click.echo(f"  {command}")
+
+
+class _ThenReport(TerminalProgress):
+    """The collect progress line, then a line saying what the remaining seconds are for."""
+
+    def close(self) -> None:
+        super().close()
+        self.out.write("linking, measuring, analysing and writing the report...")
+        self.out.flush()
 
 
 def headline_lines(summary: pd.DataFrame) -> list[str]:
