@@ -69,3 +69,11 @@ class ScriptedConnector(dp.Connector):
                 row["url"] = f"https://example.test/{repo}/deployments/{row['deployment_id']}"
                 row["creator"] = "deploy-bot" if token else None
             yield dp.Page(records=rows, cursor=str(page + 1))
+
+
+@dp.register_connector
+class ConcurrentScriptedConnector(ScriptedConnector):
+    """The scripted connector, with repos collected on eight threads."""
+
+    type_name = "scripted-concurrent"
+    concurrency = 8

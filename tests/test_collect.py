@@ -118,3 +118,16 @@ def test_the_run_history_is_recorded(write_config: Callable[[str], Path]) -> Non
     runs = SyncState(summary.output).runs
     assert runs[-1]["ok"] is True
     assert runs[-1]["streams"][0]["fetched"] == 24
+
+
+def test_counts_from_concurrent_repos_add_up(write_config: Callable[[str], Path]) -> None:
+    repos = [f"org/r{i}" for i in range(24)]
+    path = write_config(
+        '[output]\npath = "data"\n[collect]\nconcurrency = 8\n'
+        f'[[sources]]\nname = "many"\ntype = "scripted-concurrent"\nrepos = {repos!r}\n'
+        "pages = 5\npage_size = 20\n".replace("'", '"')
+    )
+    summary = dp.run_collect(path)
+    deployments = summary.results[0]
+    assert (deployments.repos, deployments.fetched, deployments.added) == (24, 2400, 2400)
+    assert len(dp.load(summary.output).deployments) == 2400

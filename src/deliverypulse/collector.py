@@ -8,6 +8,7 @@ failing source (or repo) is recorded and the others go on; the caller decides th
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -51,6 +52,14 @@ class StreamResult:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def add(self, other: StreamResult) -> None:
+        """Fold another repo's counts for the same stream into this total."""
+        self.repos += other.repos
+        self.fetched += other.fetched
+        self.added += other.added
+        self.seconds += other.seconds
+        self.errors.extend(other.errors)
 
     def line(self) -> str:
         """The one summary line a cron job shows for this stream."""
@@ -215,13 +224,18 @@ class _RepoRun:
     full_refresh: bool
     progress: Progress
     stopped: bool = False
+    guard: threading.Lock = field(default_factory=threading.Lock)
 
     def collect_repo(self, repo: str) -> bool:
-        """Collect every stream of one repo; False once the source should stop (auth)."""
-        for stream, result in self.results.items():
+        """Collect every stream of one repo; False once the source should stop (auth).
+
+        Repos run on several threads: each stream counts into its own ``StreamResult`` and
+        merges it into the source's total under a lock, so no count is lost to a race.
+        """
+        for stream, total in self.results.items():
             if self.stopped:
                 return False
-            result.repos += 1
+            result = StreamResult(self.source.name, stream, repos=1)
             started = time.monotonic()
             self.progress.stream_started(self.source.name, stream, repo)
             try:
@@ -234,7 +248,9 @@ class _RepoRun:
                 result.errors.append(f"{repo}: {_describe(error)}")
                 log.exception("%s %s %s failed", self.source.name, stream, repo)
             finally:
-                result.seconds += time.monotonic() - started
+                result.seconds = time.monotonic() - started
+                with self.guard:
+                    total.add(result)
                 self.progress.stream_finished(self.source.name, stream, repo)
         return not self.stopped
 
