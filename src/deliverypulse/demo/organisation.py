@@ -294,7 +294,7 @@ def _gitlab_issue(
     }
 
 
-# -- GitHub ------------------------------------------------------------------------------------
+# -- helpers ------------------------------------------------------------------------------------
 
 
 def _iso(when: datetime) -> str:
@@ -312,6 +312,9 @@ def _sha(*parts: Any) -> str:
 def _hours(rng: random.Random, median: float, spread: float = 0.8) -> float:
     """A log-normal duration: most near the median, a long tail, as waiting times are."""
     return median * math.exp(rng.gauss(0, spread))
+
+
+# -- GitHub ------------------------------------------------------------------------------------
 
 
 def _deploy_slots(
