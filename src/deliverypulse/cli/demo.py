@@ -102,7 +102,7 @@ def headline_lines(summary: pd.DataFrame) -> list[str]:
     figure_width = max(len(tile.text) for tile in shown)
     lines = []
     for tile in shown:
-        cluster = tile.cluster or "(DORA publishes no clusters for it)"
+        cluster = tile.cluster or "no DORA cluster"
         lines.append(f"{tile.label:<{width}}  {tile.text:<{figure_width}}  {cluster}")
     return lines
 
