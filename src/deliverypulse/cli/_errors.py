@@ -7,6 +7,7 @@ interrupted. ``--debug`` lets unexpected exceptions through with their traceback
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -39,6 +40,12 @@ def handle_errors(command: F) -> F:
             fail(str(error), 2)
         except DeliveryPulseError as error:
             fail(str(error), 1)
+        except BrokenPipeError:
+            # The reader went away (``deliverypulse status | head``): not an error of ours.
+            # Point stdout at devnull so the interpreter's final flush cannot raise again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except KeyboardInterrupt:
             fail("interrupted; rerun to resume (nothing stored was lost)", 130)
         except Exception as error:
