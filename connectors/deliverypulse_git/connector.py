@@ -23,6 +23,7 @@ import pandas as pd
 from deliverypulse.config import SourceConfig
 from deliverypulse.connector import Connector, Option, Page
 from deliverypulse.errors import ConfigError
+from deliverypulse.patterns import BOT_PATTERN, HOTFIX_PATTERN
 from deliverypulse_git.gitlog import Commits, Git, GitError, Ref, Sizes
 from deliverypulse_git.graph import Graph, Rules, find_changes, find_rollbacks, tag_deployments
 
@@ -30,8 +31,8 @@ from deliverypulse_git.graph import Graph, Rules, find_changes, find_rollbacks, 
 CURSOR_VERSION = "1"
 DEFAULT_DEPLOYMENTS = r"tags:^v\d"
 # The same defaults as the github connector's, so that flags agree across sources.
-DEFAULT_HOTFIX = r"(?i)\bhot[-_ ]?fix"
-DEFAULT_BOTS = r"(?i)(\[bot\]$|^dependabot|^renovate|-bot$)"
+DEFAULT_HOTFIX = HOTFIX_PATTERN
+DEFAULT_BOTS = BOT_PATTERN
 _log = logging.getLogger(__name__)
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?[^/:]+:(?!//)(?P<path>.+)$")
 

@@ -10,10 +10,11 @@ from typing import Any
 
 from deliverypulse.connector import Page
 from deliverypulse.http import HTTPClient
+from deliverypulse.patterns import BOT_PATTERN, HOTFIX_PATTERN
 from deliverypulse_github.cursor import WalkCursor, iso, latest, parse_time
 
-DEFAULT_HOTFIX = r"(?i)\bhot[-_ ]?fix"
-DEFAULT_BOTS = r"(?i)(\[bot\]$|^dependabot|^renovate|-bot$)"
+DEFAULT_HOTFIX = HOTFIX_PATTERN
+DEFAULT_BOTS = BOT_PATTERN
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from deliverypulse.patterns import BOT_PATTERN, HOTFIX_PATTERN
 from deliverypulse_gitlab.api import GitLabAPI
 
-DEFAULT_HOTFIX = r"(?i)\bhot[-_ ]?fix"
+DEFAULT_HOTFIX = HOTFIX_PATTERN
 #: Renovate, Dependabot, GitLab's project/group access-token bots, ``*-bot`` service accounts.
-DEFAULT_BOTS = r"(?i)(\[bot\]$|^dependabot|^renovate|^project_\d+_bot|^group_\d+_bot|-bot$)"
+DEFAULT_BOTS = BOT_PATTERN
 
 
 @dataclass

@@ -25,11 +25,11 @@ from deliverypulse.linking import (
     production_mask,
     trunk_frame,
 )
+from deliverypulse.patterns import BOT_PATTERN
 
 IntArray = npt.NDArray[np.int64]
 
 #: Authors taken as bots when a change's ``is_bot`` is unknown (GitHub apps end in ``[bot]``).
-BOT_PATTERN = r"(?i)(?:\[bot\]$|^dependabot|^renovate|^github-actions|^snyk-bot|-bot$)"
 
 _CHANGE_COLUMNS = [
     "source",
