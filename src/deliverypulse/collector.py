@@ -202,29 +202,88 @@ def _collect_source(
     summary.results.extend(results.values())
     try:
         workers = max(1, min(connector_class.concurrency, config.concurrency, len(repos) or 1))
-        run = _RepoRun(connector, source, store, state, results, full_refresh, progress)
-        if workers == 1:
-            for repo in repos:
-                if not run.collect_repo(repo):
-                    break
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=source.name) as pool:
-                list(pool.map(run.collect_repo, repos))
+        writer = _SourceWriter(store, state, source.name, results)
+        run = _RepoRun(connector, source, state, writer, results, full_refresh, progress)
+        try:
+            if workers == 1:
+                for repo in repos:
+                    if not run.collect_repo(repo):
+                        break
+            else:
+                with ThreadPoolExecutor(workers, thread_name_prefix=source.name) as pool:
+                    list(pool.map(run.collect_repo, repos))
+        finally:
+            # Rows of completed pages are good even if a later page or repo failed: write them,
+            # and the cursors that cover them.
+            writer.flush()
     finally:
         connector.close()
+
+
+class _SourceWriter:
+    """Buffers one source's rows across its repos and streams; writes them, then the cursors.
+
+    Writing per repo would rewrite the source's growing partition once per repo (quadratic in
+    an org's size); here a write happens every ``FLUSH_ROWS`` rows and at the end. A cursor is
+    registered with the page it covers and saved only after a write that holds that page.
+    Thread-safe: the repos of a source run on several threads.
+    """
+
+    def __init__(
+        self, store: ParquetStore, state: SyncState, source: str, results: dict[str, StreamResult]
+    ) -> None:
+        self.store = store
+        self.state = state
+        self.source = source
+        self.results = results
+        self.lock = threading.Lock()  # also guards the totals in ``results``
+        self._frames: dict[str, list[pd.DataFrame]] = defaultdict(list)
+        self._rows = 0
+        self._cursors: dict[tuple[str, str], str] = {}
+
+    def add(self, table: str, frame: pd.DataFrame, cursor: tuple[str, str, str] | None) -> None:
+        """Buffer one page's rows; ``cursor`` is (stream, repo, value) if the page carries one."""
+        with self.lock:
+            if len(frame):
+                self._frames[table].append(frame)
+                self._rows += len(frame)
+            if cursor is not None:
+                stream, repo, value = cursor
+                self._cursors[(stream, repo)] = value
+                if self._rows >= FLUSH_ROWS:
+                    self._flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        for table, frames in list(self._frames.items()):
+            added = self.store.upsert(table, self.source, _concat_arrow(table, frames))
+            if table in self.results:
+                self.results[table].added += added
+        self._frames.clear()
+        self._rows = 0
+        if self._cursors:
+            self.state.set_cursors(
+                [
+                    (self.source, stream, repo, value)
+                    for (stream, repo), value in self._cursors.items()
+                ]
+            )
+            self._cursors.clear()
 
 
 @dataclass
 class _RepoRun:
     connector: Connector
     source: SourceConfig
-    store: ParquetStore
     state: SyncState
+    writer: _SourceWriter
     results: dict[str, StreamResult]
     full_refresh: bool
     progress: Progress
     stopped: bool = False
-    guard: threading.Lock = field(default_factory=threading.Lock)
 
     def collect_repo(self, repo: str) -> bool:
         """Collect every stream of one repo; False once the source should stop (auth).
@@ -249,55 +308,21 @@ class _RepoRun:
                 log.exception("%s %s %s failed", self.source.name, stream, repo)
             finally:
                 result.seconds = time.monotonic() - started
-                with self.guard:
+                with self.writer.lock:
                     total.add(result)
                 self.progress.stream_finished(self.source.name, stream, repo)
         return not self.stopped
 
     def _collect_stream(self, stream: str, repo: str, result: StreamResult) -> None:
         cursor = None if self.full_refresh else self.state.cursor(self.source.name, stream, repo)
-        buffer: dict[str, list[pd.DataFrame]] = defaultdict(list)
-        buffered = 0
-        pending_cursor: str | None = None
-        try:
-            for page in self.connector.read(stream, repo, cursor):
-                table = page.table or stream
-                frame = coerce_frame(
-                    spec_for(table), page.records, source=self.source.name, repo=repo
-                )
-                buffer[table].append(frame)
-                buffered += len(frame)
-                if table == stream:
-                    result.fetched += len(frame)
-                self.progress.rows_fetched(self.source.name, stream, repo, len(frame))
-                if page.cursor is not None:
-                    pending_cursor = page.cursor
-                    if buffered >= FLUSH_ROWS:
-                        result.added += self._flush(buffer, stream)
-                        self._commit(stream, repo, pending_cursor)
-                        buffered, pending_cursor = 0, None
-        finally:
-            # Rows of completed pages are good even if a later page failed: keep them, and
-            # the cursor that covers them.
-            result.added += self._flush(buffer, stream)
-            if pending_cursor is not None:
-                self._commit(stream, repo, pending_cursor)
-
-    def _flush(self, buffer: dict[str, list[pd.DataFrame]], stream: str) -> int:
-        added = 0
-        for table, frames in list(buffer.items()):
-            frames = [f for f in frames if len(f)]
-            if frames:
-                spec = spec_for(table)
-                rows = _concat_arrow(spec.name, frames)
-                count = self.store.upsert(table, self.source.name, rows)
-                if table == stream:
-                    added += count
-        buffer.clear()
-        return added
-
-    def _commit(self, stream: str, repo: str, cursor: str) -> None:
-        self.state.set_cursor(self.source.name, stream, repo, cursor)
+        for page in self.connector.read(stream, repo, cursor):
+            table = page.table or stream
+            frame = coerce_frame(spec_for(table), page.records, source=self.source.name, repo=repo)
+            if table == stream:
+                result.fetched += len(frame)
+            self.progress.rows_fetched(self.source.name, stream, repo, len(frame))
+            checkpoint = None if page.cursor is None else (stream, repo, page.cursor)
+            self.writer.add(table, frame, checkpoint)
 
 
 def _concat_arrow(table: str, frames: Iterable[pd.DataFrame]) -> pa.Table:

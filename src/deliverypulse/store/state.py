@@ -52,6 +52,15 @@ class SyncState:
             }
             self._save()
 
+    def set_cursors(self, cursors: list[tuple[str, str, str, str]]) -> None:
+        """Save several (source, stream, repo, cursor) at once, in one atomic write."""
+        with self._guard:
+            saved_at = _now()
+            for source, stream, repo, cursor in cursors:
+                streams = self._data["cursors"].setdefault(source, {})
+                streams.setdefault(stream, {})[repo] = {"cursor": cursor, "saved_at": saved_at}
+            self._save()
+
     def clear(self, source: str) -> None:
         with self._guard:
             self._data["cursors"].pop(source, None)
