@@ -13,7 +13,6 @@ they share one connection pool and one :class:`~deliverypulse.http.policy.RateBu
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from deliverypulse.errors import FatalAPIError, NotFoundError
 from deliverypulse.http.policy import (
@@ -386,7 +386,7 @@ class HTTPClient:
         data: JSON = None
         if verdict.ok and response.status_code != 304:
             try:
-                data = json.loads(response.content) if response.content else None
+                data = orjson.loads(response.content) if response.content else None
             except ValueError:
                 return (
                     response,
