@@ -11,7 +11,13 @@ requests, plus the same commit and incident lists the connector reads. Run::
 
     /work/venv/bin/python benchmarks/bench_gitlab.py --scale 1 --latency 0.05
 
-``--scale 0.1`` gives the same ratios in a twentieth of the time.
+``--scale 0.1`` gives about the same ratios in a tenth of the time.
+
+Figures (2026-11-26, ``--scale 1 --latency 0.05``, one run): deliverypulse 5,396 requests in
+78.5 s (rerun with nothing new: 5 requests, 0.3 s); baseline 37,038 requests in 1,940.5 s:
+6.9x fewer requests, 24.7x less wall time (part of that from running per-object calls four at
+a time). The baseline reads a test report summary for all 10,000 pipelines; ours for the 2,000
+behind production deployments (``test_reports = "all"`` would add 8,000 requests).
 """
 
 from __future__ import annotations
