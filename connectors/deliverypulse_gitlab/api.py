@@ -25,10 +25,11 @@ import gitlab.exceptions
 
 from deliverypulse.errors import APIError, AuthError, NotFoundError
 from deliverypulse.http.policy import ErrorContext, RateBudget, RetryPolicy
+from deliverypulse.http.stats import RequestStats
 from deliverypulse_gitlab.transport import (
     PolicyAdapter,
-    RequestStats,
     Sleep,
+    endpoint_of,
     policy_session,
     translate_gitlab_error,
 )
@@ -63,7 +64,7 @@ class GitLabAPI:
         self.context = ErrorContext(source=source, token_env=token_env)
         self.policy = policy or RetryPolicy(max_rate_limit_wait=max_rate_limit_wait)
         self.budget = RateBudget(max_wait=max_rate_limit_wait, sleep=sleep)
-        self.stats = RequestStats()
+        self.stats = RequestStats(endpoint=endpoint_of)
         self.sleep = sleep
         self._local = threading.local()
         self._clients: list[gitlab.Gitlab] = []

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -41,6 +38,7 @@ from deliverypulse.http.policy import (
     error_for,
     header,
 )
+from deliverypulse.http.stats import RequestStats
 
 log = logging.getLogger("deliverypulse.gitlab.transport")
 
@@ -54,31 +52,6 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
-
-
-@dataclass
-class RequestStats:
-    """Requests sent to GitLab, for tests (a nightly rerun costs one request per stream) and
-    the benchmark. ``by_endpoint`` counts requests by path with ids blanked out."""
-
-    total: int = 0
-    retries: int = 0
-    waited_seconds: float = 0.0
-    by_status: Counter[int] = field(default_factory=Counter)
-    by_endpoint: Counter[str] = field(default_factory=Counter)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def record(self, url: str, status: int | None, *, is_retry: bool) -> None:
-        with self._lock:
-            self.total += 1
-            self.retries += is_retry
-            if status is not None:
-                self.by_status[status] += 1
-            self.by_endpoint[endpoint_of(url)] += 1
-
-    def record_wait(self, seconds: float) -> None:
-        with self._lock:
-            self.waited_seconds += seconds
 
 
 def endpoint_of(url: str) -> str:
@@ -151,11 +124,11 @@ class PolicyAdapter(HTTPAdapter):
                 )
                 body = response.content  # read it all here, so a cut-off body is retried here
             except CONNECTION_ERRORS as error:
-                self.stats.record(url, None, is_retry=attempt > 1)
+                self.stats.record(None, url=url, is_retry=attempt > 1)
                 reason = f"connection failed ({type(error).__name__})"
                 self._back_off_or_raise(attempt, reason, url, None)
                 continue
-            self.stats.record(url, response.status_code, is_retry=attempt > 1)
+            self.stats.record(response.status_code, url=url, is_retry=attempt > 1)
             self.budget.observe(response.headers)
             verdict = classify(
                 response.status_code, response.headers, url, _text(body, response.status_code)

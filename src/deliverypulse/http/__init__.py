@@ -8,7 +8,6 @@ from deliverypulse.http.client import (
     GraphQLAPIError,
     HTTPClient,
     JSONResponse,
-    RequestStats,
     TokenSource,
     dig,
     next_link,
@@ -22,6 +21,7 @@ from deliverypulse.http.policy import (
     classify,
     error_for,
 )
+from deliverypulse.http.stats import RequestStats
 
 __all__ = [
     "ErrorContext",

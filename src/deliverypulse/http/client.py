@@ -16,9 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +36,7 @@ from deliverypulse.http.policy import (
     header,
     rate_limit_reset,
 )
+from deliverypulse.http.stats import RequestStats
 from deliverypulse.secrets import redact
 
 log = logging.getLogger("deliverypulse.http")
@@ -53,32 +53,6 @@ class GraphQLAPIError(FatalAPIError):
     def __init__(self, message: str, *, errors: Sequence[Mapping[str, Any]] = (), **kw: Any):
         self.errors = list(errors)
         super().__init__(message, **kw)
-
-
-@dataclass
-class RequestStats:
-    """Requests sent by a client, for tests (a rerun costs one request) and benchmarks."""
-
-    total: int = 0
-    retries: int = 0
-    not_modified: int = 0
-    graphql: int = 0
-    by_status: Counter[int] = field(default_factory=Counter)
-    waited_seconds: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def record(self, status: int | None, *, is_graphql: bool, is_retry: bool) -> None:
-        with self._lock:
-            self.total += 1
-            self.graphql += is_graphql
-            self.retries += is_retry
-            if status is not None:
-                self.by_status[status] += 1
-                self.not_modified += status == 304
-
-    def record_wait(self, seconds: float) -> None:
-        with self._lock:
-            self.waited_seconds += seconds
 
 
 @dataclass(frozen=True)
@@ -297,6 +271,7 @@ class HTTPClient:
             response, verdict, data = self._attempt(method, url, params, headers, json_body)
             self.stats.record(
                 response.status_code if response is not None else None,
+                url=url,
                 is_graphql=is_graphql,
                 is_retry=tries > 0,
             )
