@@ -25,14 +25,9 @@ import gitlab.exceptions
 
 from deliverypulse.errors import APIError, AuthError, NotFoundError
 from deliverypulse.http.policy import ErrorContext, RateBudget, RetryPolicy
+from deliverypulse.http.requests_adapter import PolicyAdapter, Sleep, policy_session
 from deliverypulse.http.stats import RequestStats
-from deliverypulse_gitlab.transport import (
-    PolicyAdapter,
-    Sleep,
-    endpoint_of,
-    policy_session,
-    translate_gitlab_error,
-)
+from deliverypulse_gitlab.transport import endpoint_of, translate_gitlab_error
 
 PER_PAGE = 100
 #: Per-object calls (a deployment's merge requests, a pipeline's test report summary) in

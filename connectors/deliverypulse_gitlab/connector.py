@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from deliverypulse.config import SourceConfig
 from deliverypulse.connector import Connector, Option, Page
+from deliverypulse.http.requests_adapter import Sleep
 from deliverypulse_gitlab.api import GitLabAPI
 from deliverypulse_gitlab.changes import read_changes
 from deliverypulse_gitlab.commits import read_commits
@@ -28,7 +29,6 @@ from deliverypulse_gitlab.deployments import read_deployments
 from deliverypulse_gitlab.incidents import read_incidents
 from deliverypulse_gitlab.pipelines import read_test_runs
 from deliverypulse_gitlab.projects import group_projects
-from deliverypulse_gitlab.transport import Sleep
 
 DEFAULT_URL = "https://gitlab.com"
 TEST_REPORT_MODES = ("production", "all", "none")

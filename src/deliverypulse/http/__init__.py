@@ -1,7 +1,8 @@
 """HTTP for connectors: one retry and rate-limit policy, and an httpx client that applies it.
 
-``policy`` knows nothing of any HTTP library (the GitLab connector drives it from ``requests``);
-``client`` is the httpx side, with pagination and conditional requests.
+``policy`` knows nothing of any HTTP library; ``client`` applies it to httpx, with pagination
+and conditional requests; ``requests_adapter`` applies it under clients that speak through
+``requests`` (python-gitlab, PyGithub); ``stats`` counts what either sent.
 """
 
 from deliverypulse.http.client import (
@@ -21,6 +22,7 @@ from deliverypulse.http.policy import (
     classify,
     error_for,
 )
+from deliverypulse.http.requests_adapter import PolicyAdapter, policy_session
 from deliverypulse.http.stats import RequestStats
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "HTTPClient",
     "JSONResponse",
     "Outcome",
+    "PolicyAdapter",
     "RateBudget",
     "RequestStats",
     "RetryPolicy",
@@ -38,4 +41,5 @@ __all__ = [
     "dig",
     "error_for",
     "next_link",
+    "policy_session",
 ]
