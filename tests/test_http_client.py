@@ -16,7 +16,7 @@ from deliverypulse.errors import (
     RetryableAPIError,
 )
 from deliverypulse.http import GraphQLAPIError, HTTPClient, RetryPolicy, next_link
-from deliverypulse.secrets import register_secret
+from deliverypulse.redaction import register_secret
 
 API = "https://api.example.test"
 SENTINEL = "ghp_SENTINEL_TOKEN_do_not_leak_123"

@@ -15,7 +15,7 @@ from typing import Any
 from deliverypulse.config import SourceConfig
 from deliverypulse.errors import AuthError
 from deliverypulse.http import TokenSource
-from deliverypulse.secrets import read_token, register_secret
+from deliverypulse.redaction import read_token, register_secret
 
 #: Refresh an installation token this long before GitHub says it expires (they last 1 hour).
 REFRESH_MARGIN = timedelta(minutes=5)

@@ -26,7 +26,7 @@ from deliverypulse.connector import Connector, load_connector
 from deliverypulse.dataset import Dataset, load
 from deliverypulse.errors import AuthError, CollectError, DeliveryPulseError
 from deliverypulse.progress import NullProgress, Progress
-from deliverypulse.secrets import redact
+from deliverypulse.redaction import redact
 from deliverypulse.store import DatasetLock, ParquetStore, SyncState, spec_for
 from deliverypulse.store.coerce import coerce_frame, to_arrow
 from deliverypulse.store.files import remove_stale_temp_files

@@ -18,7 +18,7 @@ from typing import Any
 
 from deliverypulse.connector import Connector, Option, load_connector
 from deliverypulse.errors import ConfigError, UnknownConnectorError
-from deliverypulse.secrets import read_token
+from deliverypulse.redaction import read_token
 from deliverypulse.store.schemas import STREAMS
 
 DEFAULT_OUTPUT = "deliverypulse-data"

@@ -13,7 +13,7 @@
             ├── AuthError           401/403: names the source and the token variable
             └── NotFoundError       404: names the repo or project
 
-Every message passes through :func:`deliverypulse.secrets.redact`, so a token that leaks
+Every message passes through :func:`deliverypulse.redaction.redact`, so a token that leaks
 into an error text (say, inside a URL) is never shown.
 """
 
@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from deliverypulse.secrets import redact
+from deliverypulse.redaction import redact
 
 
 class DeliveryPulseError(Exception):

@@ -23,7 +23,7 @@ from deliverypulse.cli.collect import collect_command, connectors_command, statu
 from deliverypulse.cli.demo import demo_command
 from deliverypulse.cli.metrics import metrics_command
 from deliverypulse.cli.report import report_command
-from deliverypulse.secrets import install_log_redaction
+from deliverypulse.redaction import install_log_redaction
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

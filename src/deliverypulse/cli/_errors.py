@@ -16,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from deliverypulse.errors import ConfigError, DeliveryPulseError
-from deliverypulse.secrets import redact
+from deliverypulse.redaction import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -28,7 +28,7 @@ from deliverypulse.cli._errors import fail as _fail
 from deliverypulse.dataset import load
 from deliverypulse.dora.periods import OptionError
 from deliverypulse.errors import DeliveryPulseError
-from deliverypulse.secrets import redact
+from deliverypulse.redaction import redact
 
 DEFAULT_DIRECTORY = "deliverypulse-data"
 

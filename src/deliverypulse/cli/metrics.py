@@ -24,7 +24,7 @@ from deliverypulse.dora import SIGNALS, metrics, summary
 from deliverypulse.dora.clusters import BENCHMARKS
 from deliverypulse.dora.periods import OptionError
 from deliverypulse.errors import DataError, DeliveryPulseError
-from deliverypulse.secrets import redact
+from deliverypulse.redaction import redact
 from deliverypulse.store.files import write_atomic
 
 DEFAULT_DIRECTORY = "deliverypulse-data"

@@ -37,7 +37,7 @@ from deliverypulse.http.policy import (
     rate_limit_reset,
 )
 from deliverypulse.http.stats import RequestStats
-from deliverypulse.secrets import redact
+from deliverypulse.redaction import redact
 
 log = logging.getLogger("deliverypulse.http")
 

@@ -45,7 +45,7 @@ def test_sentinel_token_is_never_written_logged_or_raised(
 
 
 def test_api_errors_redact_urls_and_messages() -> None:
-    from deliverypulse.secrets import register_secret
+    from deliverypulse.redaction import register_secret
 
     register_secret(SENTINEL)
     error = dp.AuthError(
