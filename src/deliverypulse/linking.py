@@ -57,27 +57,35 @@ def deployed_time(deployments: pd.DataFrame) -> pd.Series:
     return deployments["finished_at"].fillna(deployments["created_at"])
 
 
-def successful_deployments(
-    ds: Dataset, environments: Any = None, since: Any = None
+def production_deployments(
+    ds: Dataset, statuses: tuple[str, ...], environments: Any = None
 ) -> pd.DataFrame:
-    """Successful production deployments in time order per repo and environment.
+    """Production deployments with one of ``statuses``, in time order per repo and environment.
 
-    Adds ``deployed_at``, ``order`` (0, 1, ... within each source, repo and environment) and
-    ``_row`` (the position in ``ds.deployments``); ties are broken by ``created_at`` then
-    ``deployment_id`` so that row order never matters.
+    Adds ``deployed_at`` and ``_row`` (the position in ``ds.deployments``); ties are broken by
+    ``created_at`` then ``deployment_id`` so that row order never matters. Keeps every column
+    of ``deployments``, user columns included.
     """
     deployments = ds.deployments
-    keep = production_mask(deployments, environments) & deployments["status"].isin(
-        SUCCESS_STATUSES
-    ).fillna(False).astype(bool)
+    keep = production_mask(deployments, environments) & deployments["status"].isin(statuses).fillna(
+        False
+    ).astype(bool)
     frame = deployments.loc[keep.to_numpy(dtype=bool)].copy()
     frame["_row"] = np.flatnonzero(keep.to_numpy(dtype=bool))
     frame["environment"] = frame["environment"].fillna("")
     frame["deployed_at"] = deployed_time(frame)
-    frame = frame.sort_values(
+    return frame.sort_values(
         ["source", "repo", "environment", "deployed_at", "created_at", "deployment_id"],
         kind="stable",
     ).reset_index(drop=True)
+
+
+def successful_deployments(
+    ds: Dataset, environments: Any = None, since: Any = None
+) -> pd.DataFrame:
+    """Successful production deployments in time order, with ``order`` (0, 1, ... within each
+    source, repo and environment) added to what :func:`production_deployments` gives."""
+    frame = production_deployments(ds, SUCCESS_STATUSES, environments)
     frame["order"] = frame.groupby(["source", "repo", "environment"], sort=False).cumcount()
     return frame
 

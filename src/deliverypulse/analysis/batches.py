@@ -20,7 +20,7 @@ from deliverypulse.dora.failure import SIGNALS
 from deliverypulse.dora.lead_time import BOT_PATTERN, all_changes
 from deliverypulse.dora.table import prepare
 from deliverypulse.errors import DeliveryPulseError
-from deliverypulse.linking import link, utc
+from deliverypulse.linking import link
 
 #: Default lower edges of the batch-size groups, in changes: 1, 2-3, 4-7, 8+.
 DEFAULT_BINS: tuple[int, ...] = (1, 2, 4, 8)
@@ -132,9 +132,7 @@ def deployment_table(
         bot_pattern=bot_pattern,
         trunk=trunk,
     )
-    outcomes = prepared.outcomes
-    if since is not None:
-        outcomes = outcomes.loc[(outcomes["deployed_at"] >= utc(since)).fillna(False).to_numpy()]
+    outcomes = prepared.outcomes  # prepare() already starts the window at ``since``
     frame = outcomes[[*_KEY, "environment", "deployed_at", "approval_required"]].copy()
     frame["environment"] = frame["environment"].replace("", pd.NA)
     frame = frame.rename(columns={"deployed_at": "finished_at", "approval_required": "gated"})

@@ -17,7 +17,7 @@ import pandas as pd
 from deliverypulse.dataset import Dataset
 from deliverypulse.dora.lead_time import all_changes, change_positions
 from deliverypulse.dora.periods import OptionError
-from deliverypulse.linking import as_micros, deployed_time, link_rows, positions, production_mask
+from deliverypulse.linking import as_micros, link_rows, positions, production_deployments
 
 SIGNALS: tuple[str, ...] = ("status", "rollback", "revert", "hotfix", "incident")
 FAILED_STATUSES = ("failure", "error")
@@ -43,18 +43,7 @@ def attempts(ds: Dataset, environments: Any = None) -> pd.DataFrame:
     ``_group`` (an integer per source, repo and environment); keeps every column of
     ``deployments``, user columns included.
     """
-    deployments = ds.deployments
-    keep = production_mask(deployments, environments) & deployments["status"].isin(
-        ATTEMPT_STATUSES
-    ).fillna(False).astype(bool)
-    frame = deployments.loc[keep.to_numpy(dtype=bool)].copy()
-    frame["_row"] = np.flatnonzero(keep.to_numpy(dtype=bool))
-    frame["environment"] = frame["environment"].fillna("")
-    frame["deployed_at"] = deployed_time(frame)
-    frame = frame.sort_values(
-        ["source", "repo", "environment", "deployed_at", "created_at", "deployment_id"],
-        kind="stable",
-    ).reset_index(drop=True)
+    frame = production_deployments(ds, ATTEMPT_STATUSES, environments)
     frame["is_success"] = (frame["status"] == "success").fillna(False).astype(bool)
     frame["_group"] = frame.groupby(["source", "repo", "environment"], sort=False).ngroup()
     frame["_repo_group"] = frame.groupby(["source", "repo"], sort=False).ngroup()
