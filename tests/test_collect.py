@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import deliverypulse as dp
+from deliverypulse.connector import merge_pages
 from deliverypulse.store import SyncState
+from deliverypulse.store.coerce import to_frame
 
 CONFIG = """
 [output]
@@ -131,3 +134,22 @@ def test_counts_from_concurrent_repos_add_up(write_config: Callable[[str], Path]
     deployments = summary.results[0]
     assert (deployments.repos, deployments.fetched, deployments.added) == (24, 2400, 2400)
     assert len(dp.load(summary.output).deployments) == 2400
+
+
+def test_small_pages_are_merged_and_nothing_read_is_lost_on_error() -> None:
+    def pages() -> Iterator[dp.Page]:
+        yield dp.Page([{"n": 1}], "c1")
+        yield dp.Page(pd.DataFrame({"n": [2, 3]}), "c2")
+        yield dp.Page([{"n": 4}], None)
+        yield dp.Page([{"n": 5}], None, table="commits")
+        raise RuntimeError("connection lost")
+
+    merged = merge_pages(pages(), min_rows=3)
+    first = next(merged)
+    assert list(to_frame(first.records)["n"]) == [1, 2, 3] and first.cursor == "c2"
+    rest = next(merged)
+    assert rest.records == [{"n": 4}] and rest.cursor is None and rest.table is None
+    other = next(merged)
+    assert other.records == [{"n": 5}] and other.table == "commits"
+    with pytest.raises(RuntimeError, match="connection lost"):
+        next(merged)

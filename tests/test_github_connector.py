@@ -267,26 +267,6 @@ def test_logged_request_type_is_exported() -> None:
     assert LoggedRequest("GET", "/x", {}, 200).status == 200
 
 
-def test_small_pages_are_merged_and_nothing_read_is_lost_on_error() -> None:
-    from deliverypulse_github.connector import merge_pages
-
-    from deliverypulse.connector import Page
-
-    def pages():  # type: ignore[no-untyped-def]
-        yield Page([{"n": 1}], "c1")
-        yield Page([{"n": 2}, {"n": 3}], "c2")
-        yield Page([{"n": 4}], None)
-        raise RuntimeError("connection lost")
-
-    merged = merge_pages(pages(), min_rows=3)
-    first = next(merged)
-    assert [r["n"] for r in first.records] == [1, 2, 3] and first.cursor == "c2"
-    rest = next(merged)
-    assert [r["n"] for r in rest.records] == [4] and rest.cursor is None
-    with pytest.raises(RuntimeError):
-        next(merged)
-
-
 def test_environments_the_token_cannot_read_leave_gates_unknown_not_a_failure(
     world: FakeGitHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

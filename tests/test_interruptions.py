@@ -39,6 +39,7 @@ import deliverypulse.store.files as files
 import deliverypulse.store.state as state
 
 collect.FLUSH_ROWS = 1          # write (and checkpoint) after every page
+collect.MERGED_PAGE_ROWS = 1    # and hand every page over on its own
 point, nth = sys.argv[1], int(sys.argv[2])
 calls = {"n": 0}
 

@@ -36,10 +36,6 @@ SLEEP: Callable[[float], None] = time.sleep
 #: An httpx transport for new connectors (None: the network); tests may replace it.
 TRANSPORT: httpx.BaseTransport | None = None
 
-#: Rows handed to the core per page. The core's per-page cost (schema coercion) hardly depends
-#: on the number of rows, so small API pages are merged before they are handed over.
-MERGED_PAGE_ROWS = 1000
-
 Reader = Callable[[StreamContext, str, str | None], Iterator[Page]]
 READERS: dict[str, Reader] = {
     "deployments": read_deployments,
@@ -171,36 +167,10 @@ class GitHubConnector(Connector):
         return found
 
     def read(self, stream: str, repo: str, cursor: str | None) -> Iterator[Page]:
-        return merge_pages(READERS[stream](self.context, repo, cursor), MERGED_PAGE_ROWS)
+        return READERS[stream](self.context, repo, cursor)
 
     def close(self) -> None:
         self.client.close()
-
-
-def merge_pages(pages: Iterator[Page], min_rows: int) -> Iterator[Page]:
-    """Merge consecutive pages of one table until they hold ``min_rows`` rows; the merged page
-    carries the last cursor. If reading fails, what was merged is still handed over first, so
-    an error loses nothing that was already read."""
-    pending: list[Any] = []
-    cursor: str | None = None
-    table: str | None = None
-    try:
-        for page in pages:
-            if pending and page.table != table:
-                yield Page(pending, cursor, table)
-                pending, cursor = [], None
-            # The readers of this package always produce lists of dicts.
-            pending.extend(page.records if isinstance(page.records, list) else [])
-            cursor, table = page.cursor or cursor, page.table
-            if len(pending) >= min_rows:
-                yield Page(pending, cursor, table)
-                pending, cursor = [], None
-    except Exception:
-        if pending or cursor:
-            yield Page(pending, cursor, table)
-        raise
-    if pending or cursor:
-        yield Page(pending, cursor, table)
 
 
 def _configured_repos(source: SourceConfig) -> list[Any]:

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from deliverypulse.config import Config, SourceConfig, load_config
-from deliverypulse.connector import Connector, load_connector
+from deliverypulse.connector import Connector, load_connector, merge_pages
 from deliverypulse.dataset import Dataset, load
 from deliverypulse.errors import AuthError, CollectError, DeliveryPulseError
 from deliverypulse.progress import NullProgress, Progress
@@ -33,8 +33,10 @@ from deliverypulse.store.files import remove_stale_temp_files
 
 log = logging.getLogger("deliverypulse.collector")
 
-#: Rows buffered per stream before they are written (and the cursor committed).
+#: Rows buffered per source before they are written (and the cursors committed).
 FLUSH_ROWS = 50_000
+#: Small API pages are merged up to this many rows before they are coerced to the schema.
+MERGED_PAGE_ROWS = 1_000
 
 
 @dataclass
@@ -315,7 +317,7 @@ class _RepoRun:
 
     def _collect_stream(self, stream: str, repo: str, result: StreamResult) -> None:
         cursor = None if self.full_refresh else self.state.cursor(self.source.name, stream, repo)
-        for page in self.connector.read(stream, repo, cursor):
+        for page in merge_pages(self.connector.read(stream, repo, cursor), MERGED_PAGE_ROWS):
             table = page.table or stream
             frame = coerce_frame(spec_for(table), page.records, source=self.source.name, repo=repo)
             if table == stream:

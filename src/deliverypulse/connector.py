@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import pandas as pd
+import pyarrow as pa
+
 from deliverypulse.errors import UnknownConnectorError
-from deliverypulse.store.coerce import Records
+from deliverypulse.store.coerce import Records, to_frame
 
 if TYPE_CHECKING:
     from deliverypulse.config import SourceConfig
@@ -59,6 +62,49 @@ class Page:
     records: Records
     cursor: str | None = None
     table: str | None = None
+
+
+def merge_pages(pages: Iterable[Page], min_rows: int) -> Iterator[Page]:
+    """Merge consecutive pages of one table until they hold ``min_rows`` rows.
+
+    The core's per-page cost (schema coercion) hardly depends on a page's size, so the collect
+    driver merges small API pages before coercing them. A merged page carries the last cursor
+    of its pages. If reading fails, what was merged is still handed over first, so an error
+    loses nothing that was already read.
+    """
+    pending: list[Records] = []
+    rows = 0
+    cursor: str | None = None
+    table: str | None = None
+
+    def merged() -> Page:
+        records: Records
+        if all(isinstance(part, list) for part in pending):
+            records = [row for part in pending for row in part]
+        else:
+            records = pd.concat([to_frame(part) for part in pending], ignore_index=True)
+        return Page(records, cursor, table)
+
+    try:
+        for page in pages:
+            if pending and page.table != table:
+                yield merged()
+                pending, rows, cursor = [], 0, None
+            records = page.records
+            if not isinstance(records, (list, pd.DataFrame, pa.Table)):
+                records = list(records)
+            pending.append(records)
+            rows += len(records)
+            cursor, table = page.cursor or cursor, page.table
+            if rows >= min_rows:
+                yield merged()
+                pending, rows, cursor = [], 0, None
+    except Exception:
+        if pending or cursor:
+            yield merged()
+        raise
+    if pending or cursor:
+        yield merged()
 
 
 class Connector(ABC):
