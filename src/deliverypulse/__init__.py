@@ -19,6 +19,7 @@ from deliverypulse.connector import (
 from deliverypulse.dataset import Dataset, load
 from deliverypulse.dora import deployment_outcomes, lead_times, metrics, summary
 from deliverypulse.errors import (
+    AnalysisError,
     APIError,
     AuthError,
     CollectError,
@@ -26,8 +27,10 @@ from deliverypulse.errors import (
     DataError,
     DeliveryPulseError,
     FatalAPIError,
+    GraphQLAPIError,
     LockError,
     NotFoundError,
+    OptionError,
     RateLimitError,
     RetryableAPIError,
     UnknownConnectorError,
@@ -38,6 +41,7 @@ from deliverypulse.reporting import report
 __all__ = [
     "APIError",
     "Analysis",
+    "AnalysisError",
     "AuthError",
     "CollectError",
     "Config",
@@ -48,9 +52,11 @@ __all__ = [
     "DeliveryPulseError",
     "FatalAPIError",
     "Finding",
+    "GraphQLAPIError",
     "LockError",
     "NotFoundError",
     "Option",
+    "OptionError",
     "Page",
     "RateLimitError",
     "RetryableAPIError",

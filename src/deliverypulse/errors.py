@@ -3,6 +3,8 @@
     DeliveryPulseError
     ├── ConfigError                 bad config file, key or value (names file, source, key)
     │   └── UnknownConnectorError   a ``type`` no installed connector provides
+    ├── OptionError                 a library option with a value that cannot work (ValueError)
+    │   └── AnalysisError           an analysis option (bins, thresholds)
     ├── DataError                   a record that does not fit its table's schema
     ├── LockError                   another run is writing the same dataset
     ├── CollectError                one or more sources failed during a collect run
@@ -11,7 +13,11 @@
         │   └── RateLimitError      carries ``reset_at``
         └── FatalAPIError           trying again will not help
             ├── AuthError           401/403: names the source and the token variable
-            └── NotFoundError       404: names the repo or project
+            ├── NotFoundError       404: names the repo or project
+            └── GraphQLAPIError     a GraphQL answer with errors and no usable data
+
+A connector's own errors subclass one of these (the git connector's ``GitError`` is a
+``DeliveryPulseError``), so ``except dp.DeliveryPulseError`` catches everything raised on purpose.
 
 Every message passes through :func:`deliverypulse.redaction.redact`, so a token that leaks
 into an error text (say, inside a URL) is never shown.
@@ -19,6 +25,7 @@ into an error text (say, inside a URL) is never shown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +70,14 @@ class ConfigError(DeliveryPulseError):
 
 class UnknownConnectorError(ConfigError):
     """A source names a connector type that is not installed."""
+
+
+class OptionError(DeliveryPulseError, ValueError):
+    """A library option has a value we do not know (a period, signal, benchmark year...)."""
+
+
+class AnalysisError(OptionError):
+    """An analysis option has a value that cannot work (bins, thresholds)."""
 
 
 class DataError(DeliveryPulseError):
@@ -138,3 +153,11 @@ class AuthError(FatalAPIError):
 
 class NotFoundError(FatalAPIError):
     """The repo, project or object does not exist (or the token cannot see it)."""
+
+
+class GraphQLAPIError(FatalAPIError):
+    """A GraphQL query answered with errors (and no usable data)."""
+
+    def __init__(self, message: str, *, errors: Sequence[Mapping[str, Any]] = (), **kw: Any):
+        self.errors = list(errors)
+        super().__init__(message, **kw)

@@ -19,16 +19,12 @@ from deliverypulse.dataset import Dataset
 from deliverypulse.dora.failure import SIGNALS
 from deliverypulse.dora.lead_time import BOT_PATTERN, all_changes
 from deliverypulse.dora.table import prepare
-from deliverypulse.errors import DeliveryPulseError
+from deliverypulse.errors import AnalysisError
 from deliverypulse.linking import link
 
 #: Default lower edges of the batch-size groups, in changes: 1, 2-3, 4-7, 8+.
 DEFAULT_BINS: tuple[int, ...] = (1, 2, 4, 8)
 _KEY = ["source", "repo", "deployment_id"]
-
-
-class AnalysisError(DeliveryPulseError, ValueError):
-    """An analysis option has a value that cannot work (bins, thresholds)."""
 
 
 def check_bins(bins: Sequence[int]) -> tuple[int, ...]:

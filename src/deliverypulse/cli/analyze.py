@@ -26,8 +26,7 @@ from deliverypulse.analysis import (
 )
 from deliverypulse.cli._errors import fail as _fail
 from deliverypulse.dataset import load
-from deliverypulse.dora.periods import OptionError
-from deliverypulse.errors import DeliveryPulseError
+from deliverypulse.errors import DeliveryPulseError, OptionError
 from deliverypulse.redaction import redact
 
 DEFAULT_DIRECTORY = "deliverypulse-data"

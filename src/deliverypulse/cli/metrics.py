@@ -22,8 +22,7 @@ from deliverypulse.cli._errors import fail as _fail
 from deliverypulse.dataset import load
 from deliverypulse.dora import SIGNALS, metrics, summary
 from deliverypulse.dora.clusters import BENCHMARKS
-from deliverypulse.dora.periods import OptionError
-from deliverypulse.errors import DataError, DeliveryPulseError
+from deliverypulse.errors import DataError, DeliveryPulseError, OptionError
 from deliverypulse.redaction import redact
 from deliverypulse.store.files import write_atomic
 

@@ -12,7 +12,8 @@ import click
 
 from deliverypulse.cli._errors import handle_errors
 from deliverypulse.config import DEFAULT_OUTPUT
-from deliverypulse.dora.periods import OptionError, check_tz
+from deliverypulse.dora.periods import check_tz
+from deliverypulse.errors import OptionError
 
 
 def _time_zone(_context: click.Context, _parameter: click.Parameter, value: str) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from deliverypulse.dora.clusters import BENCHMARKS, CLUSTERS, classify
 from deliverypulse.dora.failure import SIGNALS, deployment_outcomes
 from deliverypulse.dora.lead_time import BOT_PATTERN, lead_times
-from deliverypulse.dora.periods import OptionError
 from deliverypulse.dora.table import METRIC_COLUMNS, metrics, summary
+from deliverypulse.errors import OptionError
 
 __all__ = [
     "BENCHMARKS",

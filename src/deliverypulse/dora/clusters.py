@@ -11,7 +11,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
-from deliverypulse.dora.periods import OptionError
+from deliverypulse.errors import OptionError
 
 CLUSTERS = ("elite", "high", "medium", "low")
 _MONTH_DAYS = 365.25 / 12

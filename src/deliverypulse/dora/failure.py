@@ -16,7 +16,7 @@ import pandas as pd
 
 from deliverypulse.dataset import Dataset
 from deliverypulse.dora.lead_time import all_changes, change_positions
-from deliverypulse.dora.periods import OptionError
+from deliverypulse.errors import OptionError
 from deliverypulse.linking import as_micros, link_rows, positions, production_deployments
 
 SIGNALS: tuple[str, ...] = ("status", "rollback", "revert", "hotfix", "incident")

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from deliverypulse.errors import DeliveryPulseError
+from deliverypulse.errors import OptionError
 
 Period = Literal["week", "month"]
 PERIODS: tuple[str, ...] = ("week", "month")
@@ -20,10 +20,6 @@ IntArray = npt.NDArray[np.int64]
 
 _DAY_US = 86_400 * 1_000_000
 _EPOCH_WEEKDAY_OFFSET = 3  # 1970-01-01 was a Thursday; the Monday before is day -3
-
-
-class OptionError(DeliveryPulseError, ValueError):
-    """A metric option has a value we do not know (a period, signal, benchmark year...)."""
 
 
 def check_period(period: str) -> Period:

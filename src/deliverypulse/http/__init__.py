@@ -5,8 +5,8 @@ and conditional requests; ``requests_adapter`` applies it under clients that spe
 ``requests`` (python-gitlab, PyGithub); ``stats`` counts what either sent.
 """
 
+from deliverypulse.errors import GraphQLAPIError
 from deliverypulse.http.client import (
-    GraphQLAPIError,
     HTTPClient,
     JSONResponse,
     TokenSource,

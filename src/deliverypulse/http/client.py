@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
-from deliverypulse.errors import FatalAPIError, NotFoundError
+from deliverypulse.errors import GraphQLAPIError, NotFoundError
 from deliverypulse.http.policy import (
     ErrorContext,
     Outcome,
@@ -45,14 +45,6 @@ JSON = Any
 #: Returns the current token (or None); called per request so that short-lived tokens
 #: (GitHub App installation tokens) can be refreshed underneath the client.
 TokenSource = Callable[[], str | None]
-
-
-class GraphQLAPIError(FatalAPIError):
-    """A GraphQL query answered with errors (and no usable data)."""
-
-    def __init__(self, message: str, *, errors: Sequence[Mapping[str, Any]] = (), **kw: Any):
-        self.errors = list(errors)
-        super().__init__(message, **kw)
 
 
 @dataclass(frozen=True)

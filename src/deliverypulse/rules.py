@@ -1,0 +1,213 @@
+"""The one home of every classification rule: production, revert, reverted reference, hotfix, bot.
+
+Connectors record facts (titles, bodies, branch names, labels, logins, a provider's own "this
+is a bot" flag); the core classifies them with the functions here, so a fix is classified the
+same way whether it came from GitHub, GitLab, plain git or a trunk commit. Each pattern is a
+documented option where it is used (a source's ``production``, ``hotfix`` and ``bots`` keys,
+the metrics' ``bot_pattern`` and ``hotfix_pattern``); these are the defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: A production environment's name (case-insensitive).
+PRODUCTION_PATTERN = r"(?i)^prod(uction)?$"
+
+#: A hotfix: matched on titles, branch names and labels.
+HOTFIX_PATTERN = r"(?i)\bhot[-_ ]?fix"
+
+#: A bot author: matched on logins, usernames, names and emails. GitHub apps end in ``[bot]``;
+#: GitLab project and group access tokens act as ``project_N_bot`` / ``group_N_bot``.
+BOT_PATTERN = (
+    r"(?i)(?:\[bot\]$|^dependabot|^renovate|^github-actions|^snyk-bot"
+    r"|^project_\d+_bot|^group_\d+_bot|-bot$)"
+)
+
+#: The title GitHub's and GitLab's "Revert" buttons and ``git revert`` write: ``Revert "..."``.
+REVERT_TITLE = r'(?i)^\s*revert\s+"'
+
+# What a revert names as reverted, most explicit first. Each has one group: a change number or
+# a commit sha. GitHub writes "Reverts owner/repo#123", GitLab "reverts merge request !12",
+# ``git revert`` "This reverts commit <sha>"; a reverted merge's own title carries its number.
+_REVERTED_CHANGE = r"(?i)\breverts\s+(?:[\w.-]+/[\w.-]+)?#(\d+)"
+_REVERTED_MERGE_REQUEST = r"(?i)\breverts\s+merge\s+request\s+(?:[\w./-]+)?!(\d+)"
+_REVERTED_SHA = r"(?i)\breverts\s+commit\s+([0-9a-f]{7,64})\b"
+_REVERTED_TITLE_NUMBER = r'(?i)^\s*revert\s+".*?(?:\(#|pull request #|!)(\d+)'
+_REFERENCES = (_REVERTED_CHANGE, _REVERTED_MERGE_REQUEST, _REVERTED_SHA)
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """A rule's regex, compiled once (``re.error`` for a bad one: the config reports it)."""
+    return re.compile(pattern)
+
+
+# --- one value at a time (connectors that build rows as dicts) ------------------------------
+
+
+def is_production(
+    environment: str | None, pattern: re.Pattern[str] | str = PRODUCTION_PATTERN
+) -> bool:
+    """Whether an environment name is production under ``pattern``."""
+    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    return bool(environment and compiled.search(environment))
+
+
+def is_revert(title: str | None, body: str | None = None) -> bool:
+    """A change that undoes another: a ``Revert "..."`` title or an explicit reference."""
+    return bool(re.search(REVERT_TITLE, title or "")) or reverted_reference(title, body) is not None
+
+
+def reverted_reference(title: str | None, body: str | None = None) -> str | None:
+    """What a revert names as reverted: a change number (``"123"``) or a commit sha.
+
+    An explicit change reference in the body wins over a sha; a number in a
+    ``Revert "... (#12)"`` title is the last resort.
+    """
+    text = body or ""
+    for pattern in _REFERENCES:
+        if match := re.search(pattern, text):
+            return match.group(1)
+    if match := re.search(_REVERTED_TITLE_NUMBER, title or ""):
+        return match.group(1)
+    return None
+
+
+def is_hotfix(
+    pattern: re.Pattern[str] | str,
+    title: str | None,
+    head_ref: str | None = None,
+    labels: Iterable[str] | None = None,
+) -> bool:
+    """A hotfix: ``pattern`` found in the title, the branch name or a label."""
+    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    text = " ".join([title or "", head_ref or "", *(labels or ())])
+    return bool(compiled.search(text))
+
+
+def is_bot(pattern: re.Pattern[str] | str, *names: str | None, flagged: bool = False) -> bool:
+    """A bot: the provider says so (``flagged``), or ``pattern`` matches one of its names."""
+    if flagged:
+        return True
+    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    return any(name and compiled.search(name) for name in names)
+
+
+# --- whole columns (the core, the metrics) --------------------------------------------------
+
+
+def _text(column: Any, index: pd.Index) -> pd.Series:
+    if column is None:
+        return pd.Series("", index=index, dtype="string")
+    return pd.Series(column, index=index).astype("string").fillna("")
+
+
+def production_flags(environments: pd.Series, pattern: str = PRODUCTION_PATTERN) -> pd.Series:
+    """Whether each environment name is production (missing names are not)."""
+    names = environments.astype("string")
+    return names.str.contains(pattern, regex=True).fillna(False).astype(bool)
+
+
+def revert_flags(title: pd.Series, body: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+    """Per row: is it a revert (``boolean``), and what it reverts (``string``, may be missing)."""
+    index = title.index
+    titles, bodies = _text(title, index), _text(body, index)
+    reference = pd.Series(pd.NA, index=index, dtype="string")
+    for pattern in _REFERENCES:
+        found = bodies.str.extract(pattern, expand=False).astype("string")
+        reference = reference.fillna(found)
+    reference = reference.fillna(
+        titles.str.extract(_REVERTED_TITLE_NUMBER, expand=False).astype("string")
+    )
+    flagged = titles.str.contains(REVERT_TITLE, regex=True) | reference.notna()
+    return flagged.astype("boolean"), reference
+
+
+def hotfix_flags(
+    pattern: str,
+    title: pd.Series,
+    head_ref: pd.Series | None = None,
+    labels: pd.Series | None = None,
+) -> pd.Series:
+    """Per row: ``pattern`` found in the title, the branch name or a label (``boolean``)."""
+    index = title.index
+    found = _text(title, index).str.contains(pattern, regex=True)
+    found |= _text(head_ref, index).str.contains(pattern, regex=True)
+    if labels is not None:
+        joined = pd.Series(
+            [" ".join(map(str, value)) if _is_list(value) else "" for value in labels],
+            index=index,
+            dtype="string",
+        )
+        found |= joined.str.contains(pattern, regex=True)
+    return found.fillna(False).astype("boolean")
+
+
+def bot_flags(pattern: str, author: pd.Series, flagged: pd.Series | None = None) -> pd.Series:
+    """Per row: the provider flagged a bot, or ``pattern`` matches the author (``boolean``)."""
+    found = _text(author, author.index).str.contains(pattern, regex=True).fillna(False)
+    if flagged is not None:
+        found |= pd.Series(flagged, index=author.index).astype("boolean").fillna(False)
+    return found.astype("boolean")
+
+
+#: Fact columns a connector may add to ``changes`` rows for :func:`classify_changes`; they are
+#: used to classify and then dropped (they are not stored).
+FACT_COLUMNS = ("body", "author_is_bot")
+
+
+def classify_changes(
+    frame: pd.DataFrame, *, hotfix: str = HOTFIX_PATTERN, bots: str = BOT_PATTERN
+) -> pd.DataFrame:
+    """``changes`` rows with ``is_revert``, ``reverts``, ``is_hotfix`` and ``is_bot`` decided
+    from their facts (``title``, ``body``, ``head_ref``, ``labels``, ``author``,
+    ``author_is_bot``), the fact-only columns dropped.
+
+    A connector that knows more than the text (git resolves a reverted sha to its change
+    through the graph) may fill ``reverts`` or set ``is_revert``; what it set is kept.
+    """
+    if frame.empty:
+        return frame.drop(columns=[c for c in FACT_COLUMNS if c in frame.columns])
+    out = frame.copy()
+    index = out.index
+    title = out["title"] if "title" in out else pd.Series(pd.NA, index=index, dtype="string")
+    flagged, reference = revert_flags(title, out.get("body"))
+    given_reverts = out["reverts"].astype("string") if "reverts" in out else None
+    given_revert = out["is_revert"].astype("boolean") if "is_revert" in out else None
+    out["reverts"] = reference if given_reverts is None else given_reverts.fillna(reference)
+    out["is_revert"] = (flagged | out["reverts"].notna()).astype("boolean")
+    if given_revert is not None:
+        out["is_revert"] = (out["is_revert"] | given_revert.fillna(False)).astype("boolean")
+    out["is_hotfix"] = hotfix_flags(hotfix, title, out.get("head_ref"), out.get("labels"))
+    if "author" in out:
+        out["is_bot"] = bot_flags(bots, out["author"], out.get("author_is_bot"))
+    return out.drop(columns=[c for c in FACT_COLUMNS if c in out.columns])
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+__all__ = [
+    "BOT_PATTERN",
+    "FACT_COLUMNS",
+    "HOTFIX_PATTERN",
+    "PRODUCTION_PATTERN",
+    "REVERT_TITLE",
+    "bot_flags",
+    "classify_changes",
+    "compile_pattern",
+    "hotfix_flags",
+    "is_bot",
+    "is_hotfix",
+    "is_production",
+    "is_revert",
+    "production_flags",
+    "revert_flags",
+    "reverted_reference",
+]
