@@ -24,6 +24,7 @@ from deliverypulse.config import SourceConfig
 from deliverypulse.connector import Connector, Option, Page
 from deliverypulse.errors import ConfigError
 from deliverypulse.patterns import BOT_PATTERN, HOTFIX_PATTERN
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime
 from deliverypulse_git.gitlog import Commits, Git, GitError, Ref, Sizes
 from deliverypulse_git.graph import Graph, Rules, find_changes, find_rollbacks, tag_deployments
 
@@ -129,8 +130,8 @@ class GitConnector(Connector):
     #: Rows per page; only the last page of a stream carries the cursor.
     page_size: int = 50_000
 
-    def __init__(self, source: SourceConfig) -> None:
-        super().__init__(source)
+    def __init__(self, source: SourceConfig, runtime: Runtime = DEFAULT_RUNTIME) -> None:
+        super().__init__(source, runtime)
         self.settings = Settings.from_source(source)
         self.git = Git(self.settings.path)
         self._tips: Tips | None = None

@@ -18,6 +18,7 @@ import httpx
 from deliverypulse.config import SourceConfig
 from deliverypulse.connector import Connector, Option, Page
 from deliverypulse.http import HTTPClient, RetryPolicy
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime
 from deliverypulse_github import queries
 from deliverypulse_github.auth import token_source
 from deliverypulse_github.changes import read_changes
@@ -118,12 +119,13 @@ class GitHubConnector(Connector):
     def __init__(
         self,
         source: SourceConfig,
+        runtime: Runtime = DEFAULT_RUNTIME,
         *,
         sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
-        super().__init__(source)
+        super().__init__(source, runtime)
         api_url = str(source.get("api_url", DEFAULT_API_URL)).rstrip("/")
         token, secret_name = token_source(source, api_url)
         max_wait = float(source.get("max_rate_limit_wait", 900))

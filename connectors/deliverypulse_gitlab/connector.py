@@ -21,6 +21,7 @@ from typing import ClassVar
 from deliverypulse.config import SourceConfig
 from deliverypulse.connector import Connector, Option, Page
 from deliverypulse.http.requests_adapter import Sleep
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime
 from deliverypulse_gitlab.api import GitLabAPI
 from deliverypulse_gitlab.changes import read_changes
 from deliverypulse_gitlab.commits import read_commits
@@ -79,8 +80,8 @@ class GitLabConnector(Connector):
     #: Tests and the benchmark replace this to avoid real sleeps.
     sleep: ClassVar[Sleep] = staticmethod(time.sleep)
 
-    def __init__(self, source: SourceConfig) -> None:
-        super().__init__(source)
+    def __init__(self, source: SourceConfig, runtime: Runtime = DEFAULT_RUNTIME) -> None:
+        super().__init__(source, runtime)
         self.api = GitLabAPI(
             url=instance_url(str(source.get("url", DEFAULT_URL))),
             token=source.token(),

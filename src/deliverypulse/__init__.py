@@ -8,10 +8,9 @@ ds.deployments.head()
 from deliverypulse._version import __version__
 from deliverypulse.analysis import Analysis, Finding, analyze
 from deliverypulse.collector import RunSummary, collect, run_collect
-from deliverypulse.config import Config, SourceConfig, load_config
+from deliverypulse.config import Config, load_config
 from deliverypulse.connector import (
     Connector,
-    Option,
     Page,
     available_connectors,
     register_connector,
@@ -37,6 +36,18 @@ from deliverypulse.errors import (
 )
 from deliverypulse.linking import link
 from deliverypulse.reporting import report
+from deliverypulse.sources import Option, SourceConfig
+from deliverypulse.streams import (
+    NewestFirst,
+    RawPage,
+    Runtime,
+    Stream,
+    StreamRun,
+    TextCursor,
+    UpdatedAfter,
+    WalkCursor,
+    Watermark,
+)
 
 __all__ = [
     "APIError",
@@ -54,15 +65,24 @@ __all__ = [
     "Finding",
     "GraphQLAPIError",
     "LockError",
+    "NewestFirst",
     "NotFoundError",
     "Option",
     "OptionError",
     "Page",
     "RateLimitError",
+    "RawPage",
     "RetryableAPIError",
     "RunSummary",
+    "Runtime",
     "SourceConfig",
+    "Stream",
+    "StreamRun",
+    "TextCursor",
     "UnknownConnectorError",
+    "UpdatedAfter",
+    "WalkCursor",
+    "Watermark",
     "__version__",
     "analyze",
     "available_connectors",

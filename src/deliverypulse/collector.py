@@ -21,15 +21,18 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from deliverypulse.config import Config, SourceConfig, load_config
-from deliverypulse.connector import Connector, load_connector, merge_pages
+from deliverypulse.config import Config, load_config
+from deliverypulse.connector import Connector, legacy_stream, load_connector, merge_pages
 from deliverypulse.dataset import Dataset, load
 from deliverypulse.errors import AuthError, CollectError, DeliveryPulseError
 from deliverypulse.progress import NullProgress, Progress
 from deliverypulse.redaction import redact
+from deliverypulse.rules import classify_changes
+from deliverypulse.sources import SourceConfig
 from deliverypulse.store import DatasetLock, ParquetStore, SyncState, spec_for
-from deliverypulse.store.coerce import coerce_frame, to_arrow
+from deliverypulse.store.coerce import Records, coerce_frame, to_arrow, to_frame
 from deliverypulse.store.files import remove_stale_temp_files
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Shared, Stream, StreamRun, ordered
 
 log = logging.getLogger("deliverypulse.collector")
 
@@ -120,8 +123,13 @@ def run_collect(
     full_refresh: bool = False,
     progress: Progress | None = None,
     lock_timeout: float = 0.0,
+    runtime: Runtime | None = None,
 ) -> RunSummary:
-    """Collect every source of ``config`` into its dataset; never raises for a source failure."""
+    """Collect every source of ``config`` into its dataset; never raises for a source failure.
+
+    ``runtime`` (clock, sleep, HTTP transport) is handed to every connector; tests use it to
+    route connectors to local servers and to skip rate-limit waits.
+    """
     if not isinstance(config, Config):
         config = load_config(config, output=output)
     elif output is not None:
@@ -138,7 +146,7 @@ def run_collect(
         for source in config.sources:
             if since is not None:
                 source = replace(source, options={**source.options, "since": since})
-            _collect_source(source, store, state, summary, full_refresh, progress, config)
+            _collect_source(source, store, state, summary, full_refresh, progress, config, runtime)
         summary.finished_at = datetime.now(UTC)
         state.record_run(summary.to_dict())
     progress.close()
@@ -153,6 +161,7 @@ def collect(
     full_refresh: bool = False,
     progress: Progress | None = None,
     lock_timeout: float = 0.0,
+    runtime: Runtime | None = None,
 ) -> Dataset:
     """Collect like the CLI does and return the dataset; raise if any source failed.
 
@@ -166,6 +175,7 @@ def collect(
         full_refresh=full_refresh,
         progress=progress,
         lock_timeout=lock_timeout,
+        runtime=runtime,
     )
     if not summary.ok:
         raise CollectError(
@@ -186,10 +196,11 @@ def _collect_source(
     full_refresh: bool,
     progress: Progress,
     config: Config,
+    runtime: Runtime | None = None,
 ) -> None:
     try:
         connector_class = load_connector(source.type)
-        connector = connector_class(source)
+        connector = connector_class(source, runtime or DEFAULT_RUNTIME)
         repos = list(connector.repos())
     except DeliveryPulseError as error:
         summary.source_errors[source.name] = str(error)
@@ -199,13 +210,16 @@ def _collect_source(
         summary.source_errors[source.name] = _describe(error)
         log.exception("%s: connector failed", source.name)
         return
-    streams = source.streams or connector_class.streams
-    results = {stream: StreamResult(source.name, stream) for stream in streams}
+    declared = connector_class.stream_specs or tuple(
+        legacy_stream(name) for name in connector_class.streams
+    )
+    streams = ordered(declared, source.streams or None)
+    results = {stream.name: StreamResult(source.name, stream.name) for stream in streams}
     summary.results.extend(results.values())
     try:
         workers = max(1, min(connector_class.concurrency, config.concurrency, len(repos) or 1))
         writer = _SourceWriter(store, state, source.name, results)
-        run = _RepoRun(connector, source, state, writer, results, full_refresh, progress)
+        run = _RepoRun(connector, source, state, writer, streams, results, full_refresh, progress)
         try:
             if workers == 1:
                 for repo in repos:
@@ -282,6 +296,7 @@ class _RepoRun:
     source: SourceConfig
     state: SyncState
     writer: _SourceWriter
+    streams: list[Stream]  # in the order they must run
     results: dict[str, StreamResult]
     full_refresh: bool
     progress: Progress
@@ -293,14 +308,16 @@ class _RepoRun:
         Repos run on several threads: each stream counts into its own ``StreamResult`` and
         merges it into the source's total under a lock, so no count is lost to a race.
         """
-        for stream, total in self.results.items():
+        shared = Shared()  # what a stream hands the streams declared after it, for this repo
+        for spec in self.streams:
+            stream, total = spec.name, self.results[spec.name]
             if self.stopped:
                 return False
             result = StreamResult(self.source.name, stream, repos=1)
             started = time.monotonic()
             self.progress.stream_started(self.source.name, stream, repo)
             try:
-                self._collect_stream(stream, repo, result)
+                self._collect_stream(spec, repo, result, shared)
             except DeliveryPulseError as error:
                 result.errors.append(f"{repo}: {error}")
                 log.error("%s %s %s: %s", self.source.name, stream, repo, error)
@@ -315,16 +332,37 @@ class _RepoRun:
                 self.progress.stream_finished(self.source.name, stream, repo)
         return not self.stopped
 
-    def _collect_stream(self, stream: str, repo: str, result: StreamResult) -> None:
-        cursor = None if self.full_refresh else self.state.cursor(self.source.name, stream, repo)
-        for page in merge_pages(self.connector.read(stream, repo, cursor), MERGED_PAGE_ROWS):
-            table = page.table or stream
-            frame = coerce_frame(spec_for(table), page.records, source=self.source.name, repo=repo)
-            if table == stream:
+    def _collect_stream(
+        self, spec: Stream, repo: str, result: StreamResult, shared: Shared
+    ) -> None:
+        stream = spec.name
+        text = None if self.full_refresh else self.state.cursor(self.source.name, stream, repo)
+        run = StreamRun(
+            spec,
+            repo,
+            spec.cursor.load(text),
+            self.connector.runtime,
+            self.source.since,
+            shared,
+        )
+        for page in merge_pages(self.connector.read_stream(run), MERGED_PAGE_ROWS):
+            table = page.table or spec.table_name
+            records = self._classified(table, page.records)
+            frame = coerce_frame(spec_for(table), records, source=self.source.name, repo=repo)
+            if table == spec.table_name:
                 result.fetched += len(frame)
             self.progress.rows_fetched(self.source.name, stream, repo, len(frame))
-            checkpoint = None if page.cursor is None else (stream, repo, page.cursor)
+            text = page.cursor_text
+            checkpoint = None if text is None else (stream, repo, text)
             self.writer.add(table, frame, checkpoint)
+
+    def _classified(self, table: str, records: Records) -> Records:
+        """Connectors record facts; the core decides reverts, hotfixes and bots (rules.py)."""
+        if table != "changes":
+            return records
+        return classify_changes(
+            to_frame(records), hotfix=self.source.hotfix.pattern, bots=self.source.bots.pattern
+        )
 
 
 def _concat_arrow(table: str, frames: Iterable[pd.DataFrame]) -> pa.Table:

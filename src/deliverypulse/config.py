@@ -11,75 +11,20 @@ import difflib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deliverypulse.connector import Connector, Option, load_connector
+from deliverypulse.connector import Connector, load_connector
 from deliverypulse.errors import ConfigError, UnknownConnectorError
-from deliverypulse.redaction import read_token
+from deliverypulse.sources import COMMON_OPTIONS, Option, SourceConfig, parse_since
 from deliverypulse.store.schemas import STREAMS
 
 DEFAULT_OUTPUT = "deliverypulse-data"
-DEFAULT_PRODUCTION = r"^prod(uction)?$"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-#: Keys every source accepts, whatever its type.
-COMMON_OPTIONS: dict[str, Option] = {
-    "name": Option(str, help="unique name of the source; default: type and repo"),
-    "type": Option(str, required=True, help="connector type (see 'deliverypulse connectors')"),
-    "token_env": Option(str, help="environment variable that holds the token"),
-    "since": Option((str, date, datetime), help="collect nothing older than this date"),
-    "streams": Option(list, help="streams to collect; default: all the connector supports"),
-    "production": Option(str, DEFAULT_PRODUCTION, help="regex on production environment names"),
-    "enabled": Option(bool, True, help="set false to skip the source"),
-}
 TOP_LEVEL_KEYS = ("output", "sources", "collect")
 OUTPUT_KEYS = ("path",)
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """One validated ``[[sources]]`` entry, with defaults filled in."""
-
-    name: str
-    type: str
-    options: Mapping[str, Any]
-    config_file: Path | None = None
-    base_dir: Path = field(default_factory=Path.cwd)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.options.get(key)
-        return default if value is None else value
-
-    @property
-    def since(self) -> datetime | None:
-        return parse_since(self.options.get("since"))
-
-    @property
-    def streams(self) -> tuple[str, ...]:
-        return tuple(self.options.get("streams") or ())
-
-    @property
-    def production(self) -> re.Pattern[str]:
-        return re.compile(self.options.get("production") or DEFAULT_PRODUCTION)
-
-    @property
-    def token_env(self) -> str | None:
-        value = self.options.get("token_env")
-        return str(value) if value else None
-
-    def token(self) -> str | None:
-        """The token from ``token_env`` (never logged; registered for redaction)."""
-        return read_token(self.token_env) if self.token_env else None
-
-    def path(self, key: str) -> Path:
-        """An option that names a file or directory, relative to the config file's folder."""
-        return (self.base_dir / Path(str(self.options[key])).expanduser()).resolve()
-
-    def error(self, message: str, key: str | None = None) -> ConfigError:
-        return ConfigError(message, file=self.config_file, source=self.name, key=key)
 
 
 @dataclass(frozen=True)
@@ -96,22 +41,6 @@ class Config:
             if source.name == name:
                 return source
         raise ConfigError(f"no source named {name!r}", file=self.path)
-
-
-def parse_since(value: Any) -> datetime | None:
-    """A ``since`` value (date, datetime or ISO string) as an aware UTC datetime."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    text = str(value).strip().replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{value!r} is not a date (expected YYYY-MM-DD)", key="since") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def load_config(path: Path | str, *, output: Path | str | None = None) -> Config:
@@ -205,11 +134,7 @@ def _source(entry: Any, index: int, *, file: Path | None, base_dir: Path) -> Sou
                 )
             options[key] = None
             continue
-        if not isinstance(value, option.kind) or (isinstance(value, bool) and option.kind is int):
-            raise ConfigError(
-                f"expected {option.describe()}, got {value!r}", file=file, source=display, key=key
-            )
-        options[key] = value
+        options[key] = _checked(option, value, file=file, source=display, key=key)
     name = options["name"] or _default_name(type_name, connector, options)
     if not _NAME.match(name):
         raise ConfigError(
@@ -221,6 +146,26 @@ def _source(entry: Any, index: int, *, file: Path | None, base_dir: Path) -> Sou
     _check_common(source, connector)
     connector.validate(source)
     return source
+
+
+def _checked(option: Option, value: Any, *, file: Path | None, source: str, key: str) -> Any:
+    """``value`` if it has the option's type; a regex option compiled."""
+    if option.is_pattern:
+        if not isinstance(value, (str, re.Pattern)):
+            raise ConfigError(
+                f"expected {option.describe()}, got {value!r}", file=file, source=source, key=key
+            )
+        try:
+            return re.compile(value)
+        except re.error as error:
+            raise ConfigError(
+                f"not a valid regular expression: {error}", file=file, source=source, key=key
+            ) from None
+    if not isinstance(value, option.kind) or (isinstance(value, bool) and option.kind is int):
+        raise ConfigError(
+            f"expected {option.describe()}, got {value!r}", file=file, source=source, key=key
+        )
+    return value
 
 
 def _check_common(source: SourceConfig, connector: type[Connector]) -> None:
@@ -235,10 +180,6 @@ def _check_common(source: SourceConfig, connector: type[Connector]) -> None:
                 f"(it has {', '.join(connector.streams)})",
                 "streams",
             )
-    try:
-        source.production  # noqa: B018 - compiles the regex
-    except re.error as error:
-        raise source.error(f"not a valid regular expression: {error}", "production") from None
     if source.token_env and source.token() is None:
         raise source.error(
             f"environment variable {source.token_env} is not set (or empty); "
@@ -274,4 +215,13 @@ def _suggest(key: str, known: Any) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-__all__ = ["COMMON_OPTIONS", "STREAMS", "Config", "SourceConfig", "config_from_dict", "load_config"]
+__all__ = [
+    "COMMON_OPTIONS",
+    "STREAMS",
+    "Config",
+    "Option",
+    "SourceConfig",
+    "config_from_dict",
+    "load_config",
+    "parse_since",
+]

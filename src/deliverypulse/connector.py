@@ -1,9 +1,11 @@
 """The connector protocol and registry: what a plugin declares, and how the core finds it.
 
 A connector is a class registered under the entry-point group ``deliverypulse.connectors``.
-It declares its streams and config keys and yields :class:`Page` objects; the core owns state,
-retries policy, writing, progress and error reporting. See ``examples/csv_connector`` for a
-third-party one.
+It declares its streams (:class:`~deliverypulse.streams.Stream` values) and config keys
+(:class:`~deliverypulse.sources.Option` values) and its readers yield :class:`Page` objects;
+the core owns cursors, state, retries policy, classification, writing, progress and error
+reporting, and injects a :class:`~deliverypulse.streams.Runtime`. See
+``examples/csv_connector`` for a third-party one.
 """
 
 from __future__ import annotations
@@ -12,42 +14,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import pandas as pd
 import pyarrow as pa
 
 from deliverypulse.errors import UnknownConnectorError
+from deliverypulse.sources import Option, SourceConfig
 from deliverypulse.store.coerce import Records, to_frame
-
-if TYPE_CHECKING:
-    from deliverypulse.config import SourceConfig
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, StreamRun
 
 ENTRY_POINT_GROUP = "deliverypulse.connectors"
-
-
-@dataclass(frozen=True)
-class Option:
-    """A config key a connector accepts: its type(s), default and one line of help."""
-
-    kind: type | tuple[type, ...]
-    default: Any = None
-    required: bool = False
-    help: str = ""
-
-    def describe(self) -> str:
-        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
-        return " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
-
-
-_TYPE_NAMES = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-    list: "a list",
-    dict: "a table",
-}
 
 
 @dataclass
@@ -60,8 +37,15 @@ class Page:
     """
 
     records: Records
-    cursor: str | None = None
+    cursor: Any = None  # text, or a cursor value (``dump()`` gives its text); None: no checkpoint
     table: str | None = None
+
+    @property
+    def cursor_text(self) -> str | None:
+        """The cursor as the text the core stores."""
+        if self.cursor is None or isinstance(self.cursor, str):
+            return self.cursor
+        return str(self.cursor.dump())
 
 
 def merge_pages(pages: Iterable[Page], min_rows: int) -> Iterator[Page]:
@@ -74,7 +58,7 @@ def merge_pages(pages: Iterable[Page], min_rows: int) -> Iterator[Page]:
     """
     pending: list[Records] = []
     rows = 0
-    cursor: str | None = None
+    cursor: Any = None
     table: str | None = None
 
     def merged() -> Page:
@@ -108,19 +92,34 @@ def merge_pages(pages: Iterable[Page], min_rows: int) -> Iterator[Page]:
 
 
 class Connector(ABC):
-    """Base class of every connector. Subclasses say what differs; the core does the rest."""
+    """Base class of every connector. Subclasses say what differs; the core does the rest.
+
+    Declare ``streams`` as :class:`~deliverypulse.streams.Stream` values; the class then also
+    offers their names as ``streams`` and the declarations as ``stream_specs``. (A connector
+    that declares plain names instead implements :meth:`read` itself.)
+    """
 
     #: The entry-point name, used as ``type = "..."`` in the config.
     type_name: ClassVar[str] = ""
-    #: Streams (tables) this connector can produce.
+    #: Streams this connector can produce (names; see ``stream_specs`` for the declarations).
     streams: ClassVar[tuple[str, ...]] = ()
-    #: Config keys beyond the common ones (name, type, token_env, since, streams, production).
+    #: The declared streams, in declared order (filled from ``streams`` by the class).
+    stream_specs: ClassVar[tuple[Stream, ...]] = ()
+    #: Config keys beyond the common ones (see ``deliverypulse.sources.COMMON_OPTIONS``).
     options: ClassVar[Mapping[str, Option]] = {}
     #: How many repos the core may collect at once for one source.
     concurrency: ClassVar[int] = 1
 
-    def __init__(self, source: SourceConfig) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared: tuple[Any, ...] = tuple(cls.__dict__.get("streams", ()))
+        if declared and all(isinstance(stream, Stream) for stream in declared):
+            cls.stream_specs = declared
+            cls.streams = tuple(stream.name for stream in declared)
+
+    def __init__(self, source: SourceConfig, runtime: Runtime = DEFAULT_RUNTIME) -> None:
         self.source = source
+        self.runtime = runtime
 
     @classmethod
     def validate(cls, source: SourceConfig) -> None:
@@ -130,12 +129,49 @@ class Connector(ABC):
     def repos(self) -> Iterable[str]:
         """The repos (``owner/name`` or project paths) this source covers."""
 
-    @abstractmethod
+    @classmethod
+    def stream(cls, name: str) -> Stream:
+        """The declared stream called ``name``."""
+        for spec in cls.stream_specs:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"{cls.type_name} connector has no declared stream {name!r}")
+
+    def read_stream(self, run: StreamRun) -> Iterator[Page]:
+        """Yield the pages of one declared stream for one repo (the core's entry point)."""
+        if self.stream_specs:
+            return run.stream.read(self, run)
+        return self.read(run.stream.name, run.repo, run.cursor.dump() or None)
+
     def read(self, stream: str, repo: str, cursor: str | None) -> Iterator[Page]:
-        """Yield pages of ``stream`` for ``repo``, resuming after ``cursor`` when given."""
+        """Yield pages of ``stream`` for ``repo``, resuming after the ``cursor`` text.
+
+        Declared streams need not override this: it loads the stream's cursor and runs its
+        reader (handy in tests and notebooks; the core calls :meth:`read_stream`).
+        """
+        spec = self.stream(stream)
+        run = StreamRun(spec, repo, spec.cursor.load(cursor), self.runtime, self.source.since)
+        return self.read_stream(run)
 
     def close(self) -> None:
         """Release clients and connections."""
+
+
+def legacy_stream(name: str) -> Stream:
+    """A stand-in declaration for a connector that lists plain stream names."""
+
+    def read(connector: Any, run: StreamRun) -> Iterator[Page]:
+        return iter(())
+
+    return Stream(name, read)
+
+
+def stream_run(
+    connector: type[Connector], name: str, repo: str, cursor: str | None, **kwargs: Any
+) -> StreamRun:
+    """The :class:`StreamRun` the core hands ``connector``'s stream ``name`` for ``repo``."""
+    spec = connector.stream(name) if connector.stream_specs else legacy_stream(name)
+    return StreamRun(spec, repo, spec.cursor.load(cursor), **kwargs)
 
 
 _registered: dict[str, type[Connector]] = {}
@@ -187,3 +223,18 @@ def load_connector(type_name: str) -> type[Connector]:
             key="type",
         )
     return loaded
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Connector",
+    "Option",  # re-exported: declared in deliverypulse.sources
+    "Page",
+    "SourceConfig",  # re-exported: declared in deliverypulse.sources
+    "available_connectors",
+    "legacy_stream",
+    "load_connector",
+    "merge_pages",
+    "register_connector",
+    "stream_run",
+]

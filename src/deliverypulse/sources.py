@@ -1,0 +1,145 @@
+"""What a ``[[sources]]`` table is once validated: its options (declared as :class:`Option`
+values by the core and by each connector) and the :class:`SourceConfig` every connector gets.
+
+Both the config loader and the connector protocol import this module; neither imports the
+other's internals. Regex options are compiled and checked once, by the core.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from deliverypulse.errors import ConfigError
+from deliverypulse.redaction import read_token
+from deliverypulse.rules import BOT_PATTERN, HOTFIX_PATTERN, PRODUCTION_PATTERN
+
+
+@dataclass(frozen=True)
+class Option:
+    """A config key a connector accepts: its type(s), default and one line of help."""
+
+    kind: type | tuple[type, ...]
+    default: Any = None
+    required: bool = False
+    help: str = ""
+
+    @property
+    def is_pattern(self) -> bool:
+        """A regex option: written as a string, compiled and checked by the core."""
+        return self.kind is re.Pattern
+
+    def describe(self) -> str:
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        return " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+
+
+_TYPE_NAMES: dict[Any, str] = {
+    re.Pattern: "a regular expression",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
+
+
+#: Keys every source accepts, whatever its type.
+COMMON_OPTIONS: dict[str, Option] = {
+    "name": Option(str, help="unique name of the source; default: type and repo"),
+    "type": Option(str, required=True, help="connector type (see 'deliverypulse connectors')"),
+    "token_env": Option(str, help="environment variable that holds the token"),
+    "since": Option((str, date, datetime), help="collect nothing older than this date"),
+    "streams": Option(list, help="streams to collect; default: all the connector supports"),
+    "production": Option(
+        re.Pattern, PRODUCTION_PATTERN, help="regex on production environment names"
+    ),
+    "hotfix": Option(
+        re.Pattern, HOTFIX_PATTERN, help="regex on title, branch and labels: a hotfix"
+    ),
+    "bots": Option(re.Pattern, BOT_PATTERN, help="regex on logins, names and emails: a bot"),
+    "enabled": Option(bool, True, help="set false to skip the source"),
+}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One validated ``[[sources]]`` entry, with defaults filled in."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any]
+    config_file: Path | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.options.get(key)
+        return default if value is None else value
+
+    @property
+    def since(self) -> datetime | None:
+        return parse_since(self.options.get("since"))
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return tuple(self.options.get("streams") or ())
+
+    def pattern(self, key: str) -> re.Pattern[str]:
+        """A regex option, compiled (the config compiled and checked it already)."""
+        value = self.options.get(key)
+        if isinstance(value, re.Pattern):
+            return value
+        default = COMMON_OPTIONS[key].default if key in COMMON_OPTIONS else None
+        return re.compile(str(value if value is not None else default))
+
+    @property
+    def production(self) -> re.Pattern[str]:
+        return self.pattern("production")
+
+    @property
+    def hotfix(self) -> re.Pattern[str]:
+        return self.pattern("hotfix")
+
+    @property
+    def bots(self) -> re.Pattern[str]:
+        return self.pattern("bots")
+
+    @property
+    def token_env(self) -> str | None:
+        value = self.options.get("token_env")
+        return str(value) if value else None
+
+    def token(self) -> str | None:
+        """The token from ``token_env`` (never logged; registered for redaction)."""
+        return read_token(self.token_env) if self.token_env else None
+
+    def path(self, key: str) -> Path:
+        """An option that names a file or directory, relative to the config file's folder."""
+        return (self.base_dir / Path(str(self.options[key])).expanduser()).resolve()
+
+    def error(self, message: str, key: str | None = None) -> ConfigError:
+        return ConfigError(message, file=self.config_file, source=self.name, key=key)
+
+
+def parse_since(value: Any) -> datetime | None:
+    """A ``since`` value (date, datetime or ISO string) as an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value).strip().replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{value!r} is not a date (expected YYYY-MM-DD)", key="since") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+__all__ = ["COMMON_OPTIONS", "Option", "SourceConfig", "parse_since"]
