@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 #: A production environment's name (case-insensitive).
-PRODUCTION_PATTERN = r"(?i)^prod(uction)?$"
+PRODUCTION_PATTERN = r"(?i)^prod(?:uction)?$"
 
 #: A hotfix: matched on titles, branch names and labels.
 HOTFIX_PATTERN = r"(?i)\bhot[-_ ]?fix"
