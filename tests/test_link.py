@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import deliverypulse.linking as dplink
+import deliverypulse.linking.graph as commit_graph
 from deliverypulse.dataset import Dataset
 from deliverypulse.store.schemas import DEPLOYMENT_CHANGES
 
@@ -338,6 +339,8 @@ def test_full_length_shas_take_the_hashed_path_and_agree() -> None:
 
 def test_hash_collisions_never_link_the_wrong_commit(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every sha hashes alike: the byte-for-byte check must notice and fall back to exact codes.
-    monkeypatch.setattr(dplink, "_hash", lambda words, repo: np.zeros(len(words), dtype=np.int64))
+    monkeypatch.setattr(
+        commit_graph, "_hash", lambda words, repo: np.zeros(len(words), dtype=np.int64)
+    )
     links = dplink.link(_full_dataset())
     assert pairs(links) == {("d2", "PR1"), ("d2", "PR2"), ("d3", _full_sha("t3"))}

@@ -18,7 +18,7 @@ import deliverypulse as dp
 from deliverypulse.analysis import Analysis, analyze
 from deliverypulse.cli import main
 from deliverypulse.dataset import Dataset
-from deliverypulse.dora import OptionError, summary
+from deliverypulse.dora import MetricOptions, OptionError, summary
 from deliverypulse.reporting import formatting as fmt
 from deliverypulse.reporting.content import Options
 from deliverypulse.reporting.page import build_page
@@ -143,13 +143,50 @@ def test_the_comparisons_count_the_headline_failures() -> None:
     """The report runs the analysis on the same links and options as the headline, so the
     gated and ungated groups together are exactly the deployments the failure rate counts."""
     ds = report_data.organisation(days=120)
-    page = build_page(ds, Options(revert_window="2D", failure_signals=("status", "revert")))
+    chosen = MetricOptions.build(revert_window="2D", failure_signals=("status", "revert"))
+    page = build_page(ds, Options(metrics=chosen))
     expected = summary(ds, revert_window="2D", failure_signals=("status", "revert")).iloc[0]
     assert page.gates.table is not None
     rows = page.gates.table.rows
     assert [row[0] for row in rows] == ["gated", "ungated"]
     assert sum(int(row[1]) for row in rows) == int(expected["deployment_attempts"])
     assert sum(int(row[2]) for row in rows) == int(expected["failed_deployments"])
+
+
+def test_a_page_links_and_prepares_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Summary, trends, the per-repo table and the analysis all read one prepared value."""
+    import deliverypulse.dora.prepared as prepared_module
+
+    calls = {"prepare": 0, "link": 0}
+    prepare, find_links = prepared_module.prepare, prepared_module.find_links
+
+    def counted_prepare(*args: Any, **kwargs: Any) -> Any:
+        calls["prepare"] += 1
+        return prepare(*args, **kwargs)
+
+    def counted_link(*args: Any, **kwargs: Any) -> Any:
+        calls["link"] += 1
+        return find_links(*args, **kwargs)
+
+    monkeypatch.setattr(prepared_module, "prepare", counted_prepare)
+    monkeypatch.setattr(prepared_module, "find_links", counted_link)
+    dp.report(report_data.organisation(days=60), tmp_path / "once.html", bot_pattern="^nobody$")
+    assert calls == {"prepare": 1, "link": 1}
+
+
+def test_a_prepared_value_makes_the_same_page(tmp_path: Path) -> None:
+    ds = report_data.organisation(days=60)
+    prepared = dp.prepare(ds, since="2024-01-15")
+    moment = pd.Timestamp("2024-06-01", tz="UTC").to_pydatetime()
+    by_dataset = build_page(
+        ds, Options(metrics=MetricOptions.build(since="2024-01-15")), generated_at=moment
+    )
+    by_prepared = build_page(prepared, Options(), generated_at=moment)
+    assert by_prepared == by_dataset
+    with pytest.raises(OptionError, match="since"):
+        dp.report(prepared, tmp_path / "other.html", since="2024-02-01")
 
 
 def test_no_deployments_says_so_instead_of_drawing(tmp_path: Path) -> None:

@@ -16,7 +16,15 @@ from deliverypulse.connector import (
     register_connector,
 )
 from deliverypulse.dataset import Dataset, load
-from deliverypulse.dora import deployment_outcomes, lead_times, metrics, summary
+from deliverypulse.dora import (
+    MetricOptions,
+    Prepared,
+    deployment_outcomes,
+    lead_times,
+    metrics,
+    prepare,
+    summary,
+)
 from deliverypulse.errors import (
     AnalysisError,
     APIError,
@@ -65,11 +73,13 @@ __all__ = [
     "Finding",
     "GraphQLAPIError",
     "LockError",
+    "MetricOptions",
     "NewestFirst",
     "NotFoundError",
     "Option",
     "OptionError",
     "Page",
+    "Prepared",
     "RateLimitError",
     "RawPage",
     "RetryableAPIError",
@@ -93,6 +103,7 @@ __all__ = [
     "load",
     "load_config",
     "metrics",
+    "prepare",
     "register_connector",
     "report",
     "run_collect",

@@ -1,26 +1,28 @@
 """One row per production deployment: its batch size, gate, approval wait, outcome and lead time.
 
-Failure and recovery come from the metrics' own ``deployment_outcomes`` (through
-``metrics.table.prepare``), so the analysis and the headline change failure rate always count
-the same deployments as failed. Batch size comes from ``link`` (what each deployment shipped).
+Failure, recovery and lead time come from the metrics' own prepared value
+(:func:`deliverypulse.prepare`), so the analysis and the headline change failure rate always
+count the same deployments as failed. Batch size comes from the links (what each deployment
+shipped), joined by position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Unpack
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from deliverypulse.analysis.model import DEPLOYMENT_COLUMNS
 from deliverypulse.dataset import Dataset
-from deliverypulse.dora.failure import SIGNALS
-from deliverypulse.dora.lead_time import BOT_PATTERN, all_changes
-from deliverypulse.dora.table import prepare
+from deliverypulse.dora.options import MetricOptions, OptionKeywords
+from deliverypulse.dora.prepared import Prepared, resolve
 from deliverypulse.errors import AnalysisError
-from deliverypulse.linking import link
+from deliverypulse.linking import Links
+from deliverypulse.timeutil import IntArray
 
 #: Default lower edges of the batch-size groups, in changes: 1, 2-3, 4-7, 8+.
 DEFAULT_BINS: tuple[int, ...] = (1, 2, 4, 8)
@@ -69,66 +71,66 @@ def hours(values: pd.Series) -> pd.Series:
     return pd.to_timedelta(values).dt.total_seconds() / 3600.0
 
 
-def _batch_sizes(links: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
-    """Per deployment: changes shipped, their commits (``commit_count``) and lines changed
-    (``additions + deletions``). Sums are null when no shipped change knows the number."""
-    shipped = links[[*_KEY, "change_id"]].merge(
-        changes[["source", "repo", "change_id", "additions", "deletions", "commit_count"]],
-        on=["source", "repo", "change_id"],
-        how="left",
+def _per_change(column: pd.Series) -> npt.NDArray[np.float64]:
+    """A nullable number column as floats (NaN where missing), for vectorised sums."""
+    return np.asarray(column.astype("Float64").to_numpy(dtype=float, na_value=np.nan), np.float64)
+
+
+def _batch_sizes(prepared: Prepared) -> pd.DataFrame:
+    """Per deployment row (index): changes shipped, their commits (``commit_count``) and
+    lines changed (``additions + deletions``). Sums are missing when no shipped change knows
+    the number."""
+    changes = prepared.changes
+    additions, deletions = _per_change(changes["additions"]), _per_change(changes["deletions"])
+    lines = np.where(
+        np.isnan(additions) & np.isnan(deletions),
+        np.nan,
+        np.nan_to_num(additions) + np.nan_to_num(deletions),
     )
-    additions = shipped["additions"].astype("Float64")
-    deletions = shipped["deletions"].astype("Float64")
-    shipped["_lines"] = additions.fillna(0) + deletions.fillna(0)
-    shipped.loc[(additions.isna() & deletions.isna()).to_numpy(dtype=bool), "_lines"] = pd.NA
-    shipped["_commits"] = shipped["commit_count"].astype("Float64")
-    grouped = shipped.groupby(_KEY, sort=False, observed=True)
-    sizes = pd.DataFrame(
+    commits = _per_change(changes["commit_count"])
+    row = prepared.link_change
+    known = row >= 0
+    shipped = pd.DataFrame(
         {
-            "batch_changes": grouped["change_id"].size(),
+            "_deployment": prepared.links.deployment,
+            "_lines": np.where(known, lines[np.where(known, row, 0)], np.nan),
+            "_commits": np.where(known, commits[np.where(known, row, 0)], np.nan),
+        }
+    )
+    grouped = shipped.groupby("_deployment", sort=False)
+    return pd.DataFrame(
+        {
+            "batch_changes": grouped.size(),
             "batch_commits": grouped["_commits"].sum(min_count=1),
             "batch_lines": grouped["_lines"].sum(min_count=1),
         }
     )
-    return sizes.reset_index()
+
+
+def _at(frame: pd.DataFrame, rows: IntArray, column: str) -> pd.Series:
+    """``frame[column]`` at index ``rows`` (missing where absent), as nullable floats."""
+    return pd.Series(frame[column].reindex(rows).to_numpy(dtype=float), dtype="Float64")
 
 
 def deployment_table(
-    ds: Dataset,
+    data: Dataset | Prepared,
     *,
     bins: Sequence[int] = DEFAULT_BINS,
-    environments: Any = None,
-    since: Any = None,
-    failure_signals: Iterable[str] = SIGNALS,
-    revert_window: str | pd.Timedelta = "7D",
-    links: pd.DataFrame | None = None,
-    exclude_bots: bool = True,
-    bot_pattern: str = BOT_PATTERN,
-    trunk: bool = True,
+    options: MetricOptions | None = None,
+    links: pd.DataFrame | Links | None = None,
+    **keywords: Unpack[OptionKeywords],
 ) -> pd.DataFrame:
     """One row per production deployment attempt (success, failure, error) in the window.
 
     A successful deployment that shipped no linked change has ``batch_changes`` 0 and no batch
     group (a redeploy, or a repo's first deployment); a failed attempt shipped nothing, so its
     batch size is unknown (null). ``lead_time_h`` is the median lead time of the changes it
-    shipped (bots excluded, as in the metrics). ``links``: a ``deployment_changes`` table to
-    use instead of :func:`deliverypulse.linking.link`; it and ``exclude_bots``, ``bot_pattern``,
-    ``trunk`` mean what they mean in the metrics.
+    shipped (bots excluded, as in the metrics). ``data``, ``options``, ``links`` and keywords
+    as in :func:`deliverypulse.metrics`.
     """
-    if links is None:
-        links = link(ds, environments=environments, since=since, trunk=trunk)
-    prepared = prepare(
-        ds,
-        links=links,
-        environments=environments,
-        since=since,
-        failure_signals=failure_signals,
-        revert_window=revert_window,
-        exclude_bots=exclude_bots,
-        bot_pattern=bot_pattern,
-        trunk=trunk,
-    )
+    prepared = resolve(data, options, links, keywords)
     outcomes = prepared.outcomes  # prepare() already starts the window at ``since``
+    rows = prepared.outcome_deployment
     frame = outcomes[[*_KEY, "environment", "deployed_at", "approval_required"]].copy()
     frame["environment"] = frame["environment"].replace("", pd.NA)
     frame = frame.rename(columns={"deployed_at": "finished_at", "approval_required": "gated"})
@@ -138,22 +140,20 @@ def deployment_table(
     wait = outcomes["approved_at"] - outcomes["approval_requested_at"]
     frame["approval_wait_h"] = hours(wait.where(wait >= pd.Timedelta(0))).to_numpy(dtype=float)
 
-    sizes = _batch_sizes(links, all_changes(ds, links, trunk=trunk))
-    frame = frame.merge(sizes, on=_KEY, how="left")
+    sizes = _batch_sizes(prepared)
     success = outcomes["is_success"].to_numpy(dtype=bool)
-    frame["batch_changes"] = (
-        frame["batch_changes"].astype("Int64").where(~success | frame["batch_changes"].notna(), 0)
-    )
-    frame.loc[~success, "batch_changes"] = pd.NA
-    frame["batch_commits"] = frame["batch_commits"].astype("Float64").round().astype("Int64")
-    frame["batch_lines"] = frame["batch_lines"].astype("Float64").round().astype("Int64")
+    shipped = _at(sizes, rows, "batch_changes").fillna(0).where(success, pd.NA)
+    frame["batch_changes"] = shipped.astype("Int64").array
+    for name in ("batch_commits", "batch_lines"):
+        frame[name] = _at(sizes, rows, name).round().astype("Int64").array
     frame["batch_group"] = batch_groups(frame["batch_changes"], bins)
 
-    lead = prepared.lead.assign(_lead_h=hours(prepared.lead["lead_time"]))
-    lead = lead.loc[lead["_lead_h"] >= 0]  # negative spans are data errors, as in the metrics
-    medians = lead.groupby(_KEY, sort=False)["_lead_h"].median().rename("lead_time_h")
-    frame = frame.merge(medians.reset_index(), on=_KEY, how="left")
-    frame["lead_time_h"] = frame["lead_time_h"].astype(float)
+    lead_hours = hours(prepared.lead["lead_time"]).to_numpy(dtype=float)
+    valid = lead_hours >= 0  # negative spans are data errors, as in the metrics
+    medians = (
+        pd.Series(lead_hours[valid]).groupby(prepared.lead_deployment[valid], sort=False).median()
+    )
+    frame["lead_time_h"] = medians.reindex(rows).to_numpy(dtype=float)
     frame = frame.sort_values(["finished_at", *_KEY], kind="stable").reset_index(drop=True)
     return frame[list(DEPLOYMENT_COLUMNS)]
 

@@ -7,8 +7,8 @@ docs/analysis.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Unpack
 
 import numpy as np
 import pandas as pd
@@ -24,8 +24,9 @@ from deliverypulse.analysis.batches import (
 )
 from deliverypulse.analysis.model import Analysis, Estimate, Finding
 from deliverypulse.dataset import Dataset
-from deliverypulse.dora.failure import SIGNALS, check_signals
-from deliverypulse.dora.lead_time import BOT_PATTERN
+from deliverypulse.dora.options import MetricOptions, OptionKeywords
+from deliverypulse.dora.prepared import Prepared, resolve
+from deliverypulse.linking import Links
 
 #: A window shorter than this many days gets a caveat.
 MIN_WINDOW_DAYS = 56
@@ -303,12 +304,6 @@ def _data_caveats(
     return caveats
 
 
-def _names(environments: Any) -> list[str] | None:
-    if environments is None:
-        return None
-    return [environments] if isinstance(environments, str) else [str(e) for e in environments]
-
-
 def _entangled(table: pd.DataFrame, min_per_group: int) -> list[str]:
     """A caveat when gated and ungated deployments ship batches of different sizes (Mann-Whitney
     at the 5 % level): then each comparison may partly show the other."""
@@ -342,48 +337,34 @@ def _check_threshold(name: str, value: int, lowest: int) -> int:
 
 
 def analyze(
-    ds: Dataset,
+    data: Dataset | Prepared,
     *,
     batch_bins: Sequence[int] = DEFAULT_BINS,
     min_deployments: int = 30,
     min_per_group: int = 10,
-    failure_signals: Iterable[str] = SIGNALS,
-    revert_window: str | pd.Timedelta = "7D",
-    environments: Any = None,
-    since: Any = None,
     min_window_days: int = MIN_WINDOW_DAYS,
-    links: pd.DataFrame | None = None,
-    exclude_bots: bool = True,
-    bot_pattern: str = BOT_PATTERN,
-    trunk: bool = True,
+    options: MetricOptions | None = None,
+    links: pd.DataFrame | Links | None = None,
+    **keywords: Unpack[OptionKeywords],
 ) -> Analysis:
     """Batch size and approval gates against change failure rate, recovery and lead time.
 
     ``batch_bins``: lower edges of the batch-size groups in changes ((1, 2, 4, 8) gives 1, 2-3,
     4-7, 8+). ``min_deployments``: fewest production deployments for any conclusion;
-    ``min_per_group``: fewest per compared group. ``failure_signals``, ``revert_window``,
-    ``environments``, ``since``, ``links`` (a precomputed ``deployment_changes``),
-    ``exclude_bots``, ``bot_pattern`` and ``trunk`` mean what they mean in the metrics, so the
-    failures here are the failures the change failure rate counts. A window shorter than
-    ``min_window_days`` gets a caveat. Method and caveats: docs/analysis.md.
+    ``min_per_group``: fewest per compared group. A window shorter than ``min_window_days``
+    gets a caveat. ``data`` is a Dataset or what :func:`deliverypulse.prepare` made of one;
+    ``options``, ``links`` and keywords (``failure_signals``, ``since``, ...) mean what they
+    mean in the metrics, so the failures here are the failures the change failure rate counts.
+    Method and caveats: docs/analysis.md.
     """
     bins = check_bins(batch_bins)
     min_deployments = _check_threshold("min_deployments", min_deployments, 1)
     min_per_group = _check_threshold("min_per_group", min_per_group, 1)
     min_window_days = _check_threshold("min_window_days", min_window_days, 0)
-    signals = check_signals(failure_signals)
-    table = deployment_table(
-        ds,
-        bins=bins,
-        environments=environments,
-        since=since,
-        failure_signals=signals,
-        revert_window=revert_window,
-        links=links,
-        exclude_bots=exclude_bots,
-        bot_pattern=bot_pattern,
-        trunk=trunk,
-    )
+    prepared = resolve(data, options, links, keywords)
+    chosen = prepared.options
+    signals = chosen.failure_signals
+    table = deployment_table(prepared, bins=bins)
     window: tuple[pd.Timestamp | None, pd.Timestamp | None] = (None, None)
     if table["finished_at"].notna().any():
         window = (table["finished_at"].min(), table["finished_at"].max())
@@ -425,11 +406,11 @@ def analyze(
             "min_per_group": min_per_group,
             "min_window_days": min_window_days,
             "failure_signals": list(signals),
-            "revert_window": str(pd.Timedelta(revert_window)),
-            "environments": _names(environments),
-            "since": None if since is None else str(since),
-            "exclude_bots": exclude_bots,
-            "trunk": trunk,
+            "revert_window": str(chosen.revert_window),
+            "environments": None if chosen.environments is None else list(chosen.environments),
+            "since": None if chosen.since is None else str(chosen.since),
+            "exclude_bots": chosen.exclude_bots,
+            "trunk": chosen.trunk,
             "confidence": st.CONFIDENCE,
         },
     )

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from deliverypulse.cli._errors import fail as _fail
 from deliverypulse.dataset import load
-from deliverypulse.dora import SIGNALS, metrics, summary
+from deliverypulse.dora import SIGNALS, MetricOptions, metrics, summary
 from deliverypulse.dora.clusters import BENCHMARKS
 from deliverypulse.errors import DataError, DeliveryPulseError, OptionError
 from deliverypulse.redaction import redact
@@ -166,20 +166,23 @@ def metrics_command(
     if output_format == "parquet" and output is None and sys.stdout.isatty():
         raise click.UsageError("--format parquet needs --output FILE (or a pipe)")
     groups = list(by)
-    options: dict[str, Any] = {
-        "by": groups or None,
-        "tz": tz,
-        "failure_signals": [name.strip() for name in signals.split(",") if name.strip()],
-        "revert_window": revert_window,
-        "benchmarks": benchmarks,
-        "exclude_bots": not include_bots,
-        "trunk": not no_trunk,
-        "environments": list(environments) or None,
-        "since": since,
-    }
     try:
+        options = MetricOptions.build(
+            tz=tz,
+            failure_signals=tuple(name.strip() for name in signals.split(",") if name.strip()),
+            revert_window=revert_window,
+            benchmarks=benchmarks,
+            exclude_bots=not include_bots,
+            trunk=not no_trunk,
+            environments=environments or None,
+            since=since,
+        )
         ds = load(directory)
-        table = summary(ds, **options) if headline else metrics(ds, period=period, **options)
+        table = (
+            summary(ds, groups or None, options=options)
+            if headline
+            else metrics(ds, period, groups or None, options=options)
+        )
     except (OptionError, ValueError) as error:
         raise click.UsageError(redact(str(error))) from None
     except DataError as error:

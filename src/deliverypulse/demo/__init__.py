@@ -23,9 +23,8 @@ from deliverypulse.dataset import load
 from deliverypulse.demo.github_server import FakeGitHub
 from deliverypulse.demo.gitlab_server import FakeGitLab
 from deliverypulse.demo.organisation import GITHUB_ORG, github_org, gitlab_group
-from deliverypulse.dora import summary
+from deliverypulse.dora import prepare, summary
 from deliverypulse.errors import CollectError, ConfigError
-from deliverypulse.linking import link
 from deliverypulse.progress import Progress
 from deliverypulse.reporting import report
 
@@ -87,11 +86,12 @@ def run_demo(
     if not collected.ok:
         failed = [line for line in collected.lines() if "FAILED" in line]
         raise CollectError("the demo's collect failed: " + "; ".join(failed), summary=collected)
-    ds = load(dataset)
-    links = link(ds)
-    headline = summary(ds, links=links)
-    analysis = analyze(ds, links=links)
-    written = report(ds, target, analysis=analysis, title="deliverypulse demo: acme and platform")
+    prepared = prepare(load(dataset))  # link once: the headline, analysis and report share it
+    headline = summary(prepared)
+    analysis = analyze(prepared)
+    written = report(
+        prepared, target, analysis=analysis, title="deliverypulse demo: acme and platform"
+    )
     return DemoResult(dataset, written, config_path, headline, analysis, collected)
 
 

@@ -2,38 +2,28 @@
 deployments were rework.
 
 Every signal is an option, because teams record failure differently: a deployment's own
-status, a rollback, a revert or hotfix of what it shipped, or an incident opened while it was
-the latest deployment.
+status, a rollback (:func:`deliverypulse.selection.rollback_flags`, the one rollback rule), a
+revert or hotfix of what it shipped, or an incident opened while it was the latest deployment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.dora.lead_time import all_changes, change_positions
-from deliverypulse.errors import OptionError
-from deliverypulse.linking import as_micros, link_rows, positions, production_deployments
-
-SIGNALS: tuple[str, ...] = ("status", "rollback", "revert", "hotfix", "incident")
-FAILED_STATUSES = ("failure", "error")
-#: Statuses that count as a deployment attempt (the denominator of the failure rate).
-ATTEMPT_STATUSES = ("success", *FAILED_STATUSES)
-_KEY = ["source", "repo", "deployment_id"]
-
-
-def check_signals(signals: Iterable[str]) -> tuple[str, ...]:
-    chosen = (signals,) if isinstance(signals, str) else tuple(signals)
-    unknown = [name for name in chosen if name not in SIGNALS]
-    if unknown:
-        raise OptionError(
-            f"unknown failure signal {unknown[0]!r}; the signals are {', '.join(SIGNALS)}"
-        )
-    return chosen
+from deliverypulse.dora.options import SIGNALS, MetricOptions
+from deliverypulse.linking import Links
+from deliverypulse.selection import (
+    ATTEMPT_STATUSES,
+    FAILED_STATUSES,
+    SEQUENCE,
+    production_deployments,
+    rollback_flags,
+)
+from deliverypulse.timeutil import IntArray, as_micros
 
 
 def attempts(ds: Dataset, environments: Any = None) -> pd.DataFrame:
@@ -45,7 +35,7 @@ def attempts(ds: Dataset, environments: Any = None) -> pd.DataFrame:
     """
     frame = production_deployments(ds, ATTEMPT_STATUSES, environments)
     frame["is_success"] = (frame["status"] == "success").fillna(False).astype(bool)
-    frame["_group"] = frame.groupby(["source", "repo", "environment"], sort=False).ngroup()
+    frame["_group"] = frame.groupby(SEQUENCE, sort=False).ngroup()
     frame["_repo_group"] = frame.groupby(["source", "repo"], sort=False).ngroup()
     return frame
 
@@ -91,14 +81,11 @@ def _status_events(frame: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
 
 
 def _rollback_events(frame: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
-    """A deployment of a sha an earlier deployment already shipped (not a redeploy of the
-    current one), or one flagged ``is_rollback``, rolls back the deployment before it."""
+    """A rollback (:func:`deliverypulse.selection.rollback_flags`) marks the successful
+    deployment before it as failed; recovery ends when the rollback finishes."""
     ok = frame.loc[frame["is_success"]]
+    is_rollback = rollback_flags(ok)
     previous = ok.groupby("_group", sort=False)["_d"].shift(1)
-    previous_sha = ok.groupby("_group", sort=False)["sha"].shift(1)
-    seen = ok.duplicated(["_group", "sha"]) & ok["sha"].notna()
-    flagged = ok["is_rollback"].fillna(False).astype(bool)
-    is_rollback = (flagged | (seen & (ok["sha"] != previous_sha).fillna(True))) & previous.notna()
     rollbacks = ok.loc[is_rollback]
     target = previous[is_rollback].to_numpy(dtype=np.int64)
     events = _events(
@@ -229,42 +216,32 @@ def _incident_events(frame: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFra
     return _events("incident", charged["_d"], charged["created_at"], charged["resolved_at"])
 
 
-def deployment_outcomes(
+def outcome_rows(
     ds: Dataset,
-    *,
-    links: pd.DataFrame | None = None,
-    changes: pd.DataFrame | None = None,
-    environments: Any = None,
-    failure_signals: Iterable[str] = SIGNALS,
-    revert_window: str | pd.Timedelta = "7D",
-    trunk: bool = True,
-    since: Any = None,
+    links: Links,
+    changes: pd.DataFrame,
+    link_change: IntArray,
+    options: MetricOptions,
 ) -> pd.DataFrame:
     """One row per production deployment attempt: did it fail, why, and when it recovered.
 
-    ``links``: a ``deployment_changes`` table (default: :func:`deliverypulse.linking`);
-    ``changes``: every change, trunk commits included (default: built from the links).
-    ``since``, ``environments`` and ``trunk`` mean what they mean in :func:`link`.
-    Columns added to the deployment's own: ``deployed_at``, ``is_success``, ``failed`` and one
-    ``failed_by_<signal>`` per signal, ``is_rework`` (it ships a revert or hotfix, rolls back,
-    or is the first success after a failed deployment), ``recovery_start``, ``recovery_end``,
-    ``recovery`` (a timedelta; missing while not recovered).
+    ``changes`` is every change (trunk commits included) and ``link_change`` the row in it of
+    each link. Columns added to the deployment's own: ``deployed_at``, ``is_success``,
+    ``failed`` and one ``failed_by_<signal>`` per signal, ``is_rework`` (it ships a revert or
+    hotfix, rolls back, or is the first success after a failed deployment), ``recovery_start``,
+    ``recovery_end``, ``recovery`` (a timedelta; missing while not recovered), and ``_row``
+    (position in ``ds.deployments``).
     """
-    signals = check_signals(failure_signals)
-    window = pd.Timedelta(revert_window)
-    if links is None:
-        links = link_rows(ds, environments=environments, since=since, trunk=trunk)
-    linked = positions(ds, links)
-    if changes is None:
-        changes = all_changes(ds, linked, trunk=trunk)
-    frame = attempts(ds, environments)
+    signals = options.failure_signals
+    window = options.revert_window
+    frame = attempts(ds, options.environments)
     frame["_d"] = np.arange(len(frame), dtype=np.int64)
     frame["_at"] = as_micros(frame["deployed_at"])
     attempt_of_row = np.full(len(ds.deployments), -1, dtype=np.int64)
     attempt_of_row[frame["_row"].to_numpy(np.int64)] = frame["_d"].to_numpy(np.int64)
     success = frame["is_success"].to_numpy(dtype=bool)
-    d = attempt_of_row[linked["_deployment"].to_numpy(np.int64)]
-    cpos = change_positions(changes, len(ds.changes), linked)
+    d = attempt_of_row[links.deployment]
+    cpos = link_change
     keep = (d >= 0) & (cpos >= 0)
     keep[keep] = success[d[keep]]
     shipped = pd.DataFrame(
@@ -309,11 +286,4 @@ def deployment_outcomes(
     return frame.drop(columns=["_d", "_at", "_group", "_repo_group"]).reset_index(drop=True)
 
 
-__all__ = [
-    "ATTEMPT_STATUSES",
-    "FAILED_STATUSES",
-    "SIGNALS",
-    "attempts",
-    "check_signals",
-    "deployment_outcomes",
-]
+__all__ = ["attempts", "outcome_rows"]

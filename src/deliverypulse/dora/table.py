@@ -6,29 +6,27 @@ All inputs are prepared once (links, lead times, deployment outcomes), then each
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.dora.clusters import check_benchmarks, classify
-from deliverypulse.dora.failure import SIGNALS, check_signals, deployment_outcomes
-from deliverypulse.dora.lead_time import BOT_PATTERN, all_changes, lead_rows
+from deliverypulse.dora.clusters import classify
+from deliverypulse.dora.options import MetricOptions, OptionKeywords
 from deliverypulse.dora.periods import (
     Period,
     check_period,
-    check_tz,
     day_start,
     first_day,
     local_day,
     period_days,
     period_index,
 )
+from deliverypulse.dora.prepared import Prepared, resolve
 from deliverypulse.errors import DataError
-from deliverypulse.linking import link_rows, positions, utc
+from deliverypulse.linking import Links
 
 _QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9}
 _MISSING_DAY = np.iinfo(np.int64).min
@@ -48,37 +46,11 @@ COUNT_COLUMNS = (
 )
 
 
-@dataclass
-class Prepared:
-    """The per-deployment and per-change rows every metric is computed from."""
-
-    outcomes: pd.DataFrame  # one row per production deployment attempt
-    lead: pd.DataFrame  # one row per deployed change
-    by: list[str]
-
-
-def _by(by: str | Sequence[str] | None) -> list[str]:
-    if by is None:
-        return []
-    return [by] if isinstance(by, str) else list(by)
-
-
-def prepare(
-    ds: Dataset,
-    *,
-    by: str | Sequence[str] | None = None,
-    links: pd.DataFrame | None = None,
-    environments: Any = None,
-    since: Any = None,
-    failure_signals: Iterable[str] = SIGNALS,
-    revert_window: str | pd.Timedelta = "7D",
-    exclude_bots: bool = True,
-    bot_pattern: str = BOT_PATTERN,
-    trunk: bool = True,
-) -> Prepared:
-    """Link once and derive the rows the metrics aggregate; groups come from deployments."""
-    groups = _by(by)
-    missing = [name for name in groups if name not in ds.deployments.columns]
+def _groups(prepared: Prepared, by: str | Sequence[str] | None) -> list[str]:
+    """The group columns, checked against the deployments table (groups come from the
+    deployment that shipped each change)."""
+    groups = [] if by is None else [by] if isinstance(by, str) else list(by)
+    missing = [name for name in groups if name not in prepared.dataset.deployments.columns]
     if missing:
         raise DataError(
             f"cannot group by {missing[0]!r}: it is not a column of deployments "
@@ -87,38 +59,18 @@ def prepare(
             table="deployments",
             column=missing[0],
         )
-    signals = check_signals(failure_signals)
-    if links is None:
-        links = link_rows(ds, environments=environments, since=since, trunk=trunk)
-    linked = positions(ds, links)
-    if not trunk:
-        linked = linked.loc[linked["_change"].to_numpy(np.int64) >= 0]
-    changes = all_changes(ds, linked, trunk=trunk)
-    outcomes = deployment_outcomes(
-        ds,
-        links=linked,
-        changes=changes,
-        environments=environments,
-        failure_signals=signals,
-        revert_window=revert_window,
-    )
-    if since is not None:
-        # The window starts at ``since`` for every metric, as it does in the analysis: links of
-        # earlier deployments are already dropped; drop their outcomes too.
-        start = utc(since)
-        outcomes = outcomes.loc[~(outcomes["deployed_at"] < start).fillna(False)]
-    lead = lead_rows(
-        ds,
-        linked,
-        changes,
-        environments=environments,
-        exclude_bots=exclude_bots,
-        bot_pattern=bot_pattern,
-    )
-    for name in groups:
-        if name not in lead.columns or name not in ("source", "repo"):
-            lead[name] = ds.deployments[name].array.take(lead["_deployment"].to_numpy(np.int64))
-    return Prepared(outcomes=outcomes, lead=lead, by=groups)
+    return groups
+
+
+def _lead_with(prepared: Prepared, by: list[str]) -> pd.DataFrame:
+    """The lead rows with every group column taken from the deployment that shipped them."""
+    lead = prepared.lead
+    extra = [name for name in by if name not in lead.columns or name not in ("source", "repo")]
+    if not extra:
+        return lead
+    rows = prepared.lead_deployment
+    deployments = prepared.dataset.deployments
+    return lead.assign(**{name: deployments[name].array.take(rows) for name in extra})
 
 
 def _hours(values: pd.Series) -> pd.Series:
@@ -129,11 +81,14 @@ def _hours(values: pd.Series) -> pd.Series:
 
 
 def _aggregate(
-    prepared: Prepared, out_day: Any, lead_day: Any, out_key: Any, lead_key: Any
+    outcomes: pd.DataFrame,
+    lead: pd.DataFrame,
+    by: list[str],
+    out_key: Any,
+    lead_key: Any,
+    out_day: Any,
 ) -> pd.DataFrame:
     """Every count and statistic per (group..., _p)."""
-    by = prepared.by
-    outcomes, lead = prepared.outcomes, prepared.lead
     keys = [*by, "_p"]
     o = outcomes[by].assign(
         _p=out_key,
@@ -286,21 +241,20 @@ def _empty(by: list[str], head: list[str], tz: str = "UTC") -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=_column_dtype(name, tz)) for name in names})
 
 
+def _with_tz(keywords: OptionKeywords, tz: str | None) -> dict[str, Any]:
+    """The keywords plus ``tz`` when it was given."""
+    return {**keywords, "tz": tz} if tz is not None else dict(keywords)
+
+
 def metrics(
-    ds: Dataset,
+    data: Dataset | Prepared,
     period: str = "month",
     by: str | Sequence[str] | None = None,
-    tz: str = "UTC",
+    tz: str | None = None,
     *,
-    links: pd.DataFrame | None = None,
-    environments: Any = None,
-    since: Any = None,
-    failure_signals: Iterable[str] = SIGNALS,
-    revert_window: str | pd.Timedelta = "7D",
-    exclude_bots: bool = True,
-    bot_pattern: str = BOT_PATTERN,
-    trunk: bool = True,
-    benchmarks: str = "2023",
+    options: MetricOptions | None = None,
+    links: pd.DataFrame | Links | None = None,
+    **keywords: Unpack[OptionKeywords],
 ) -> pd.DataFrame:
     """Every DORA metric per group and calendar period, with its DORA cluster.
 
@@ -308,30 +262,25 @@ def metrics(
     ``team``) and period (Monday-start weeks or months in ``tz``), from each group's first
     active period to its last, quiet periods included. ``period`` is the local midnight the
     period starts. Durations are in hours; percentiles interpolate linearly. Deployments count
-    in the period they finished, changes in the period they were deployed. The options are
-    described in docs/metrics.md.
+    in the period they finished, changes in the period they were deployed. ``data``: a Dataset,
+    or what :func:`deliverypulse.prepare` made of one; ``options``/keywords:
+    :class:`MetricOptions` (docs/metrics.md).
     """
     chosen: Period = check_period(period)
-    check_tz(tz)
-    check_benchmarks(benchmarks)
-    prepared = prepare(
-        ds,
-        by=by,
-        links=links,
-        environments=environments,
-        since=since,
-        failure_signals=failure_signals,
-        revert_window=revert_window,
-        exclude_bots=exclude_bots,
-        bot_pattern=bot_pattern,
-        trunk=trunk,
-    )
-    by_list = prepared.by
+    prepared = resolve(data, options, links, _with_tz(keywords, tz))
+    tz, benchmarks = prepared.options.tz, prepared.options.benchmarks
+    by_list = _groups(prepared, by)
+    lead = _lead_with(prepared, by_list)
     head = ["period", "period_days"]
     out_day = local_day(prepared.outcomes["deployed_at"], tz)
-    lead_day = local_day(prepared.lead["deployed_at"], tz)
+    lead_day = local_day(lead["deployed_at"], tz)
     table = _aggregate(
-        prepared, out_day, lead_day, period_index(out_day, chosen), period_index(lead_day, chosen)
+        prepared.outcomes,
+        lead,
+        by_list,
+        period_index(out_day, chosen),
+        period_index(lead_day, chosen),
+        out_day,
     )
     table = _grid(table, by_list)
     if table.empty:
@@ -340,62 +289,45 @@ def metrics(
     index = table["_p"].to_numpy(dtype=np.int64)
     table["period"] = day_start(first_day(index, chosen), tz)
     table["period_days"] = period_days(index, chosen)
-    table = _finish(table, str(benchmarks))
+    table = _finish(table, benchmarks)
     return table[[*by_list, *head, *METRIC_COLUMNS]].reset_index(drop=True)
 
 
 def summary(
-    ds: Dataset,
+    data: Dataset | Prepared,
     by: str | Sequence[str] | None = None,
-    tz: str = "UTC",
+    tz: str | None = None,
     *,
-    links: pd.DataFrame | None = None,
-    environments: Any = None,
-    since: Any = None,
-    failure_signals: Iterable[str] = SIGNALS,
-    revert_window: str | pd.Timedelta = "7D",
-    exclude_bots: bool = True,
-    bot_pattern: str = BOT_PATTERN,
-    trunk: bool = True,
-    benchmarks: str = "2023",
+    options: MetricOptions | None = None,
+    links: pd.DataFrame | Links | None = None,
+    **keywords: Unpack[OptionKeywords],
 ) -> pd.DataFrame:
     """Headline numbers: every metric over the whole time range, one row per group.
 
     The range of a group runs from the local day of its first deployment or deployed change
     to that of its last (``start``, ``end``, ``days``, inclusive); rates are per day of it.
+    ``data``, ``options`` and keywords as in :func:`metrics`.
     """
-    check_tz(tz)
-    check_benchmarks(benchmarks)
-    prepared = prepare(
-        ds,
-        by=by,
-        links=links,
-        environments=environments,
-        since=since,
-        failure_signals=failure_signals,
-        revert_window=revert_window,
-        exclude_bots=exclude_bots,
-        bot_pattern=bot_pattern,
-        trunk=trunk,
-    )
-    by_list = prepared.by
+    prepared = resolve(data, options, links, _with_tz(keywords, tz))
+    tz, benchmarks = prepared.options.tz, prepared.options.benchmarks
+    by_list = _groups(prepared, by)
+    lead = _lead_with(prepared, by_list)
+    outcomes = prepared.outcomes
     head = ["start", "end", "days"]
-    out_day = local_day(prepared.outcomes["deployed_at"], tz)
-    lead_day = local_day(prepared.lead["deployed_at"], tz)
+    out_day = local_day(outcomes["deployed_at"], tz)
+    lead_day = local_day(lead["deployed_at"], tz)
     table = _aggregate(
-        prepared,
-        out_day,
-        lead_day,
+        outcomes,
+        lead,
+        by_list,
         np.zeros(len(out_day), dtype=np.int64),
         np.zeros(len(lead_day), dtype=np.int64),
+        out_day,
     )
     if table.empty:
         return _empty(by_list, head, tz)
     days = pd.concat(
-        [
-            prepared.outcomes[by_list].assign(_day=out_day),
-            prepared.lead[by_list].assign(_day=lead_day),
-        ],
+        [outcomes[by_list].assign(_day=out_day), lead[by_list].assign(_day=lead_day)],
         ignore_index=True,
     )
     days = days.loc[days["_day"] != _MISSING_DAY]
@@ -410,8 +342,8 @@ def summary(
     table["end"] = day_start(last, tz)
     table["days"] = last - first + 1
     table["period_days"] = table["days"]
-    table = _finish(table, str(benchmarks))
+    table = _finish(table, benchmarks)
     return table[[*by_list, *head, *METRIC_COLUMNS]].reset_index(drop=True)
 
 
-__all__ = ["METRIC_COLUMNS", "Prepared", "metrics", "prepare", "summary"]
+__all__ = ["METRIC_COLUMNS", "metrics", "summary"]

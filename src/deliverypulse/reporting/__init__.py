@@ -9,61 +9,49 @@ load only when a report is made, so ``import deliverypulse`` stays quick.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 import pandas as pd
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.dora import SIGNALS
-from deliverypulse.dora.clusters import check_benchmarks
-from deliverypulse.dora.failure import check_signals
-from deliverypulse.dora.periods import check_period, check_tz
+from deliverypulse.dora.options import MetricOptions, OptionKeywords
+from deliverypulse.dora.periods import check_period
+from deliverypulse.dora.prepared import Prepared, resolve
+from deliverypulse.linking import Links
 
 if TYPE_CHECKING:
     from deliverypulse.analysis import Analysis
 
 
 def report(
-    ds: Dataset,
+    data: Dataset | Prepared,
     path: str | Path,
     *,
     period: str = "month",
     title: str | None = None,
-    tz: str = "UTC",
+    tz: str | None = None,
     analysis: Analysis | None = None,
-    benchmarks: str = "2023",
-    failure_signals: Iterable[str] = SIGNALS,
-    revert_window: str | pd.Timedelta = "7D",
-    environments: Any = None,
-    since: Any = None,
-    exclude_bots: bool = True,
-    trunk: bool = True,
+    options: MetricOptions | None = None,
+    links: pd.DataFrame | Links | None = None,
+    **keywords: Unpack[OptionKeywords],
 ) -> Path:
-    """Write the HTML report of ``ds`` to ``path`` and return the path.
+    """Write the HTML report of ``data`` to ``path`` and return the path.
 
-    ``period`` (``week`` or ``month``) and ``tz`` set the trend periods; the metric options
-    (``benchmarks``, ``failure_signals``, ``revert_window``, ``environments``, ``since``,
-    ``exclude_bots``, ``trunk``) mean what they mean in :func:`deliverypulse.dora.metrics`
-    and are written into the page's definitions. ``analysis``: a result of
-    :func:`deliverypulse.analyze` to show instead of running it with these options.
+    ``period`` (``week`` or ``month``) and ``tz`` set the trend periods. ``data`` is a Dataset
+    or what :func:`deliverypulse.prepare` made of one; ``options``, ``links`` and keywords
+    (``failure_signals``, ``since``, ``bot_pattern``...) mean what they mean in
+    :func:`deliverypulse.metrics` and are written into the page's definitions. ``analysis``: a
+    result of :func:`deliverypulse.analyze` to show instead of running it on the same value.
     """
     from deliverypulse.reporting.content import Options
     from deliverypulse.reporting.page import build_page, render
 
-    options = Options(
-        period=check_period(period),
-        tz=check_tz(tz),
-        benchmarks=check_benchmarks(benchmarks),
-        failure_signals=check_signals(failure_signals),
-        revert_window=str(revert_window),
-        environments=environments,
-        since=since,
-        exclude_bots=exclude_bots,
-        trunk=trunk,
-    )
-    html = render(build_page(ds, options, title=title, analysis=analysis))
+    chosen = check_period(period)
+    given = {**keywords, "tz": tz} if tz is not None else dict(keywords)
+    prepared = resolve(data, options, links, given)
+    page_options = Options(period=chosen, metrics=prepared.options)
+    html = render(build_page(prepared, page_options, title=title, analysis=analysis))
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")

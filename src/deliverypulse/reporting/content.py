@@ -14,7 +14,9 @@ from typing import Any
 import pandas as pd
 
 from deliverypulse.analysis import Analysis, Finding
-from deliverypulse.dora import BENCHMARKS, SIGNALS
+from deliverypulse.dora.clusters import BENCHMARKS
+from deliverypulse.dora.options import MetricOptions
+from deliverypulse.dora.periods import check_period
 from deliverypulse.reporting import charts
 from deliverypulse.reporting import formatting as fmt
 
@@ -114,28 +116,18 @@ class Page:
 
 @dataclass(frozen=True)
 class Options:
-    """The metric options a report was made with; they are echoed in its definitions."""
+    """What a report was made with: its own options and the metric options, which its
+    definitions echo."""
 
     period: str = "month"
-    tz: str = "UTC"
-    benchmarks: str = "2023"
-    failure_signals: tuple[str, ...] = SIGNALS
-    revert_window: str = "7D"
-    environments: Any = None
-    since: Any = None
-    exclude_bots: bool = True
-    trunk: bool = True
+    """Period of the trend charts and table: ``week`` or ``month``."""
 
-    def metric_kwargs(self) -> dict[str, Any]:
-        return {
-            "environments": self.environments,
-            "since": self.since,
-            "failure_signals": self.failure_signals,
-            "revert_window": self.revert_window,
-            "exclude_bots": self.exclude_bots,
-            "trunk": self.trunk,
-            "benchmarks": self.benchmarks,
-        }
+    metrics: MetricOptions | None = None
+    """How everything on the page is counted (time zone and benchmarks included); ``None``:
+    as the prepared value given to the page was prepared, or the defaults."""
+
+    def __post_init__(self) -> None:
+        check_period(self.period)
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -419,44 +411,40 @@ def benchmarks_table(year: str) -> Table:
 
 def definitions(options: Options, analysis: Analysis) -> tuple[tuple[str, str], ...]:
     """Each metric's definition with the options this report was made with filled in."""
-    window = pd.Timedelta(options.revert_window)
+    metric = options.metrics or MetricOptions()
+    window = metric.revert_window
     whole_days = window == pd.Timedelta(days=window.days)
     window_text = (
         f"{window.days} days" if whole_days else fmt.duration(window.total_seconds() / 3600)
     )
-    if options.environments is None:
+    if metric.environments is None:
         production = (
             "Deployments to an environment flagged as production, or, where the flag is unknown, "
             "to an environment named prod or production."
         )
     else:
-        names = (
-            [options.environments]
-            if isinstance(options.environments, str)
-            else list(options.environments)
-        )
-        production = f"Deployments to the environments {', '.join(map(str, names))}."
+        production = f"Deployments to the environments {', '.join(metric.environments)}."
     signals = "; ".join(
-        SIGNAL_TEXT[name].format(window=window_text) for name in options.failure_signals
+        SIGNAL_TEXT[name].format(window=window_text) for name in metric.failure_signals
     )
     bots = (
         "Changes by bots (flagged as bots, or authors such as dependabot, renovate or any name "
         "ending in [bot] or -bot) are left out."
-        if options.exclude_bots
+        if metric.exclude_bots
         else "Changes by bots are included."
     )
     trunk = (
         "A commit pushed straight to the main branch, without a pull request, counts as a change "
         "of its own."
-        if options.trunk
+        if metric.trunk
         else "Only pull or merge requests count as changes; direct commits are ignored."
     )
     weeks = " (weeks start on Monday)" if options.period == "week" else ""
     bins = analysis.parameters.get("batch_bins")
     groups = f" Groups: {', '.join(map(str, bins))} changes and up." if bins else ""
     since = (
-        f"Only what happened from {fmt.day(options.since)} on."
-        if options.since is not None
+        f"Only what happened from {fmt.day(metric.since)} on."
+        if metric.since is not None
         else "Each repo's history starts at its first production deployment, so the first "
         "deployment does not sweep up years of older changes."
     )
@@ -466,7 +454,7 @@ def definitions(options: Options, analysis: Analysis) -> tuple[tuple[str, str], 
             "Deployment frequency",
             "Successful production deployments per day, over the days from the first to the "
             f"last in the data; trends count them per calendar {options.period} in "
-            f"{options.tz}{weeks}.",
+            f"{metric.tz}{weeks}.",
         ),
         (
             "Lead time for changes",

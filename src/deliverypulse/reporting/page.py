@@ -1,5 +1,5 @@
-"""Build the page: compute every number once (links, summary, metrics, analysis), turn them
-into tiles, charts and tables (``content``), and render the Jinja2 template.
+"""Build the page: prepare once, compute every number from that value (summary, metrics,
+analysis), turn them into tiles, charts and tables (``content``), and render the template.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pandas as pd
 
 from deliverypulse.analysis import Analysis
 from deliverypulse.dataset import Dataset
-from deliverypulse.dora import metrics, summary
-from deliverypulse.linking import link
+from deliverypulse.dora.prepared import Prepared, resolve
+from deliverypulse.dora.table import metrics, summary
 from deliverypulse.reporting import charts
 from deliverypulse.reporting import content as parts
 from deliverypulse.reporting import formatting as fmt
@@ -44,39 +44,31 @@ def _subtitle(overall: pd.DataFrame, by_repo: pd.DataFrame, tz: str) -> str:
 
 
 def build_page(
-    ds: Dataset,
+    data: Dataset | Prepared,
     options: parts.Options,
     *,
     title: str | None = None,
     analysis: Analysis | None = None,
     generated_at: datetime | None = None,
 ) -> parts.Page:
-    """Compute every number the page shows (links once, then summary, metrics, analysis)."""
-    links = link(ds, environments=options.environments, since=options.since, trunk=options.trunk)
-    kwargs = {"links": links, "tz": options.tz, **options.metric_kwargs()}
-    overall = summary(ds, **kwargs)
-    by_repo = summary(ds, by="repo", **kwargs)
-    per_period = metrics(ds, period=options.period, **kwargs)
+    """Compute every number the page shows from one prepared value: summary, metrics and the
+    analysis count the same links, changes and failures."""
+    prepared = resolve(data, options.metrics)
+    metric = prepared.options
+    overall = summary(prepared)
+    by_repo = summary(prepared, by="repo")
+    per_period = metrics(prepared, period=options.period)
     if analysis is None:
         from deliverypulse.analysis import analyze
 
-        analysis = analyze(  # the same links and options, so its failures are the headline's
-            ds,
-            links=links,
-            failure_signals=options.failure_signals,
-            revert_window=options.revert_window,
-            environments=options.environments,
-            since=options.since,
-            exclude_bots=options.exclude_bots,
-            trunk=options.trunk,
-        )
+        analysis = analyze(prepared)
     empty = overall.empty or int(overall["deployment_attempts"].iloc[0]) == 0
     nothing = "No production deployments in this dataset, so there is nothing to chart yet."
 
     trends_svg = trends_table = None
     trends_message: str | None = nothing
     if not empty and len(per_period) >= 2:
-        trends_svg = charts.trends(per_period, options.period, options.benchmarks)
+        trends_svg = charts.trends(per_period, options.period, metric.benchmarks)
         trends_table = parts.trends_table(per_period, options.period)
         trends_message = None
     elif not empty:
@@ -144,7 +136,7 @@ def build_page(
     stamp = generated_at or datetime.now(UTC)
     return parts.Page(
         title=title or "Software delivery performance",
-        subtitle=_subtitle(overall, by_repo, options.tz),
+        subtitle=_subtitle(overall, by_repo, metric.tz),
         generated=f"{stamp:%Y-%m-%d %H:%M} UTC",
         tiles=parts.tiles(overall),
         empty=empty,
@@ -170,9 +162,9 @@ def build_page(
         other_findings=others,
         repos_table=repos_table,
         repos_message=repos_message,
-        definitions=parts.definitions(options, analysis),
-        benchmarks=parts.benchmarks_table(options.benchmarks),
-        benchmarks_year=options.benchmarks,
+        definitions=parts.definitions(parts.Options(options.period, metric), analysis),
+        benchmarks=parts.benchmarks_table(metric.benchmarks),
+        benchmarks_year=metric.benchmarks,
     )
 
 

@@ -1,0 +1,206 @@
+"""The metric options, declared once: each with its default and what it means.
+
+Every metric function, the analysis and the report take a :class:`MetricOptions` (or the same
+names as keywords, which build one), so an option means one thing everywhere and cannot drift.
+It is validated when it is made: a bad value raises :class:`OptionError` naming the option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+import pandas as pd
+
+from deliverypulse.dora.clusters import check_benchmarks
+from deliverypulse.dora.periods import check_tz
+from deliverypulse.errors import OptionError
+from deliverypulse.rules import BOT_PATTERN, HOTFIX_PATTERN
+from deliverypulse.timeutil import utc
+
+#: The failure signals of the change failure rate, in the order they are reported.
+SIGNALS: tuple[str, ...] = ("status", "rollback", "revert", "hotfix", "incident")
+#: The default revert window.
+REVERT_WINDOW = pd.Timedelta(days=7)
+
+
+class OptionKeywords(TypedDict, total=False):
+    """The :class:`MetricOptions` fields as keywords (``metrics(ds, since=...)``); ``tz`` is
+    a parameter of its own where it applies (``metrics``, ``summary``, ``report``)."""
+
+    environments: str | Iterable[str] | None
+    since: Any
+    failure_signals: str | Iterable[str]
+    revert_window: str | pd.Timedelta
+    exclude_bots: bool
+    bot_pattern: str
+    hotfix_pattern: str
+    trunk: bool
+    approximate: bool
+    benchmarks: str
+
+
+#: Options that change what :func:`deliverypulse.prepare` computes (the others only change how
+#: its result is summarised, so they may differ between calls on one prepared value).
+PREPARE_OPTIONS = (
+    "environments",
+    "since",
+    "failure_signals",
+    "revert_window",
+    "exclude_bots",
+    "bot_pattern",
+    "hotfix_pattern",
+    "trunk",
+    "approximate",
+)
+
+
+@dataclass(frozen=True)
+class MetricOptions:
+    """How deployments, changes and failures are counted. Definitions: docs/metrics.md."""
+
+    environments: tuple[str, ...] | None = None
+    """Environment names that are production. ``None``: ``is_production``, else an environment
+    named like :data:`deliverypulse.rules.PRODUCTION_PATTERN`."""
+
+    since: pd.Timestamp | None = None
+    """Start of the window (UTC; a date or a naive time is taken as UTC). Nothing made before it
+    is linked, and every metric and the analysis count only deployments from it on. ``None``:
+    per repo and environment, the creation of its first production deployment."""
+
+    failure_signals: tuple[str, ...] = SIGNALS
+    """What makes a deployment failed: any of :data:`SIGNALS`."""
+
+    revert_window: pd.Timedelta = REVERT_WINDOW
+    """A revert or hotfix merged within this time after a deployment marks it failed."""
+
+    exclude_bots: bool = True
+    """Leave changes by bots out of the lead time."""
+
+    bot_pattern: str = BOT_PATTERN
+    """A bot author where ``is_bot`` is unknown (and for trunk commits)."""
+
+    hotfix_pattern: str = HOTFIX_PATTERN
+    """A hotfix among trunk commits (matched on the subject)."""
+
+    trunk: bool = True
+    """A deployed commit without pull request is a change of its own."""
+
+    approximate: bool = True
+    """Where the commit graph is missing, link changes by merge time (flagged approximate)."""
+
+    benchmarks: str = "2023"
+    """The DORA clusters the metrics are placed in: ``2023`` or ``2021``."""
+
+    tz: str = "UTC"
+    """Time zone of periods and days."""
+
+    def __post_init__(self) -> None:
+        for name, value in _checked(self).items():
+            object.__setattr__(self, name, value)
+
+    def replace(self, **keywords: Any) -> MetricOptions:
+        """A copy with ``keywords`` changed (and checked)."""
+        return dataclasses.replace(self, **keywords) if keywords else self
+
+    @classmethod
+    def build(cls, options: MetricOptions | None = None, **keywords: Any) -> MetricOptions:
+        """``options`` (default: the defaults) with ``keywords`` applied."""
+        if options is not None and not isinstance(options, MetricOptions):
+            raise OptionError(f"options must be MetricOptions, not {type(options).__name__}")
+        return (options or cls()).replace(**keywords)
+
+    def describe(self) -> dict[str, Any]:
+        """The options as plain values (strings, lists), for JSON and the report's page."""
+        return {
+            "environments": None if self.environments is None else list(self.environments),
+            "since": None if self.since is None else str(self.since),
+            "failure_signals": list(self.failure_signals),
+            "revert_window": str(self.revert_window),
+            "exclude_bots": self.exclude_bots,
+            "bot_pattern": self.bot_pattern,
+            "hotfix_pattern": self.hotfix_pattern,
+            "trunk": self.trunk,
+            "approximate": self.approximate,
+            "benchmarks": self.benchmarks,
+            "tz": self.tz,
+        }
+
+
+def check_signals(signals: str | Iterable[str]) -> tuple[str, ...]:
+    """Failure signals as a tuple; an unknown one is an :class:`OptionError`."""
+    chosen = (signals,) if isinstance(signals, str) else tuple(signals)
+    unknown = [name for name in chosen if name not in SIGNALS]
+    if unknown:
+        raise OptionError(
+            f"unknown failure signal {unknown[0]!r}; the signals are {', '.join(SIGNALS)}"
+        )
+    return chosen
+
+
+def _names(environments: Any) -> tuple[str, ...] | None:
+    if environments is None:
+        return None
+    names = (environments,) if isinstance(environments, str) else tuple(environments)
+    if not all(isinstance(name, str) for name in names):
+        raise OptionError(f"environments must be names (strings), got {environments!r}")
+    return names
+
+
+def _pattern(name: str, value: Any) -> str:
+    try:
+        re.compile(value)
+    except (re.error, TypeError) as error:
+        raise OptionError(f"{name} is not a regular expression ({error}): {value!r}") from None
+    return str(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise OptionError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def _checked(options: MetricOptions) -> dict[str, Any]:
+    """Each field normalised, or an :class:`OptionError` naming the bad one."""
+    try:
+        since = None if options.since is None else utc(options.since)
+    except (ValueError, TypeError):
+        raise OptionError(f"since must be a date or a timestamp, not {options.since!r}") from None
+    try:
+        window = pd.Timedelta(options.revert_window)
+    except (ValueError, TypeError):
+        raise OptionError(
+            f"revert_window must be a duration such as '7D', not {options.revert_window!r}"
+        ) from None
+    if pd.isna(window) or window < pd.Timedelta(0):
+        raise OptionError(f"revert_window must be a positive duration, not {window!r}")
+    try:
+        tz = check_tz(options.tz)
+    except OptionError as error:
+        raise OptionError(f"tz: {error}") from None
+    return {
+        "environments": _names(options.environments),
+        "since": since,
+        "failure_signals": check_signals(options.failure_signals),
+        "revert_window": window,
+        "exclude_bots": _flag("exclude_bots", options.exclude_bots),
+        "bot_pattern": _pattern("bot_pattern", options.bot_pattern),
+        "hotfix_pattern": _pattern("hotfix_pattern", options.hotfix_pattern),
+        "trunk": _flag("trunk", options.trunk),
+        "approximate": _flag("approximate", options.approximate),
+        "benchmarks": check_benchmarks(options.benchmarks),
+        "tz": tz,
+    }
+
+
+__all__ = [
+    "PREPARE_OPTIONS",
+    "SIGNALS",
+    "MetricOptions",
+    "OptionKeywords",
+    "check_signals",
+]

@@ -1,0 +1,196 @@
+"""One prepared value: link once, then the rows every metric, the analysis and the report read.
+
+Data flows one way: :func:`deliverypulse.linking.find_links` → :func:`prepare` → metrics,
+analysis → report. ``prepare`` is the only place that links when no links were given; every
+public function that takes a Dataset builds its :class:`Prepared` through :func:`resolve`, and
+takes a ``Prepared`` as it is, so a notebook or the report links and classifies once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Unpack
+
+import numpy as np
+import pandas as pd
+
+from deliverypulse.dataset import Dataset
+from deliverypulse.dora.failure import outcome_rows
+from deliverypulse.dora.lead_time import lead_rows
+from deliverypulse.dora.options import PREPARE_OPTIONS, MetricOptions, OptionKeywords
+from deliverypulse.errors import OptionError
+from deliverypulse.linking import Links, find_links, trunk_frame
+from deliverypulse.timeutil import IntArray
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A dataset linked and classified once under one set of options.
+
+    ``changes`` is every change: the dataset's, then (with ``options.trunk``) the deployed
+    commits without pull request (``is_trunk``). The arrays give, per row, a position:
+    ``link_change`` the row in ``changes`` of each link (-1: unknown), ``outcome_deployment``
+    and ``lead_deployment`` the row in ``dataset.deployments`` of each outcome and lead row.
+    """
+
+    dataset: Dataset
+    options: MetricOptions
+    links: Links
+    changes: pd.DataFrame
+    link_change: IntArray
+    outcomes: pd.DataFrame  # one row per production deployment attempt in the window
+    outcome_deployment: IntArray
+    lead: pd.DataFrame  # one row per deployed change: what lead_times() returns
+    lead_deployment: IntArray
+
+
+def _links(ds: Dataset, links: pd.DataFrame | Links | None, options: MetricOptions) -> Links:
+    """The links to use: as given, or found (the one place that links when none were given)."""
+    if links is None:
+        found = find_links(
+            ds,
+            environments=options.environments,
+            since=options.since,
+            approximate=options.approximate,
+            trunk=options.trunk,
+        )
+    else:
+        found = links if isinstance(links, Links) else Links.of_table(ds, links)
+    return found if options.trunk else found.select(found.change >= 0)
+
+
+def change_table(
+    ds: Dataset, links: Links, options: MetricOptions
+) -> tuple[pd.DataFrame, IntArray]:
+    """Every change (the dataset's, then trunk commits as changes) and each link's row in it."""
+    changes = ds.changes.assign(is_trunk=False)
+    link_change = links.change.copy()
+    commits = np.unique(links.commit)
+    commits = commits[commits >= 0]
+    if not options.trunk or commits.size == 0:
+        return changes, link_change
+    own = trunk_frame(
+        ds.commits,
+        commits,
+        hotfix_pattern=options.hotfix_pattern,
+        bot_pattern=options.bot_pattern,
+    )
+    is_commit = links.commit >= 0
+    link_change[is_commit] = len(changes) + np.searchsorted(commits, links.commit[is_commit])
+    return pd.concat([changes, own.assign(is_trunk=True)], ignore_index=True), link_change
+
+
+def prepare(
+    ds: Dataset,
+    options: MetricOptions | None = None,
+    *,
+    links: pd.DataFrame | Links | None = None,
+    **keywords: Unpack[OptionKeywords],
+) -> Prepared:
+    """Link once and derive what every metric aggregates: the change table, one outcome per
+    production deployment attempt (from ``since`` on) and one lead-time row per deployed change.
+
+    ``options`` (default: the defaults) with ``keywords`` applied decides how things are
+    counted. ``links``: a ``deployment_changes`` table (or :class:`Links`) to use instead of
+    linking. ``metrics``, ``summary``, ``lead_times``, ``deployment_outcomes``, ``analyze`` and
+    ``report`` accept the result in place of the dataset.
+    """
+    chosen = MetricOptions.build(options, **keywords)
+    found = _links(ds, links, chosen)
+    changes, link_change = change_table(ds, found, chosen)
+    outcomes = outcome_rows(ds, found, changes, link_change, chosen)
+    if chosen.since is not None:
+        # The window starts at ``since`` for every metric and the analysis: links of earlier
+        # deployments are already dropped; drop their outcomes too.
+        earlier = (outcomes["deployed_at"] < chosen.since).fillna(False).to_numpy(dtype=bool)
+        outcomes = outcomes.loc[~earlier].reset_index(drop=True)
+    outcome_deployment = outcomes.pop("_row").to_numpy(np.int64)
+    lead, lead_deployment = lead_rows(ds, found, changes, link_change, chosen)
+    return Prepared(
+        dataset=ds,
+        options=chosen,
+        links=found,
+        changes=changes,
+        link_change=link_change,
+        outcomes=outcomes,
+        outcome_deployment=outcome_deployment,
+        lead=lead,
+        lead_deployment=lead_deployment,
+    )
+
+
+def resolve(
+    data: Dataset | Prepared,
+    options: MetricOptions | None = None,
+    links: pd.DataFrame | Links | None = None,
+    keywords: Mapping[str, Any] | None = None,
+) -> Prepared:
+    """``data`` prepared: a Dataset with ``options``, ``links`` and ``keywords``, or a Prepared
+    as it is. A Prepared may take other ``tz`` or ``benchmarks`` (they only change how it is
+    summarised); asking it for other links or counting options is an :class:`OptionError`."""
+    given: dict[str, Any] = dict(keywords or {})
+    if isinstance(data, Dataset):
+        return prepare(data, options, links=links, **given)
+    if not isinstance(data, Prepared):
+        raise TypeError(f"expected a Dataset or a Prepared value, not {type(data).__name__}")
+    wanted = MetricOptions.build(options or data.options, **given)
+    changed = [
+        name for name in PREPARE_OPTIONS if getattr(wanted, name) != getattr(data.options, name)
+    ]
+    if links is not None:
+        changed.insert(0, "links")
+    if changed:
+        raise OptionError(
+            f"{changed[0]} differs from what the value was prepared with: "
+            "pass it to prepare() instead"
+        )
+    return data if wanted == data.options else dataclasses.replace(data, options=wanted)
+
+
+def lead_times(
+    data: Dataset | Prepared,
+    *,
+    options: MetricOptions | None = None,
+    links: pd.DataFrame | Links | None = None,
+    **keywords: Unpack[OptionKeywords],
+) -> pd.DataFrame:
+    """One row per deployed change, deployed by its first successful production deployment.
+
+    Columns: the change's timestamps, ``deployment_id``/``environment``/``deployed_at`` of
+    that deployment, ``is_approximate`` (linked by time, not by commit graph), ``is_trunk``
+    (a commit without pull request), and the spans as timedeltas: ``lead_time`` (first commit
+    → deployed), ``merge_to_deploy``, and the breakdown ``coding`` (first commit → ready, or
+    created), ``pickup`` (→ first review by someone else), ``review`` (→ merged), ``deploy``
+    (→ deployed). Options: :class:`MetricOptions` (``exclude_bots`` drops changes by bots).
+    """
+    return resolve(data, options, links, keywords).lead.copy()
+
+
+def deployment_outcomes(
+    data: Dataset | Prepared,
+    *,
+    options: MetricOptions | None = None,
+    links: pd.DataFrame | Links | None = None,
+    **keywords: Unpack[OptionKeywords],
+) -> pd.DataFrame:
+    """One row per production deployment attempt from ``since`` on: did it fail, why, and
+    when it recovered.
+
+    Columns added to the deployment's own: ``deployed_at``, ``is_success``, ``failed`` and one
+    ``failed_by_<signal>`` per signal, ``is_rework`` (it ships a revert or hotfix, rolls back,
+    or is the first success after a failed deployment), ``recovery_start``, ``recovery_end``,
+    ``recovery`` (a timedelta; missing while not recovered). Options: :class:`MetricOptions`.
+    """
+    return resolve(data, options, links, keywords).outcomes.copy()
+
+
+__all__ = [
+    "Prepared",
+    "change_table",
+    "deployment_outcomes",
+    "lead_times",
+    "prepare",
+    "resolve",
+]

@@ -1,0 +1,380 @@
+"""Link assembly: which changes each production deployment shipped.
+
+A deployment ships the commits reachable from its sha and from no earlier successful deployment
+of the same repo and environment (commit-graph difference, :mod:`.graph`). Changes are placed by
+their merge sha, else by their own commits, else (``approximate``) by merge time; deployed
+commits that belong to no change are changes of their own (trunk). The result is a
+:class:`Links`: the ``deployment_changes`` table plus, per row, the positions later stages join
+on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deliverypulse.dataset import Dataset
+from deliverypulse.linking.graph import Codes, Graph, commit_graph, propagate, strings
+from deliverypulse.selection import production_mask, successful_deployments
+from deliverypulse.store.coerce import coerce_frame
+from deliverypulse.store.schemas import DEPLOYMENT_CHANGES
+from deliverypulse.timeutil import NAT, BoolArray, IntArray, as_micros, utc_micros
+
+_NONE = np.iinfo(np.int64).max  # label of a commit no deployment reaches
+_BEFORE = 0  # label of a commit made before the collection's start
+_KEY = ["source", "repo"]
+
+
+@dataclass(frozen=True)
+class Links:
+    """What linking hands on: the ``deployment_changes`` table and, for each of its rows, the
+    row of its deployment in ``ds.deployments`` and of its change in ``ds.changes`` (-1 for a
+    trunk commit) or of its commit in ``ds.commits`` (-1 for a change), so that later stages
+    join by position instead of matching strings."""
+
+    table: pd.DataFrame
+    deployment: IntArray
+    change: IntArray
+    commit: IntArray
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @classmethod
+    def empty(cls) -> Links:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(coerce_frame(DEPLOYMENT_CHANGES, []), none, none, none)
+
+    def select(self, keep: BoolArray) -> Links:
+        """The rows where ``keep`` is true."""
+        return Links(
+            self.table.loc[keep].reset_index(drop=True),
+            self.deployment[keep],
+            self.change[keep],
+            self.commit[keep],
+        )
+
+    @classmethod
+    def of_table(cls, ds: Dataset, table: pd.DataFrame) -> Links:
+        """Positions for a ``deployment_changes`` table that did not come from :func:`link`
+        (read back from disk, say), by matching ids once. Rows whose deployment, or whose change
+        and commit, are not in ``ds`` are dropped."""
+        frame = table.reset_index(drop=True)
+        deployments = (
+            ds.deployments[[*_KEY, "deployment_id"]]
+            .assign(_deployment=np.arange(len(ds.deployments), dtype=np.int64))
+            .drop_duplicates([*_KEY, "deployment_id"])
+        )
+        changes = (
+            ds.changes[[*_KEY, "change_id"]]
+            .assign(_change=np.arange(len(ds.changes), dtype=np.int64))
+            .drop_duplicates([*_KEY, "change_id"])
+        )
+        commits = (
+            ds.commits[[*_KEY, "sha"]]
+            .rename(columns={"sha": "change_id"})
+            .assign(_commit=np.arange(len(ds.commits), dtype=np.int64))
+            .drop_duplicates([*_KEY, "change_id"])
+        )
+        frame = frame.merge(deployments, on=[*_KEY, "deployment_id"], how="inner")
+        frame = frame.merge(changes, on=[*_KEY, "change_id"], how="left")
+        frame = frame.merge(commits, on=[*_KEY, "change_id"], how="left")
+        change = frame["_change"].fillna(-1).to_numpy(np.int64)
+        commit = frame["_commit"].fillna(-1).to_numpy(np.int64)
+        commit = np.where(change < 0, commit, -1)
+        keep = (change >= 0) | (commit >= 0)
+        deployment = frame["_deployment"].to_numpy(np.int64)
+        frame = frame.drop(columns=["_deployment", "_change", "_commit"])
+        return cls(
+            frame.loc[keep].reset_index(drop=True), deployment[keep], change[keep], commit[keep]
+        )
+
+
+@dataclass
+class _Inputs:
+    """Everything the per-environment passes share, computed once."""
+
+    success: pd.DataFrame
+    graph: Graph
+    codes: Codes
+    parent_counts: IntArray
+    change_node: IntArray  # graph node of each change's merge sha, or -1
+    merge_node: BoolArray  # per graph node: is it some change's merge sha
+    commit_change: pd.DataFrame  # (_change, _cnode) for commits that name their change
+
+
+def _inputs(ds: Dataset, success: pd.DataFrame, since: Any, environments: Any) -> _Inputs:
+    commits, changes = ds.commits, ds.changes
+    codes, graph, counts = commit_graph(commits, changes, success)
+    success_repo = codes.repo[2]
+    success["_repo"] = success_repo
+    env_code = pd.factorize(success["environment"], sort=True)[0]
+    success["_slot"] = (
+        pd.Series(env_code).groupby(success_repo).rank(method="dense").to_numpy(np.int64) - 1
+    )
+    success["_rank"] = np.arange(1, len(success) + 1, dtype=np.int64)
+    success["_node"] = graph.found[2]
+    success["_start"] = _collection_start(ds, success, since, environments)
+
+    change_node = graph.found[1]
+    merge_node = np.zeros(graph.size, dtype=bool)
+    merge_node[change_node[change_node >= 0]] = True
+    return _Inputs(
+        success=success,
+        graph=graph,
+        codes=codes,
+        parent_counts=counts,
+        change_node=change_node,
+        merge_node=merge_node,
+        commit_change=_commit_change_rows(commits, changes, graph, change_node),
+    )
+
+
+def _collection_start(
+    ds: Dataset, success: pd.DataFrame, since: Any, environments: Any
+) -> IntArray:
+    """Per successful deployment, the start of its repo and environment's collection."""
+    if since is not None:
+        return np.full(len(success), utc_micros(since), dtype=np.int64)
+    deployments = ds.deployments
+    production = deployments.loc[production_mask(deployments, environments)]
+    first = (
+        production.assign(environment=production["environment"].fillna(""))
+        .groupby(["source", "repo", "environment"])["created_at"]
+        .min()
+        .rename("_first")
+    )
+    aligned = success[["source", "repo", "environment"]].merge(
+        first.reset_index(), on=["source", "repo", "environment"], how="left"
+    )
+    return as_micros(aligned["_first"].fillna(success["created_at"]))
+
+
+def _commit_change_rows(
+    commits: pd.DataFrame, changes: pd.DataFrame, graph: Graph, change_node: IntArray
+) -> pd.DataFrame:
+    """(change row, node) for commits that name a change whose merge sha is not in the graph:
+    links rebase merges that have no merge sha."""
+    empty = pd.DataFrame({"_change": np.zeros(0, np.int64), "_cnode": np.zeros(0, np.int64)})
+    unplaced = np.flatnonzero(change_node < 0)
+    if unplaced.size == 0 or commits.empty:
+        return empty
+    lookup = changes[["source", "repo", "change_id"]].iloc[unplaced].assign(_change=unplaced)
+    named = commits["change_id"].isin(lookup["change_id"]).to_numpy(dtype=bool)
+    if not named.any():
+        return empty
+    rows = commits.loc[named, ["source", "repo", "change_id"]].assign(_row=np.flatnonzero(named))
+    rows = rows.merge(lookup, on=["source", "repo", "change_id"])
+    node_of_row = np.full(len(commits), -1, dtype=np.int64)
+    node_of_row[graph.row] = np.arange(graph.row.size)
+    rows["_cnode"] = node_of_row[rows["_row"].to_numpy(np.int64)]
+    return rows.loc[rows["_cnode"] >= 0, ["_change", "_cnode"]]
+
+
+def find_links(
+    ds: Dataset,
+    *,
+    environments: Any = None,
+    since: Any = None,
+    approximate: bool = True,
+    trunk: bool = True,
+) -> Links:
+    """:func:`link` with the positions of each row's deployment, change or commit."""
+    success = successful_deployments(ds, environments)
+    if success.empty:
+        return Links.empty()
+    inputs = _inputs(ds, success, since, environments)
+    graph = inputs.graph
+    commit_repo = inputs.codes.repo[0]
+    node_repo = commit_repo[graph.row]
+    node_time = as_micros(ds.commits["committed_at"])[graph.row]
+    parts: list[pd.DataFrame] = []
+    for slot in range(int(success["_slot"].max()) + 1):
+        in_slot = success.loc[success["_slot"] == slot]
+        start_of_repo = np.full(inputs.codes.n_repo, NAT, dtype=np.int64)
+        start_of_repo[in_slot["_repo"].to_numpy(np.int64)] = in_slot["_start"].to_numpy(np.int64)
+        node_start = start_of_repo[node_repo]
+        labels = np.full(graph.size, _NONE, dtype=np.int64)
+        labels[(node_time != NAT) & (node_start != NAT) & (node_time < node_start)] = _BEFORE
+        seeded = in_slot.loc[in_slot["_node"] >= 0]
+        propagate(
+            graph, labels, seeded["_node"].to_numpy(np.int64), seeded["_rank"].to_numpy(np.int64)
+        )
+        graph_repos = np.zeros(start_of_repo.size, dtype=bool)
+        graph_repos[seeded["_repo"].to_numpy(np.int64)] = True
+        parts.append(_change_links(ds.changes, inputs, labels, graph_repos, in_slot, approximate))
+        if trunk:
+            parts.append(_trunk_links(ds.commits, inputs, labels, graph_repos[node_repo]))
+    return _finish(parts, success, ds.changes, ds.commits, since)
+
+
+def _change_links(
+    changes: pd.DataFrame,
+    inputs: _Inputs,
+    labels: IntArray,
+    graph_repos: BoolArray,
+    in_slot: pd.DataFrame,
+    approximate: bool,
+) -> pd.DataFrame:
+    """Links of the changes in one environment slot: by graph where we can, else by time."""
+    change_repo = inputs.codes.repo[1]
+    node = inputs.change_node
+    with_graph = graph_repos[change_repo] if change_repo.size else np.zeros(0, dtype=bool)
+    by_merge = with_graph & (node >= 0)
+    rows = np.flatnonzero(by_merge)
+    parts = [pd.DataFrame({"_change": rows, "_rank": labels[node[rows]], "_approx": False})]
+    # A change whose merge sha is unknown but whose own commits are in the graph.
+    via = inputs.commit_change
+    via = via.loc[~by_merge[via["_change"].to_numpy()] & with_graph[via["_change"].to_numpy()]]
+    via = via.assign(_label=labels[via["_cnode"].to_numpy()])
+    reached = via.loc[via["_label"] != _NONE].groupby("_change")["_label"].max()
+    parts.append(
+        pd.DataFrame(
+            {"_change": reached.index.to_numpy(np.int64), "_rank": reached.to_numpy(np.int64)}
+        ).assign(_approx=False)
+    )
+    if approximate:
+        placed = by_merge.copy()
+        placed[via["_change"].to_numpy()] = True
+        timed = _time_links(changes, np.flatnonzero(~placed), change_repo, in_slot)
+        parts.append(timed.assign(_approx=True))
+    found = pd.concat(parts, ignore_index=True)
+    found = found.loc[(found["_rank"] != _NONE) & (found["_rank"] != _BEFORE)]
+    return found.assign(_row=found["_change"], _kind="change")
+
+
+def _time_links(
+    changes: pd.DataFrame, rows: IntArray, change_repo: IntArray, in_slot: pd.DataFrame
+) -> pd.DataFrame:
+    """Approximate links: a change ships with the first deployment created after its merge."""
+    merged = pd.DataFrame(
+        {
+            "_change": rows,
+            "_repo": change_repo[rows],
+            "_merged": as_micros(changes["merged_at"])[rows],
+        }
+    )
+    starts = in_slot.groupby("_repo")["_start"].first()
+    merged["_start"] = starts.reindex(merged["_repo"]).fillna(np.iinfo(np.int64).max).to_numpy()
+    merged = merged.loc[(merged["_merged"] != NAT) & (merged["_merged"] >= merged["_start"])]
+    targets = pd.DataFrame(
+        {
+            "_repo": in_slot["_repo"].to_numpy(np.int64),
+            "_created": as_micros(in_slot["created_at"]),
+            "_rank": in_slot["_rank"].to_numpy(np.int64),
+        }
+    ).sort_values(["_created", "_rank"], kind="stable")
+    found = pd.merge_asof(
+        merged.sort_values("_merged", kind="stable"),
+        targets,
+        left_on="_merged",
+        right_on="_created",
+        by="_repo",
+        direction="forward",
+    )
+    found = found.loc[found["_rank"].notna()]
+    return pd.DataFrame(
+        {"_change": found["_change"].to_numpy(np.int64), "_rank": found["_rank"].to_numpy(np.int64)}
+    )
+
+
+def _trunk_links(
+    commits: pd.DataFrame, inputs: _Inputs, labels: IntArray, node_has_graph: BoolArray
+) -> pd.DataFrame:
+    """Deployed commits that belong to no change and are no merge: changes of their own."""
+    rows = inputs.graph.row
+    deployed = (labels != _NONE) & (labels != _BEFORE)
+    own = commits["change_id"].isna().to_numpy(dtype=bool)[rows]
+    single = inputs.parent_counts[rows] <= 1
+    keep = deployed & own & single & ~inputs.merge_node & node_has_graph
+    return pd.DataFrame(
+        {
+            "_change": -1,
+            "_row": rows[keep],
+            "_rank": labels[keep],
+            "_approx": False,
+            "_kind": "trunk",
+        }
+    )
+
+
+def _finish(
+    parts: list[pd.DataFrame],
+    success: pd.DataFrame,
+    changes: pd.DataFrame,
+    commits: pd.DataFrame,
+    since: Any,
+) -> Links:
+    """Resolve ranks to deployments and row numbers to ids and positions."""
+    links = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if links.empty:
+        return Links.empty()
+    deployment = links["_rank"].to_numpy(np.int64) - 1
+    is_change = (links["_kind"] == "change").to_numpy(dtype=bool)
+    row = links["_row"].to_numpy(np.int64)
+    keep = np.ones(len(links), dtype=bool)
+    if since is not None:
+        deployed = as_micros(success["deployed_at"])[deployment]
+        keep = deployed >= utc_micros(since)
+    change_key = np.where(is_change, row, -1 - row)
+    unique = pd.DataFrame({"d": deployment, "c": change_key}).duplicated().to_numpy(dtype=bool)
+    keep &= ~unique
+    deployment, is_change, row = deployment[keep], is_change[keep], row[keep]
+    change_id = _take_strings(changes["change_id"], row, is_change, commits["sha"])
+    order = pc.sort_indices(
+        pa.table({"d": deployment, "c": change_id}),
+        sort_keys=[("d", "ascending"), ("c", "ascending")],
+    ).to_numpy()
+    deployment, is_change, row = deployment[order], is_change[order], row[order]
+    frame = pd.DataFrame(
+        {
+            "source": _take(success["source"], deployment),
+            "repo": _take(success["repo"], deployment),
+            "deployment_id": _take(success["deployment_id"], deployment),
+            "change_id": pd.Series(pd.array(change_id.take(order), dtype="string")),
+            "sha": _series(_take_strings(changes["merge_sha"], row, is_change, commits["sha"])),
+            "environment": _take(success["environment"], deployment).replace("", pd.NA),
+            "is_approximate": pd.array(links["_approx"].to_numpy(dtype=bool)[keep][order]),
+        }
+    )
+    frame["is_approximate"] = frame["is_approximate"].astype("boolean")
+    return Links(
+        table=coerce_frame(DEPLOYMENT_CHANGES, frame),
+        deployment=success["_row"].to_numpy(np.int64)[deployment],
+        change=np.where(is_change, row, -1).astype(np.int64),
+        commit=np.where(is_change, -1, row).astype(np.int64),
+    )
+
+
+def _take(column: pd.Series, positions: IntArray) -> pd.Series:
+    return pd.Series(column.array.take(positions)).astype("string")
+
+
+def _series(array: pa.Array) -> pd.Series:
+    return pd.Series(pd.array(array, dtype="string"))
+
+
+def _take_strings(
+    from_changes: pd.Series, row: IntArray, is_change: BoolArray, from_commits: pd.Series
+) -> pa.Array:
+    """Strings picked from a changes column where ``is_change``, else from commits' shas."""
+    left = strings(from_changes)
+    right = strings(from_commits)
+    picked_left = left.take(pa.array(np.where(is_change, row, 0))) if len(left) else None
+    picked_right = right.take(pa.array(np.where(is_change, 0, row))) if len(right) else None
+    if picked_left is None and picked_right is None:
+        return pa.array([], pa.large_string())
+    if picked_left is None:
+        return picked_right
+    if picked_right is None:
+        return picked_left
+    chosen: pa.Array = pc.if_else(pa.array(is_change), picked_left, picked_right)
+    return chosen
+
+
+__all__ = ["Links", "find_links"]

@@ -1,0 +1,274 @@
+"""The commit graph of every repo at once: shas as int64 keys, parents as a CSR array, and a
+vectorised min-label propagation towards the parents.
+
+Full-length shas are hashed straight from arrow's buffers (no hash table of strings, which is
+the slow part at ten million commits), and every match is checked byte for byte, so a hash
+collision can never link the wrong commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deliverypulse.timeutil import BoolArray, IntArray
+
+_MISSING = -1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX = np.uint64(0xBF58476D1CE4E5B9)
+
+
+@dataclass
+class Graph:
+    """The commit graph of every repo: one node per commit, child → parent edges as CSR."""
+
+    row: IntArray  # for each node, its (first) row in the commits frame
+    indptr: IntArray  # edges of node i are parent[indptr[i]:indptr[i + 1]]
+    parent: IntArray
+    found: list[IntArray]  # for each sha array given to Codes, its node or -1
+
+    @property
+    def size(self) -> int:
+        return int(self.row.size)
+
+
+def strings(values: Any) -> pa.Array:
+    """Any string column as one contiguous arrow ``large_string`` array."""
+    array = pa.array(values, type=pa.large_string(), from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string())
+
+
+def _words(array: pa.Array) -> npt.NDArray[np.uint64] | None:
+    """Each string as a row of 8-byte words, when all non-null strings have one length that
+    is a multiple of 8 (a full SHA-1 has 40 bytes, a SHA-256 64); else None. No copy when the
+    array has no nulls."""
+    n = len(array)
+    if n == 0:
+        return None
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + n + 1]
+    lengths = np.diff(offsets)
+    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    if not valid.any():
+        return None
+    width = int(lengths[valid][0])
+    if width == 0 or width % 8 or (lengths[valid] != width).any() or (lengths[~valid] != 0).any():
+        return None
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    rows = data.view(np.uint64).reshape(-1, width // 8)
+    if valid.all():
+        return rows
+    full = np.zeros((n, width // 8), dtype=np.uint64)
+    full[valid] = rows
+    return full
+
+
+def _hash(words: npt.NDArray[np.uint64], repo: IntArray) -> IntArray:
+    """A 64-bit hash of (repo, string) per row; equal inputs give equal keys."""
+    with np.errstate(over="ignore"):
+        key = (repo.astype(np.uint64) + np.uint64(1)) * _MIX
+        for column in range(words.shape[1]):
+            key = (key ^ words[:, column]) * _GOLDEN
+            key ^= key >> np.uint64(29)
+    return key.view(np.int64)
+
+
+class Codes:
+    """Integer codes for (source, repo) pairs and int64 keys for (repo, sha), for every table.
+
+    Full-length shas are hashed straight from arrow's buffers (no hash table of strings, which
+    is the slow part at ten million commits), and every match is then checked byte for byte,
+    so a hash collision can never link the wrong commit. Other strings (short test shas) are
+    dictionary-encoded.
+    """
+
+    def __init__(
+        self,
+        repos: list[pd.DataFrame],
+        shas: list[Any],
+        sha_repos: list[tuple[int, IntArray | None]],
+        *,
+        exact: bool = False,
+    ) -> None:
+        source = _dictionary_codes([strings(frame["source"]) for frame in repos])
+        repo = _dictionary_codes([strings(frame["repo"]) for frame in repos])
+        pairs = source * (int(repo.max(initial=0)) + 1) + repo
+        codes = pd.factorize(pairs)[0].astype(np.int64)
+        self.repo = split(codes, [len(frame) for frame in repos])
+        self.n_repo = int(codes.max(initial=-1)) + 1
+        arrays = [strings(values) for values in shas]
+        # The repo of each sha: that of the same row of a table, or repeated (parents).
+        owners = [
+            self.repo[which] if repeat is None else np.repeat(self.repo[which], repeat)
+            for which, repeat in sha_repos
+        ]
+        words = [_words(array) for array in arrays]
+        widths = {w.shape[1] for w in words if w is not None}
+        hashed = (
+            not exact
+            and len(widths) == 1
+            and all(
+                w is not None or len(a) == 0 or a.null_count == len(a)
+                for w, a in zip(words, arrays, strict=True)
+            )
+        )
+        self.words: list[npt.NDArray[np.uint64] | None] = words if hashed else []
+        if hashed:
+            self.keys = [
+                np.where(array.is_valid().to_numpy(zero_copy_only=False), _hash(w, owner), _MISSING)
+                if w is not None
+                else np.full(len(array), _MISSING, dtype=np.int64)
+                for w, owner, array in zip(words, owners, arrays, strict=True)
+            ]
+        else:
+            encoded = _dictionary_codes(arrays)
+            n_sha = int(encoded.max(initial=0)) + 2
+            self.keys = [
+                np.where(sha >= 0, owner * n_sha + sha, _MISSING)
+                for sha, owner in zip(split(encoded, [len(a) for a in arrays]), owners, strict=True)
+            ]
+
+    def same(self, which: int, rows: IntArray, commit_rows: IntArray) -> BoolArray:
+        """Whether sha ``rows`` of array ``which`` equal the commits' shas at ``commit_rows``."""
+        if not self.words:
+            return np.ones(rows.shape, dtype=bool)
+        mine, theirs = self.words[which], self.words[0]
+        if mine is None or theirs is None:
+            return np.zeros(rows.shape, dtype=bool)
+        equal = np.ones(rows.shape, dtype=bool)
+        for column in range(mine.shape[1]):
+            equal &= mine[rows, column] == theirs[commit_rows, column]
+        return equal
+
+
+def _dictionary_codes(arrays: list[pa.Array]) -> IntArray:
+    """One integer per distinct string across ``arrays`` (-1 for null)."""
+    combined = pa.concat_arrays(arrays) if arrays else pa.array([], pa.large_string())
+    encoded = pc.dictionary_encode(combined)
+    codes: IntArray = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return codes.astype(np.int64)
+
+
+def split(values: IntArray, sizes: list[int]) -> list[IntArray]:
+    bounds = np.cumsum([0, *sizes])
+    return [values[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
+
+
+def parent_lists(commits: pd.DataFrame) -> tuple[IntArray, pa.Array]:
+    """Number of parents of each commit, and all parent shas flattened."""
+    column = commits["parents"]
+    if isinstance(column.dtype, pd.ArrowDtype):
+        lists = pa.array(column)
+    else:
+        values = column.to_numpy(dtype=object)
+        lists = pa.array(values, type=pa.list_(pa.large_string()), from_pandas=True)
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    counts = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    return counts.astype(np.int64), pc.list_flatten(lists)
+
+
+def _build(codes: Codes, counts: IntArray) -> Graph:
+    """Nodes and edges in one hash pass over every key (pandas' C hash table): commit keys
+    come first, so a key seen among them gets a code below the number of commits' keys."""
+    keys = codes.keys
+    sizes = [len(k) for k in keys]
+    labels = pd.factorize(np.concatenate(keys))[0].astype(np.int64)
+    parts = split(labels, sizes)
+    commit_codes = parts[0]
+    n_nodes = int(commit_codes.max(initial=-1)) + 1
+    row = np.empty(n_nodes, dtype=np.int64)
+    row[commit_codes[::-1]] = np.arange(commit_codes.size, dtype=np.int64)[::-1]
+    found = []
+    for which, (code, key) in enumerate(zip(parts, keys, strict=True)):
+        node = np.where((code < n_nodes) & (key != _MISSING), code, -1)
+        hit = np.flatnonzero(node >= 0)
+        wrong = ~codes.same(which, hit, row[node[hit]])
+        if which == 0 and wrong.any():
+            raise _Collision  # two shas of one repo with one hash: redo with exact codes
+        node[hit[wrong]] = -1
+        found.append(node)
+    child = np.repeat(found[0], counts)
+    parent = found[-1]  # the flattened parents come last
+    known = (child >= 0) & (parent >= 0)
+    child, parent = child[known], parent[known]
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(np.bincount(child, minlength=n_nodes))
+    order = np.argsort(child, kind="stable")
+    return Graph(row=row, indptr=indptr, parent=parent[order], found=found)
+
+
+class _Collision(Exception):
+    """Two different shas of one repo hashed alike: redo the graph with exact codes."""
+
+
+def _expand(indptr: IntArray, nodes: IntArray) -> tuple[IntArray, IntArray]:
+    """Edge positions of ``nodes`` and, for each edge, the index in ``nodes`` it leaves."""
+    starts = indptr[nodes]
+    counts = indptr[nodes + 1] - starts
+    owner = np.repeat(np.arange(nodes.size), counts)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + offsets, owner
+
+
+def _distinct(nodes: IntArray, slot: IntArray) -> IntArray:
+    """``nodes`` without repeats, in O(len(nodes)) with a scratch array (no sort)."""
+    where = np.arange(nodes.size, dtype=np.int64)
+    slot[nodes] = where
+    first: IntArray = nodes[slot[nodes] == where]
+    slot[nodes] = -1
+    return first
+
+
+def propagate(graph: Graph, labels: IntArray, seeds: IntArray, seed_labels: IntArray) -> IntArray:
+    """Give every node the smallest label of any seed it is reachable from (in place).
+
+    Frontier relaxation towards parents: a node is revisited only when its label drops, so a
+    deployment's wave stops where an earlier deployment's wave has passed, and the number of
+    passes is the depth of one deployment's new history, not of the repo's whole history.
+    """
+    if seeds.size == 0:
+        return labels
+    slot = np.full(labels.size, -1, dtype=np.int64)  # scratch for de-duplicating frontiers
+    np.minimum.at(labels, seeds, seed_labels)
+    frontier = _distinct(seeds[labels[seeds] == seed_labels], slot)
+    while frontier.size:
+        edges, owner = _expand(graph.indptr, frontier)
+        target = graph.parent[edges]
+        candidate = labels[frontier][owner]
+        better = candidate < labels[target]
+        target, candidate = target[better], candidate[better]
+        np.minimum.at(labels, target, candidate)
+        frontier = _distinct(target, slot)
+    return labels
+
+
+def commit_graph(
+    commits: pd.DataFrame, changes: pd.DataFrame, deployments: pd.DataFrame
+) -> tuple[Codes, Graph, IntArray]:
+    """Codes and graph of every repo, and each commit's number of parents.
+
+    ``Graph.found`` holds, in this order, the node of each commit, of each change's merge sha,
+    of each deployment's sha, and of each parent (flattened). Redone with exact string codes
+    in the rare case that two shas of one repo hash alike.
+    """
+    counts, flat_parents = parent_lists(commits)
+    shas = [commits["sha"], changes["merge_sha"], deployments["sha"], flat_parents]
+    frames = [commits, changes, deployments]
+    owners: list[tuple[int, IntArray | None]] = [(0, None), (1, None), (2, None), (0, counts)]
+    codes = Codes(frames, shas, owners)
+    try:
+        return codes, _build(codes, counts), counts
+    except _Collision:
+        codes = Codes(frames, shas, owners, exact=True)
+        return codes, _build(codes, counts), counts
+
+
+__all__ = ["Codes", "Graph", "commit_graph", "parent_lists", "propagate", "split", "strings"]
