@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
@@ -25,6 +26,15 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``deliverypulse: error: MESSAGE`` (tokens masked) and exit with ``code``."""
     click.echo(f"deliverypulse: error: {redact(message)}", err=True)
     sys.exit(code)
+
+
+@contextmanager
+def usage_errors(*kinds: type[Exception]) -> Iterator[None]:
+    """Report ``kinds`` (a bad option value, say) as usage errors: one line, exit 2."""
+    try:
+        yield
+    except kinds as error:
+        raise click.UsageError(redact(str(error))) from None
 
 
 def handle_errors(command: F) -> F:

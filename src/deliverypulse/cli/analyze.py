@@ -7,7 +7,6 @@ option).
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shutil
 import textwrap
@@ -24,10 +23,9 @@ from deliverypulse.analysis import (
     Finding,
     analyze,
 )
-from deliverypulse.cli._errors import fail as _fail
+from deliverypulse.cli._errors import handle_errors, usage_errors
 from deliverypulse.dataset import load
-from deliverypulse.errors import DeliveryPulseError, OptionError
-from deliverypulse.redaction import redact
+from deliverypulse.errors import OptionError
 
 DEFAULT_DIRECTORY = "deliverypulse-data"
 
@@ -166,6 +164,7 @@ def render_text(result: Analysis, width: int) -> str:
     help="Lower edges of the batch-size groups, in changes (1,2,4,8 gives 1, 2-3, 4-7, 8+).",
 )
 @click.option("--since", help="Analyse only deployments finished on or after this date.")
+@handle_errors
 def analyze_command(
     directory: Path,
     output_format: str,
@@ -177,7 +176,7 @@ def analyze_command(
     """Do big batches and approval gates make releases safer? Tests on the dataset in DIRECTORY."""
     edges = parse_bins(bins)
     start = parse_since(since)
-    try:
+    with usage_errors(AnalysisError, OptionError):
         result = analyze(
             load(directory),
             batch_bins=edges,
@@ -185,14 +184,6 @@ def analyze_command(
             min_per_group=min_per_group,
             since=start,
         )
-    except (AnalysisError, OptionError) as error:
-        raise click.UsageError(redact(str(error))) from None
-    except DeliveryPulseError as error:
-        _fail(str(error))
-    except Exception as error:  # the CLI's convention: one line, the traceback only with --debug
-        if logging.getLogger("deliverypulse").isEnabledFor(logging.DEBUG):
-            raise
-        _fail(f"unexpected {type(error).__name__}: {error} (rerun with --debug for details)")
     if output_format == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return

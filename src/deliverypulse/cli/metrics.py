@@ -6,7 +6,6 @@ on stderr, exit 1; a bad option exits 2.
 
 from __future__ import annotations
 
-import logging
 import math
 import shutil
 import sys
@@ -18,12 +17,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from deliverypulse.cli._errors import fail as _fail
+from deliverypulse.cli._errors import handle_errors, usage_errors
 from deliverypulse.dataset import load
 from deliverypulse.dora import SIGNALS, MetricOptions, metrics, summary
 from deliverypulse.dora.clusters import BENCHMARKS
-from deliverypulse.errors import DataError, DeliveryPulseError, OptionError
-from deliverypulse.redaction import redact
+from deliverypulse.errors import DataError, OptionError
 from deliverypulse.store.files import write_atomic
 
 DEFAULT_DIRECTORY = "deliverypulse-data"
@@ -145,6 +143,7 @@ def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
 @click.option(
     "--write", "write", is_flag=True, help="Also store the table as DIR/metrics/part-0.parquet."
 )
+@handle_errors
 def metrics_command(
     directory: Path,
     period: str,
@@ -166,7 +165,7 @@ def metrics_command(
     if output_format == "parquet" and output is None and sys.stdout.isatty():
         raise click.UsageError("--format parquet needs --output FILE (or a pipe)")
     groups = list(by)
-    try:
+    with usage_errors(OptionError, ValueError, DataError):
         options = MetricOptions.build(
             tz=tz,
             failure_signals=tuple(name.strip() for name in signals.split(",") if name.strip()),
@@ -183,16 +182,6 @@ def metrics_command(
             if headline
             else metrics(ds, period, groups or None, options=options)
         )
-    except (OptionError, ValueError) as error:
-        raise click.UsageError(redact(str(error))) from None
-    except DataError as error:
-        raise click.UsageError(redact(str(error))) from None
-    except DeliveryPulseError as error:
-        _fail(str(error))
-    except Exception as error:  # the CLI's convention: one line, the traceback only with --debug
-        if logging.getLogger("deliverypulse").isEnabledFor(logging.DEBUG):
-            raise
-        _fail(f"unexpected {type(error).__name__}: {error} (rerun with --debug for details)")
     if write:
         stored = _write_metrics(directory, table)
         click.echo(f"wrote {len(table)} rows to {stored}", err=True)

@@ -160,19 +160,7 @@ def _fix_events(
     named = resolved.loc[resolved["_target"] >= 0].merge(
         shipped[["_cpos", "_d", "_at"]], left_on="_target", right_on="_cpos"
     )
-    ok = frame.loc[frame["is_success"], ["source", "repo", "_repo_group", "_at", "_d"]]
-    unnamed = resolved.loc[resolved["_target"] < 0].merge(
-        ok[["source", "repo", "_repo_group"]].drop_duplicates(), on=["source", "repo"]
-    )
-    unnamed = pd.merge_asof(
-        unnamed.sort_values("_fixed_at", kind="stable"),
-        ok[["_repo_group", "_at", "_d"]].sort_values("_at", kind="stable"),
-        left_on="_fixed_at",
-        right_on="_at",
-        by="_repo_group",
-        direction="backward",
-        allow_exact_matches=False,
-    ).dropna(subset=["_d"])
+    unnamed = _charged(frame, resolved.loc[resolved["_target"] < 0], "_fixed_at", "_at")
     both = pd.concat(
         [
             named[["_d", "_at", "_fixed_at", "_fix_deployed"]],
@@ -196,23 +184,33 @@ def _stamp(micros: Any) -> pd.Series:
     return pd.Series(out).dt.tz_localize("UTC")
 
 
+def _charged(
+    frame: pd.DataFrame, events: pd.DataFrame, at: str, deployed: str, *, exact: bool = False
+) -> pd.DataFrame:
+    """``events`` (with ``source``, ``repo`` and a time ``at``) joined to their repo's last
+    successful deployment before that time (its ``_d`` and ``deployed`` time; at the same
+    moment too with ``exact``). Events of repos without one are dropped."""
+    ok = frame.loc[frame["is_success"], ["source", "repo", "_repo_group", deployed, "_d"]]
+    events = events.merge(
+        ok[["source", "repo", "_repo_group"]].drop_duplicates(), on=["source", "repo"]
+    )
+    return pd.merge_asof(
+        events.sort_values(at, kind="stable"),
+        ok[["_repo_group", deployed, "_d"]].sort_values(deployed, kind="stable"),
+        left_on=at,
+        right_on=deployed,
+        by="_repo_group",
+        direction="backward",
+        allow_exact_matches=exact,
+    ).dropna(subset=["_d"])
+
+
 def _incident_events(frame: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
     """An incident is charged to the repo's last successful deployment before it opened."""
-    ok = frame.loc[frame["is_success"], ["source", "repo", "_repo_group", "deployed_at", "_d"]]
     opened = incidents.loc[
         incidents["created_at"].notna(), ["source", "repo", "created_at", "resolved_at"]
     ]
-    opened = opened.merge(
-        ok[["source", "repo", "_repo_group"]].drop_duplicates(), on=["source", "repo"]
-    )
-    charged = pd.merge_asof(
-        opened.sort_values("created_at", kind="stable"),
-        ok[["_repo_group", "deployed_at", "_d"]].sort_values("deployed_at", kind="stable"),
-        left_on="created_at",
-        right_on="deployed_at",
-        by="_repo_group",
-        direction="backward",
-    ).dropna(subset=["_d"])
+    charged = _charged(frame, opened, "created_at", "deployed_at", exact=True)
     return _events("incident", charged["_d"], charged["created_at"], charged["resolved_at"])
 
 
