@@ -58,5 +58,5 @@ def test_chart_cell_draws_a_picture(executed: tuple[nbformat.NotebookNode, Path]
 def test_verdict_cell_prints_the_analysis(executed: tuple[nbformat.NotebookNode, Path]) -> None:
     notebook, data = executed
     verdict = dp.analyze(dp.load(data)).verdict
-    cell = next(c for c in notebook.cells if "dp.analyze(ds)" in c.source)
+    cell = next(c for c in notebook.cells if "dp.analyze(prepared)" in c.source)
     assert verdict[0] in outputs(cell)
