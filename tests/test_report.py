@@ -153,9 +153,7 @@ def test_the_comparisons_count_the_headline_failures() -> None:
     assert sum(int(row[2]) for row in rows) == int(expected["failed_deployments"])
 
 
-def test_a_page_links_and_prepares_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_page_links_and_prepares_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Summary, trends, the per-repo table and the analysis all read one prepared value."""
     import deliverypulse.dora.prepared as prepared_module
 
