@@ -24,7 +24,10 @@ CONFIG = (
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """The real console entry point in a subprocess, with the scripted connector importable."""
     script = "import fake_connectors; from deliverypulse.cli import main; main()"
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
     return subprocess.run(
         [sys.executable, "-c", script, *args],
         cwd=cwd,
