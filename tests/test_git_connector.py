@@ -569,3 +569,29 @@ def test_only_the_body_lines_the_connector_reads_are_kept() -> None:
     body = "Title line\n\nA long description\nover lines.\n\n  This reverts commit abc1234.\n"
     assert _essentials(body) == "Title line\n  This reverts commit abc1234."
     assert _essentials("\nJust a title\n\nand prose\n") == "Just a title"
+
+
+def test_undoing_its_own_commit_is_no_revert_but_reverting_another_change_is(
+    tmp_path: Path,
+) -> None:
+    repo = GitRepo(tmp_path / "app")
+    repo.commit("Initial commit", date="2024-05-01T09:00:00+00:00", files={"a": "1\n"})
+    outside = repo.commit("Tweak (no change)", date="2024-05-01T10:00:00+00:00", files={"b": "1\n"})
+    repo.checkout("try", new=True)
+    attempt = repo.commit("Try a thing", date="2024-05-02T09:00:00+00:00", files={"c": "1\n"})
+    repo.git("revert", "--no-edit", attempt, date="2024-05-02T10:00:00+00:00")
+    repo.commit("Do it properly", date="2024-05-02T11:00:00+00:00", files={"c": "2\n"})
+    repo.checkout("main")
+    repo.merge(
+        "try", "Merge pull request #5 from octo/try", "Add thing", date="2024-05-03T09:00:00+00:00"
+    )
+    # A revert of a trunk commit that belongs to no change: the core's rule names the sha.
+    repo.git("revert", "--no-commit", outside)
+    repo.commit(
+        'Revert "Tweak (no change)" (#6)',
+        date="2024-05-04T09:00:00+00:00",
+        body=f"This reverts commit {outside}.",
+    )
+    changes = by(read(source_for(repo.path), "changes")[0], "change_id")
+    assert (changes["5"]["is_revert"], changes["5"]["reverts"]) == (False, None)
+    assert (changes["6"]["is_revert"], changes["6"]["reverts"]) == (True, outside)
