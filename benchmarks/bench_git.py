@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 from deliverypulse_git import GitConnector
 
+from deliverypulse.collector import classified
 from deliverypulse.config import config_from_dict
 
 START = 1_600_000_000  # 2020-09-13, seconds since the epoch
@@ -110,7 +111,8 @@ def build_repo(path: Path, target_commits: int, seed: int = 7) -> int:
 
 
 def time_connector(path: Path) -> tuple[float, dict[str, int], float]:
-    """Seconds to read all streams, the rows per stream, and seconds for a rerun."""
+    """Seconds to read all streams (with the core's classification of changes, as a collect
+    stores them), the rows per stream, and seconds for a rerun."""
     config = config_from_dict({"sources": [{"type": "git", "path": str(path)}]})
     source = config.sources[0]
     started = time.perf_counter()
@@ -120,9 +122,10 @@ def time_connector(path: Path) -> tuple[float, dict[str, int], float]:
     cursor = None
     for stream in connector.streams:
         for page in connector.read(stream, repo, None):
-            assert isinstance(page.records, pd.DataFrame)
-            rows[stream] = rows.get(stream, 0) + len(page.records)
-            cursor = page.cursor or cursor
+            records = classified(source, stream, page.records)
+            assert isinstance(records, pd.DataFrame)
+            rows[stream] = rows.get(stream, 0) + len(records)
+            cursor = page.cursor_text or cursor
     elapsed = time.perf_counter() - started
     started = time.perf_counter()
     rerun = GitConnector(source)

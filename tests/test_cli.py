@@ -24,7 +24,10 @@ CONFIG = (
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """The real console entry point in a subprocess, with the scripted connector importable."""
     script = "import fake_connectors; from deliverypulse.cli import main; main()"
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
     return subprocess.run(
         [sys.executable, "-c", script, *args],
         cwd=cwd,
@@ -119,6 +122,21 @@ def test_connectors_lists_first_party_and_in_process_ones() -> None:
     assert result.exit_code == 0
     assert "git  [deliverypulse_git:GitConnector]" in result.output
     assert "scripted  [fake_connectors:ScriptedConnector]" in result.output
+    assert "  streams: deployments, changes, commits\n" in result.output
+    assert "    changes: reads first-parent merges and '(#N)' squash commits" in result.output
+
+
+def test_connectors_shows_what_each_declared_stream_reads_and_runs_after() -> None:
+    result = CliRunner().invoke(main, ["connectors"])
+    assert result.exit_code == 0
+    section = result.output.split("relay  [fake_connectors:RelayConnector]\n", 1)[1]
+    assert section.startswith(
+        "  streams: commits, changes, incidents\n"
+        "    commits: reads the commits of those pull requests; after changes\n"
+        "    changes: reads the scripted pull requests\n"
+        "    incidents\n"
+        "  repo: the one repo (default 'octo/web')\n"
+    )
 
 
 def test_python_dash_m_runs_the_cli() -> None:

@@ -11,6 +11,8 @@ import pytest
 from deliverypulse_git import GitConnector, repo_from_remote
 from gitrepo import ANN, BOB, GitRepo
 
+import deliverypulse as dp
+from deliverypulse.collector import classified
 from deliverypulse.config import SourceConfig, config_from_dict
 from deliverypulse.connector import Page, load_connector
 from deliverypulse.errors import ConfigError, DeliveryPulseError
@@ -157,15 +159,24 @@ def source_for(path: Path, **options: Any) -> SourceConfig:
 
 
 def read(source: SourceConfig, stream: str, cursor: str | None = None) -> tuple[pd.DataFrame, str]:
-    """All rows of a stream, coerced to its table's schema, and the cursor of the last page."""
+    """All rows of a stream as a collect stores them (the core's classification applied,
+    coerced to the table's schema), and the cursor text of the last page."""
     connector = GitConnector(source)
     (repo,) = connector.repos()
     pages = list(connector.read(stream, repo, cursor))
     assert pages, "expected at least one page"
-    frames = [coerce_frame(spec_for(stream), page.records) for page in pages]
-    last_cursor = pages[-1].cursor
+    frames = [
+        coerce_frame(spec_for(stream), classified(source, stream, page.records)) for page in pages
+    ]
+    last_cursor = pages[-1].cursor_text
     assert last_cursor is not None
     return pd.concat(frames, ignore_index=True), last_cursor
+
+
+def rolled_back(deployments: pd.DataFrame) -> list[str]:
+    """The deployments the metrics say a later deployment rolled back."""
+    outcomes = dp.deployment_outcomes(dp.Dataset.from_frames(deployments=deployments))
+    return list(outcomes.loc[outcomes["failed_by_rollback"], "deployment_id"])
 
 
 def by(frame: pd.DataFrame, key: str) -> dict[Any, dict[Any, Any]]:
@@ -275,34 +286,34 @@ def test_commits_carry_parents_utc_times_and_their_change(web: Scenario) -> None
 
 def test_version_tags_are_deployments_and_a_retag_is_a_rollback(web: Scenario) -> None:
     deployments, _ = read(source_for(web.path), "deployments")
-    rows = deployments[["deployment_id", "sha", "created_at", "is_rollback", "creator"]]
+    # git has no rollback marker: the column stays null and the metrics decide, from the
+    # sequence, that v1.2.1 (re-tagging what v1.1.0 shipped) rolled back v1.2.0.
+    assert deployments["is_rollback"].isna().all()
+    assert rolled_back(deployments) == ["v1.2.0"]
+    rows = deployments[["deployment_id", "sha", "created_at", "creator"]]
     assert rows.to_dict("records") == [
         {
             "deployment_id": "v1.0.0",
             "sha": web.sha["m12"],
             "created_at": utc("2024-01-04T13:00"),
-            "is_rollback": False,
             "creator": ANN[0],
         },
         {
             "deployment_id": "v1.1.0",
             "sha": web.sha["s15"],
             "created_at": utc("2024-01-07T09:00"),
-            "is_rollback": False,
             "creator": None,
         },
         {
             "deployment_id": "v1.2.0",
             "sha": web.sha["m18"],
             "created_at": utc("2024-01-11T16:00"),
-            "is_rollback": False,
             "creator": ANN[0],
         },
         {
             "deployment_id": "v1.2.1",
             "sha": web.sha["s15"],
             "created_at": utc("2024-01-14T08:00"),
-            "is_rollback": True,
             "creator": ANN[0],
         },
     ]
@@ -330,7 +341,9 @@ def test_since_limits_rows_but_not_what_the_graph_knows(web: Scenario) -> None:
     assert sorted(changes["change_id"]) == sorted(["15", "16", "17", "18", "19", web.sha["mp"]])
     deployments = by(read(source, "deployments")[0], "deployment_id")
     assert sorted(deployments) == ["v1.1.0", "v1.2.0", "v1.2.1"]
-    assert deployments["v1.2.1"]["is_rollback"]  # v1.1.0 shipped it, and it is in range too
+    frame = read(source, "deployments")[0]
+    assert frame["is_rollback"].isna().all()
+    assert rolled_back(frame) == ["v1.2.0"]  # v1.1.0 shipped v1.2.1's commit, in range too
 
 
 def test_deploy_branch_merges_are_deployments(tmp_path: Path) -> None:
@@ -366,7 +379,8 @@ def test_deploy_branch_merges_are_deployments(tmp_path: Path) -> None:
             "created_at": utc("2024-02-06T08:00"),
         },
     ]
-    assert not deployments["is_rollback"].any()
+    assert deployments["is_rollback"].isna().all()
+    assert rolled_back(deployments) == []
     commits, _ = read(source, "commits")
     assert len(commits) == 6  # the production branch's own commits are in the graph too
     changes, _ = read(source, "changes")
@@ -555,3 +569,29 @@ def test_only_the_body_lines_the_connector_reads_are_kept() -> None:
     body = "Title line\n\nA long description\nover lines.\n\n  This reverts commit abc1234.\n"
     assert _essentials(body) == "Title line\n  This reverts commit abc1234."
     assert _essentials("\nJust a title\n\nand prose\n") == "Just a title"
+
+
+def test_undoing_its_own_commit_is_no_revert_but_reverting_another_change_is(
+    tmp_path: Path,
+) -> None:
+    repo = GitRepo(tmp_path / "app")
+    repo.commit("Initial commit", date="2024-05-01T09:00:00+00:00", files={"a": "1\n"})
+    outside = repo.commit("Tweak (no change)", date="2024-05-01T10:00:00+00:00", files={"b": "1\n"})
+    repo.checkout("try", new=True)
+    attempt = repo.commit("Try a thing", date="2024-05-02T09:00:00+00:00", files={"c": "1\n"})
+    repo.git("revert", "--no-edit", attempt, date="2024-05-02T10:00:00+00:00")
+    repo.commit("Do it properly", date="2024-05-02T11:00:00+00:00", files={"c": "2\n"})
+    repo.checkout("main")
+    repo.merge(
+        "try", "Merge pull request #5 from octo/try", "Add thing", date="2024-05-03T09:00:00+00:00"
+    )
+    # A revert of a trunk commit that belongs to no change: the core's rule names the sha.
+    repo.git("revert", "--no-commit", outside)
+    repo.commit(
+        'Revert "Tweak (no change)" (#6)',
+        date="2024-05-04T09:00:00+00:00",
+        body=f"This reverts commit {outside}.",
+    )
+    changes = by(read(source_for(repo.path), "changes")[0], "change_id")
+    assert (changes["5"]["is_revert"], changes["5"]["reverts"]) == (False, None)
+    assert (changes["6"]["is_revert"], changes["6"]["reverts"]) == (True, outside)

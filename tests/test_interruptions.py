@@ -74,7 +74,10 @@ collect.run_collect(sys.argv[3])
 
 
 def killed_run(config: Path, point: str, nth: int) -> int:
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
     result = subprocess.run(
         [sys.executable, "-c", KILLER, point, str(nth), str(config)],
         env=env,
@@ -127,7 +130,10 @@ def test_a_second_run_exits_with_a_clear_message_while_one_is_writing(
             r"is writing .*data",
         ):
             dp.run_collect(config)
-        env = {**os.environ, "PYTHONPATH": str(TESTS)}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+        }
         result = subprocess.run(
             [
                 sys.executable,

@@ -34,7 +34,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         capture_output=True,
         timeout=300,
     )
-    return {**os.environ, "PYTHONPATH": str(target)}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]),
+    }
 
 
 def cli(

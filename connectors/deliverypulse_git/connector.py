@@ -20,20 +20,15 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from deliverypulse.config import SourceConfig
-from deliverypulse.connector import Connector, Option, Page
-from deliverypulse.errors import ConfigError
-from deliverypulse.patterns import BOT_PATTERN, HOTFIX_PATTERN
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime
+from deliverypulse.connector import Connector, Page
+from deliverypulse.sources import Option, SourceConfig
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, StreamRun, TextCursor
 from deliverypulse_git.gitlog import Commits, Git, GitError, Ref, Sizes
-from deliverypulse_git.graph import Graph, Rules, find_changes, find_rollbacks, tag_deployments
+from deliverypulse_git.graph import Graph, find_changes, tag_deployments
 
 #: Bump when the rows produced for the same history change, so old cursors stop matching.
-CURSOR_VERSION = "1"
+CURSOR_VERSION = "2"  # 2: changes carry facts (body, author_is_bot); rollbacks left to metrics
 DEFAULT_DEPLOYMENTS = r"tags:^v\d"
-# The same defaults as the github connector's, so that flags agree across sources.
-DEFAULT_HOTFIX = HOTFIX_PATTERN
-DEFAULT_BOTS = BOT_PATTERN
 _log = logging.getLogger(__name__)
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?[^/:]+:(?!//)(?P<path>.+)$")
 
@@ -47,13 +42,13 @@ class Settings:
     deploy_value: str  # the tag regex, or the deploy branch's name
     branch: str | None
     environment: str
-    hotfix: re.Pattern[str]
-    bots: re.Pattern[str]
+    is_production: bool  # the environment's name under the source's ``production`` pattern
+    bots: re.Pattern[str]  # also matched on author emails, which the rows do not store
     repo: str | None
 
     @classmethod
     def from_source(cls, source: SourceConfig) -> Settings:
-        deployments = str(source.get("deployments", DEFAULT_DEPLOYMENTS))
+        deployments = source.value("deployments", str)
         kind, _, value = deployments.partition(":")
         kind = kind.strip()
         if kind == "tags":
@@ -63,16 +58,16 @@ class Settings:
             raise source.error(
                 f"expected 'tags:REGEX' or 'branch:NAME', got {deployments!r}", key="deployments"
             )
-        branch = source.get("branch")
+        environment = source.value("environment", str)
         return cls(
             path=source.path("path"),
             deploy_kind=kind,
             deploy_value=value.strip() if kind == "branch" else value,
-            branch=str(branch) if branch else None,
-            environment=str(source.get("environment", "production")),
-            hotfix=_compile(source, "hotfix", str(source.get("hotfix", DEFAULT_HOTFIX))),
-            bots=_compile(source, "bots", str(source.get("bots", DEFAULT_BOTS))),
-            repo=str(source.get("repo")) if source.get("repo") else None,
+            branch=source.optional("branch", str) or None,
+            environment=environment,
+            is_production=bool(source.production.search(environment)),
+            bots=source.bots,
+            repo=source.optional("repo", str) or None,
         )
 
 
@@ -91,6 +86,10 @@ class Tips:
         return list(dict.fromkeys(shas + [ref.commit for ref in self.deploy_refs]))
 
 
+def _read_table(connector: GitConnector, run: StreamRun) -> Iterator[Page]:
+    return connector.read_table(run)
+
+
 class GitConnector(Connector):
     """Reads a local git repository with the git CLI.
 
@@ -102,20 +101,44 @@ class GitConnector(Connector):
       created_at = first_commit_at = the earliest author date among the commits the merge brings
       in, because git keeps no pull-request creation time; merged_at = the committer date.
       Sizes are the merge's diff against its first parent. Review fields stay empty.
-    - A revert is a change titled ``Revert "..."`` or holding a ``This reverts commit X`` line;
-      ``reverts`` is the change that X belongs to, else the ``#N`` in the title, else X.
+    - changes record facts and the core classifies them (``deliverypulse.rules``): title,
+      head_ref, author, and as ``body`` the kept message lines of the change's commits (a
+      ``This reverts commit X`` line naming one of its own commits is dropped: that undoes
+      work inside the change, not another change). Where X belongs to a change, the connector
+      resolves it through the graph and sets ``reverts`` to that change; otherwise the core's
+      rule names what is reverted. The author's email, which no row stores, is matched
+      against ``bots`` here (``author_is_bot``); the name is matched by the core.
     - Mainline commits that are neither are left without change_id: trunk-based changes.
       A ``git pull`` merge on the mainline (``Merge branch 'main' of ...``) is no change: the
       shared history on its second parent is walked as mainline instead.
     - deployments: a tag's creation time (tagger date; a lightweight tag's commit date) or a
-      deploy-branch merge's committer date is both created_at and finished_at. A tag is a
-      rollback when its commit was already shipped by an earlier tag and is not the same commit
-      as the tag just before it (a redeploy).
+      deploy-branch merge's committer date is both created_at and finished_at. git has no
+      rollback marker, so ``is_rollback`` stays null: the metrics decide rollbacks from the
+      sequence of deployments, the same way for every source.
     - commits.additions/deletions are known for mainline commits only (first-parent diffs).
     """
 
     type_name: ClassVar[str] = "git"
-    streams: ClassVar[tuple[str, ...]] = ("deployments", "changes", "commits")
+    streams = (
+        Stream(
+            "deployments",
+            _read_table,
+            cursor=TextCursor,
+            reads="version tags (git for-each-ref) or first-parent merges onto a deploy branch",
+        ),
+        Stream(
+            "changes",
+            _read_table,
+            cursor=TextCursor,
+            reads="first-parent merges and '(#N)' squash commits on the mainline (git log)",
+        ),
+        Stream(
+            "commits",
+            _read_table,
+            cursor=TextCursor,
+            reads="every commit reachable from the mainline and the deploy refs (git log)",
+        ),
+    )
     options: ClassVar[dict[str, Option]] = {
         "path": Option(str, ".", required=True, help="the repository's folder"),
         "deployments": Option(
@@ -123,8 +146,6 @@ class GitConnector(Connector):
         ),
         "branch": Option(str, help="the mainline whose merges are changes; default: HEAD's branch"),
         "environment": Option(str, "production", help="environment the deployments go to"),
-        "hotfix": Option(str, DEFAULT_HOTFIX, help="regex on branch names and titles of hotfixes"),
-        "bots": Option(str, DEFAULT_BOTS, help="regex on author names and emails of bots"),
         "repo": Option(str, help="repo name to record; default: origin's owner/name or folder"),
     }
     #: Rows per page; only the last page of a stream carries the cursor.
@@ -177,16 +198,19 @@ class GitConnector(Connector):
         name = repo_from_remote(url.strip()) if url else None
         return [name or self._folder_name()]
 
-    def read(self, stream: str, repo: str, cursor: str | None) -> Iterator[Page]:
-        if stream not in self.streams:
-            raise ConfigError(f"git sources have no stream {stream!r}", key="streams")
+    def read_table(self, run: StreamRun) -> Iterator[Page]:
+        """One stream's rows, unless the tips and options are what the cursor saw last time.
+
+        The three streams come from one pass over the history (:meth:`tables`), made once per
+        run and only for the streams the source collects.
+        """
         tips = self.tips()
-        if cursor == tips.cursor:
+        if run.cursor.value == tips.cursor:
             return
-        frame = self.tables()[stream].copy()
-        frame.insert(0, "repo", repo)
+        frame = self.tables()[run.stream.name].copy()
+        frame.insert(0, "repo", run.repo)
         frame.insert(0, "source", self.source.name)
-        yield from _pages(frame, tips.cursor, self.page_size)
+        yield from _pages(frame, TextCursor(tips.cursor), self.page_size)
 
     def close(self) -> None:
         self._tips = None
@@ -260,8 +284,7 @@ class GitConnector(Connector):
             sizes: dict[str, Sizes] = sizes_job.result() if sizes_job else {}
         graph = Graph(commits)
         mainline = graph.first_parent_chain(tips.mainline)
-        rules = Rules(base_ref=tips.base_ref, hotfix=self.settings.hotfix, bots=self.settings.bots)
-        changes, change_of = find_changes(graph, mainline, sizes, rules)
+        changes, change_of = find_changes(graph, mainline, sizes, tips.base_ref, self.settings.bots)
         since = self.source.since
         cutoff = int(since.timestamp()) if since else None
         return {
@@ -274,13 +297,8 @@ class GitConnector(Connector):
         commits = graph.commits
         rows: list[dict[str, Any]] = []
         if self.settings.deploy_kind == "tags":
-            rollbacks = find_rollbacks(graph, [tag.commit for tag in tips.deploy_refs])
-            for tag, is_rollback in zip(tips.deploy_refs, rollbacks, strict=True):
-                rows.append(
-                    _deployment(
-                        tag.name, tag.commit, tag.name, tag.created, tag.creator, is_rollback
-                    )
-                )
+            for tag in tips.deploy_refs:
+                rows.append(_deployment(tag.name, tag.commit, tag.name, tag.created, tag.creator))
         else:
             branch = tips.deploy_refs[0]
             for position in graph.first_parent_chain(branch.commit):
@@ -293,15 +311,13 @@ class GitConnector(Connector):
                             branch.name,
                             commits.committed[position],
                             commits.author_names[position],
-                            False,
                         )
                     )
         frame = pd.DataFrame(rows, columns=_DEPLOYMENT_COLUMNS)
         if cutoff is not None:
             frame = frame[frame["created_at"] >= cutoff]
-        environment = self.settings.environment
-        frame["environment"] = environment
-        frame["is_production"] = bool(self.source.production.search(environment))
+        frame["environment"] = self.settings.environment
+        frame["is_production"] = self.settings.is_production
         frame["status"] = "success"
         for column in ("created_at", "finished_at"):
             frame[column] = _utc(frame[column])
@@ -313,13 +329,11 @@ class GitConnector(Connector):
         return folder.name.removesuffix(".git") or self.settings.path.name
 
 
-_DEPLOYMENT_COLUMNS = [
-    "deployment_id", "sha", "ref", "created_at", "finished_at", "creator", "is_rollback"
-]  # fmt: skip
+_DEPLOYMENT_COLUMNS = ["deployment_id", "sha", "ref", "created_at", "finished_at", "creator"]
 
 
 def _deployment(
-    deployment_id: str, sha: str, ref: str, created: int, creator: str | None, is_rollback: bool
+    deployment_id: str, sha: str, ref: str, created: int, creator: str | None
 ) -> dict[str, Any]:
     # A tag or a merge is the moment of deployment: git knows no separate start and finish.
     return {
@@ -329,7 +343,6 @@ def _deployment(
         "created_at": created,
         "finished_at": created,
         "creator": creator,
-        "is_rollback": is_rollback,
     }
 
 
@@ -368,10 +381,11 @@ def _changes_frame(changes: list[dict[str, Any]], cutoff: int | None) -> pd.Data
     return frame
 
 
+# Facts only: the core fills is_revert/reverts (where not resolved here), is_hotfix and is_bot.
 _CHANGE_COLUMNS = [
-    "change_id", "number", "title", "author", "is_bot", "base_ref", "head_ref", "state",
-    "created_at", "first_commit_at", "merged_at", "closed_at", "merge_sha", "additions",
-    "deletions", "changed_files", "commit_count", "is_revert", "reverts", "is_hotfix",
+    "change_id", "number", "title", "body", "author", "author_is_bot", "base_ref", "head_ref",
+    "state", "created_at", "first_commit_at", "merged_at", "closed_at", "merge_sha",
+    "additions", "deletions", "changed_files", "commit_count", "is_revert", "reverts",
 ]  # fmt: skip
 
 
@@ -380,7 +394,7 @@ def _utc(epochs: pd.Series) -> pd.Series:
     return pd.Series(pd.to_datetime(seconds, unit="s", utc=True), index=epochs.index)
 
 
-def _pages(frame: pd.DataFrame, cursor: str, size: int) -> Iterator[Page]:
+def _pages(frame: pd.DataFrame, cursor: TextCursor, size: int) -> Iterator[Page]:
     """Chunks of ``size`` rows; an empty stream still yields one page so its cursor is kept."""
     starts = range(0, max(len(frame), 1), size)
     for start in starts:
@@ -390,6 +404,8 @@ def _pages(frame: pd.DataFrame, cursor: str, size: int) -> Iterator[Page]:
 
 
 def _compile(source: SourceConfig, key: str, pattern: str) -> re.Pattern[str]:
+    """The tag pattern inside ``deployments = "tags:REGEX"`` (the one regex the core cannot
+    compile for us: it is part of a larger value)."""
     try:
         return re.compile(pattern)
     except re.error as error:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from deliverypulse import rules
 from deliverypulse_git.gitlog import Commits, Ref, Sizes
 
 _GITHUB_MERGE = re.compile(r"^Merge pull request #(\d+) from [^/\s]+/(\S+)")
@@ -22,9 +23,6 @@ _BRANCH_MERGE = re.compile(r"^Merge (?:remote-tracking )?branch '([^']+)'")
 _BITBUCKET_MERGE = re.compile(r"^Merged in (\S+) \(pull request #(\d+)\)")
 _AZURE_MERGE = re.compile(r"^Merged PR (\d+): (.+)")
 _SQUASH_NUMBER = re.compile(r"\s*\(#(\d+)\)\s*$")
-_REVERT_TITLE = re.compile(r'^Revert "(.*)"')
-_REVERTED_NUMBER = re.compile(r"(?:\(#|pull request #)(\d+)")
-_REVERTED_SHA = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
 
 
 @dataclass
@@ -56,19 +54,17 @@ class Graph:
         return chain
 
 
-@dataclass
-class Rules:
-    """The options that decide what counts as a bot, a hotfix and the mainline's name."""
-
-    base_ref: str | None
-    hotfix: re.Pattern[str]
-    bots: re.Pattern[str]
-
-
 def find_changes(
-    graph: Graph, mainline: list[int], sizes: dict[str, Sizes], rules: Rules
+    graph: Graph,
+    mainline: list[int],
+    sizes: dict[str, Sizes],
+    base_ref: str | None,
+    bots: re.Pattern[str],
 ) -> tuple[list[dict[str, Any]], list[str | None]]:
-    """The changes on ``mainline`` and, per commit, the change_id it belongs to (or None).
+    """The changes on ``mainline`` (as fact rows) and, per commit, the change_id it belongs to.
+
+    ``base_ref`` is the mainline's branch name (it also tells a ``git pull`` merge); ``bots``
+    is matched against the author's email, a fact the rows do not carry.
 
     Walks the mainline oldest first; each merge claims the commits reachable from its other
     parents that nothing claimed before, so every commit is visited once in all.
@@ -81,7 +77,7 @@ def find_changes(
     used_ids: set[str] = set()
     changes: list[dict[str, Any]] = []
     members_of: list[list[int]] = []
-    for position, is_sync in _walk_mainline(graph, mainline, claimed, rules.base_ref):
+    for position, is_sync in _walk_mainline(graph, mainline, claimed, base_ref):
         is_merge = len(commits.parents[position]) > 1
         members = _claim(graph, _other_parents(graph, position), claimed) if is_merge else []
         if is_sync:
@@ -99,12 +95,11 @@ def find_changes(
         for member in (*members, position):
             change_of[member] = change_id
         size = sizes.get(commits.shas[position])
-        changes.append(
-            _change(commits, position, members, change_id, number, head_ref, title, size, rules)
-        )
+        facts = _Described(change_id, number, head_ref, title, base_ref)
+        changes.append(_change(commits, position, members, facts, size, bots))
         members_of.append(members)
     for change, members in zip(changes, members_of, strict=True):
-        _mark_revert(change, [*members, graph.index[change["merge_sha"]]], graph, change_of)
+        _revert_facts(change, [*members, graph.index[change["merge_sha"]]], graph, change_of)
     return changes, change_of
 
 
@@ -193,30 +188,39 @@ def _claim(graph: Graph, starts: list[int], claimed: bytearray) -> list[int]:
     return members
 
 
+@dataclass(frozen=True)
+class _Described:
+    """What a merge or squash commit's message and the mainline say about its change."""
+
+    change_id: str
+    number: int | None
+    head_ref: str | None
+    title: str
+    base_ref: str | None
+
+
 def _change(
     commits: Commits,
     position: int,
     members: list[int],
-    change_id: str,
-    number: int | None,
-    head_ref: str | None,
-    title: str,
+    described: _Described,
     size: Sizes | None,
-    rules: Rules,
+    bots: re.Pattern[str],
 ) -> dict[str, Any]:
+    """A change's fact row (``body`` is filled by :func:`_revert_facts`)."""
     authored = commits.authored
     first = min(members, key=lambda member: (authored[member], member)) if members else position
-    author, email = commits.author_names[first], commits.author_emails[first]
     merged_at = commits.committed[position]
-    hotfix = bool(rules.hotfix.search(title) or (head_ref and rules.hotfix.search(head_ref)))
     return {
-        "change_id": change_id,
-        "number": number,
-        "title": title,
-        "author": author,
-        "is_bot": bool(rules.bots.search(author) or rules.bots.search(email)),
-        "base_ref": rules.base_ref,
-        "head_ref": head_ref,
+        "change_id": described.change_id,
+        "number": described.number,
+        "title": described.title,
+        "body": None,
+        "author": commits.author_names[first],
+        # The email is no column: matched here, with the source's one bot rule.
+        "author_is_bot": rules.is_bot(bots, commits.author_emails[first]),
+        "base_ref": described.base_ref,
+        "head_ref": described.head_ref,
         "state": "merged",
         # git has no pull-request creation time; the first commit is the closest it knows.
         "created_at": authored[first],
@@ -228,64 +232,41 @@ def _change(
         "deletions": size.deletions if size else None,
         "changed_files": size.changed_files if size else None,
         "commit_count": len(members) if members else 1,
-        "is_revert": False,
+        "is_revert": None,  # the core decides, unless the graph resolves what it reverts
         "reverts": None,
-        "is_hotfix": hotfix,
     }
 
 
-def _mark_revert(
+def _revert_facts(
     change: dict[str, Any], positions: list[int], graph: Graph, change_of: list[str | None]
 ) -> None:
-    """Flag a change that undoes another: by its title, or a ``This reverts commit`` line."""
-    commits = graph.commits
-    change_by_sha = {commits.shas[position]: change_of[position] for position in positions}
-    reverted_shas = [
-        sha
-        for position in positions
-        for sha in _REVERTED_SHA.findall(commits.bodies[position])
-        if sha not in change_by_sha  # a revert of its own commit is not a revert of a change
-    ]
-    title_match = _REVERT_TITLE.match(change["title"])
-    if not reverted_shas and title_match is None:
-        return
-    change["is_revert"] = True
-    if reverted_shas:
-        reverted = graph.index.get(reverted_shas[0])
-        target = change_of[reverted] if reverted is not None else None
-        if target is not None and target != change["change_id"]:
-            change["reverts"] = target
-            return
-    if title_match and (number := _REVERTED_NUMBER.search(title_match[1])):
-        change["reverts"] = number[1]
-        return
-    change["reverts"] = reverted_shas[0] if reverted_shas else None
+    """Give a change its ``body`` fact: the kept message lines of its commits.
 
-
-def find_rollbacks(graph: Graph, deployed_shas: list[str]) -> list[bool]:
-    """Per deployment (oldest first): does it ship a commit an earlier deployment already shipped?
-
-    A deployment of the same commit as the one before it is a redeploy, not a rollback. Each
-    commit is marked shipped once, so the whole list costs one walk of the graph.
+    A ``This reverts commit X`` line naming one of the change's own commits is dropped (it
+    undoes work inside the change, not another change). Where the first other X belongs to a
+    change, the graph says which: ``reverts`` is that change. Everything else (a ``Revert "..."``
+    title, a number in it, an unresolved sha) is the core's rule (``deliverypulse.rules``).
     """
-    shipped = bytearray(len(graph.commits))
-    rollbacks = []
-    previous: str | None = None
-    for sha in deployed_shas:
-        position = graph.index.get(sha)
-        if position is None:
-            rollbacks.append(False)
-            continue
-        rollbacks.append(bool(shipped[position]) and sha != previous)
-        previous = sha
-        stack = [position]
-        while stack:
-            current = stack.pop()
-            if shipped[current]:
+    commits = graph.commits
+    own = {commits.shas[position] for position in positions}
+    lines: list[str] = []
+    reverted: list[str] = []
+    for position in positions:
+        for line in commits.bodies[position].splitlines():
+            reference = rules.reverted_reference(None, line)
+            if reference is not None and reference in own:
                 continue
-            shipped[current] = 1
-            stack.extend(graph.parent_indexes[current])
-    return rollbacks
+            lines.append(line)
+            if reference is not None and not reference.isdigit():
+                reverted.append(reference)
+    change["body"] = "\n".join(line for line in lines if line.strip()) or None
+    if not reverted:
+        return
+    target_position = graph.index.get(reverted[0])
+    target = change_of[target_position] if target_position is not None else None
+    if target is not None and target != change["change_id"]:
+        change["reverts"] = target
+        change["is_revert"] = True
 
 
 def tag_deployments(refs: list[Ref], pattern: re.Pattern[str]) -> list[Ref]:

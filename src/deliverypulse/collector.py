@@ -347,7 +347,7 @@ class _RepoRun:
         )
         for page in merge_pages(self.connector.read_stream(run), MERGED_PAGE_ROWS):
             table = page.table or spec.table_name
-            records = self._classified(table, page.records)
+            records = classified(self.source, table, page.records)
             frame = coerce_frame(spec_for(table), records, source=self.source.name, repo=repo)
             if table == spec.table_name:
                 result.fetched += len(frame)
@@ -356,13 +356,18 @@ class _RepoRun:
             checkpoint = None if text is None else (stream, repo, text)
             self.writer.add(table, frame, checkpoint)
 
-    def _classified(self, table: str, records: Records) -> Records:
-        """Connectors record facts; the core decides reverts, hotfixes and bots (rules.py)."""
-        if table != "changes":
-            return records
-        return classify_changes(
-            to_frame(records), hotfix=self.source.hotfix.pattern, bots=self.source.bots.pattern
-        )
+
+def classified(source: SourceConfig, table: str, records: Records) -> Records:
+    """A page's rows as the core stores them: connectors record facts, and the core decides
+    reverts, hotfixes and bots of ``changes`` rows with the source's patterns (``rules``).
+
+    Public so that a connector's tests can see its rows exactly as a collect stores them.
+    """
+    if table != "changes":
+        return records
+    return classify_changes(
+        to_frame(records), hotfix=source.hotfix.pattern, bots=source.bots.pattern
+    )
 
 
 def _concat_arrow(table: str, frames: Iterable[pd.DataFrame]) -> pa.Table:

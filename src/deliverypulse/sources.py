@@ -7,12 +7,13 @@ other's internals. Regex options are compiled and checked once, by the core.
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from deliverypulse.errors import ConfigError
 from deliverypulse.redaction import read_token
@@ -67,9 +68,23 @@ COMMON_OPTIONS: dict[str, Option] = {
 }
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class SourceConfig:
-    """One validated ``[[sources]]`` entry, with defaults filled in."""
+    """One validated ``[[sources]]`` entry, with defaults filled in.
+
+    Connectors read their options once, typed, into settings of their own::
+
+        path = source.path("path")                     # a file or folder, resolved
+        environment = source.value("environment", str) # the declared default if unset
+        branch = source.optional("branch", str)        # None if unset and no default
+        labels = source.strings("incident_labels")     # a list option, as text
+        pattern = source.pattern("deployments_tag")    # an Option(re.Pattern, ...), compiled
+
+    The config filled in every declared default, so a connector never repeats one.
+    """
 
     name: str
     type: str
@@ -78,8 +93,35 @@ class SourceConfig:
     base_dir: Path = field(default_factory=Path.cwd)
 
     def get(self, key: str, default: Any = None) -> Any:
+        """An option's raw value (``default`` if unset); prefer the typed accessors below."""
         value = self.options.get(key)
         return default if value is None else value
+
+    def optional(self, key: str, kind: builtins.type[T]) -> T | None:
+        """A declared option as ``kind``, or None when it is unset and has no default.
+
+        The config checked the type already; a value of another type (a hand-built source)
+        is a :class:`ConfigError` naming the key. An integer is accepted as a float.
+        """
+        value = self.options.get(key)
+        if value is None:
+            return None
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)  # type: ignore[return-value]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.error(f"expected {Option(kind).describe()}, got {value!r}", key)
+        return value
+
+    def value(self, key: str, kind: builtins.type[T]) -> T:
+        """A declared option that has a default or is required, as ``kind``."""
+        value = self.optional(key, kind)
+        if value is None:
+            raise self.error(f"missing; expected {Option(kind).describe()}", key)
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        """A list option as text values (empty when unset)."""
+        return tuple(str(item) for item in self.optional(key, list) or ())
 
     @property
     def since(self) -> datetime | None:

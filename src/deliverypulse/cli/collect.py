@@ -167,7 +167,8 @@ def status_command(directory: Path, as_json: bool) -> None:
 @click.command("connectors")
 @handle_errors
 def connectors_command() -> None:
-    """List the installed connectors, their streams and config keys."""
+    """List the installed connectors, their streams (what each reads, what it runs after) and
+    config keys."""
     for name, entry_point in sorted(available_connectors().items()):
         try:
             connector = load_connector(name)
@@ -176,6 +177,12 @@ def connectors_command() -> None:
             continue
         click.echo(f"{name}  [{entry_point.value}]")
         click.echo(f"  streams: {', '.join(connector.streams)}")
+        for stream in connector.stream_specs:
+            details = [f"reads {stream.reads}"] if stream.reads else []
+            if stream.after:
+                details.append(f"after {', '.join(stream.after)}")
+            table = f" -> {stream.table}" if stream.table and stream.table != stream.name else ""
+            click.echo(f"    {stream.name}{table}" + (f": {'; '.join(details)}" if details else ""))
         for key, option in connector.options.items():
             default = f" (default {option.default!r})" if option.default is not None else ""
             click.echo(f"  {key}: {option.help}{default}")
