@@ -77,10 +77,11 @@ def graphql_pages(
         yield data, RawPage(nodes(connection), next=token)
 
 
-def graphql_fetch(
-    client: HTTPClient, query: str, variables: Mapping[str, Any], path: Sequence[str], repo: str
-) -> Fetch:
-    """A newest-first GraphQL connection as a ``fetch`` (GraphQL has no ETags to send)."""
+def graphql_fetch(client: HTTPClient, query: str, connection: str, repo: str, first: int) -> Fetch:
+    """A newest-first connection of ``repo`` (``repository.<connection>``) as a ``fetch``
+    (GraphQL has no ETags to send)."""
+    variables = repository_variables(repo, first)
+    path = ("repository", connection)
 
     def fetch(after: str | None, etag: str | None) -> Iterator[RawPage]:
         for _, raw in graphql_pages(client, query, variables, path, repo=repo, after=after):

@@ -20,7 +20,7 @@ from deliverypulse import rules
 from deliverypulse.connector import Page
 from deliverypulse.streams import NewestFirst, StreamRun, earliest
 from deliverypulse_github import queries
-from deliverypulse_github.api import GitHub, graphql_fetch, login, nodes, repository_variables
+from deliverypulse_github.api import GitHub, graphql_fetch, login, nodes
 
 #: Pull requests come newest-updated first: an update re-reads one.
 WALK = NewestFirst("updatedAt")
@@ -28,11 +28,7 @@ WALK = NewestFirst("updatedAt")
 
 def read_changes(github: GitHub, run: StreamRun) -> Iterator[Page]:
     fetch = graphql_fetch(
-        github.client,
-        queries.PULL_REQUESTS,
-        repository_variables(run.repo, queries.PULL_REQUESTS_PAGE),
-        ("repository", "pullRequests"),
-        run.repo,
+        github.client, queries.PULL_REQUESTS, "pullRequests", run.repo, queries.PULL_REQUESTS_PAGE
     )
     for step in WALK.walk(fetch, run.cursor, run.since):
         yield Page([change_record(pr, github.settings.bots) for pr in step.items], step.cursor)

@@ -359,13 +359,7 @@ def deployment_record(
 
 
 def _read_releases(github: GitHub, run: StreamRun) -> Iterator[Page]:
-    fetch = graphql_fetch(
-        github.client,
-        queries.RELEASES,
-        repository_variables(run.repo, queries.PAGE),
-        ("repository", "releases"),
-        run.repo,
-    )
+    fetch = graphql_fetch(github.client, queries.RELEASES, "releases", run.repo, queries.PAGE)
     for step in NewestFirst("createdAt").walk(fetch, run.cursor, run.since):
         records = [
             {
@@ -399,13 +393,7 @@ def _tag_commit(ref: Mapping[str, Any]) -> tuple[str | None, str | None]:
 
 
 def _read_tags(github: GitHub, run: StreamRun) -> Iterator[Page]:
-    fetch = graphql_fetch(
-        github.client,
-        queries.TAGS,
-        repository_variables(run.repo, queries.PAGE),
-        ("repository", "refs"),
-        run.repo,
-    )
+    fetch = graphql_fetch(github.client, queries.TAGS, "refs", run.repo, queries.PAGE)
     walk = NewestFirst(lambda ref: _tag_commit(ref)[1]).walk(fetch, run.cursor, run.since)
     for step in walk:
         records = []
