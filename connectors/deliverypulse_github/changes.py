@@ -16,8 +16,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from deliverypulse import rules
 from deliverypulse.connector import Page
+from deliverypulse.rules import is_bot
 from deliverypulse.streams import NewestFirst, StreamRun, earliest
 from deliverypulse_github import queries
 from deliverypulse_github.api import GitHub, graphql_fetch, login, nodes
@@ -36,7 +36,7 @@ def read_changes(github: GitHub, run: StreamRun) -> Iterator[Page]:
 
 def _is_bot(actor: Mapping[str, Any] | None, bots: re.Pattern[str]) -> bool:
     actor = actor or {}
-    return rules.is_bot(bots, login(actor), flagged=actor.get("__typename") == "Bot")
+    return is_bot(bots, login(actor), flagged=actor.get("__typename") == "Bot")
 
 
 def change_record(pr: Mapping[str, Any], bots: re.Pattern[str]) -> dict[str, Any]:

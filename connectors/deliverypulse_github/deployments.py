@@ -23,10 +23,10 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from deliverypulse import rules
 from deliverypulse.connector import Page
 from deliverypulse.errors import NotFoundError
 from deliverypulse.http import HTTPClient
+from deliverypulse.rules import is_production
 from deliverypulse.streams import NewestFirst, RawPage, StreamRun, WalkCursor, parse_time
 from deliverypulse_github import queries
 from deliverypulse_github.api import (
@@ -338,7 +338,7 @@ def deployment_record(
     return {
         "deployment_id": str(deployment.get("databaseId") or deployment.get("id")),
         "environment": environment or None,
-        "is_production": rules.is_production(environment, production),
+        "is_production": is_production(environment, production),
         "sha": deployment.get("commitOid"),
         "ref": (deployment.get("ref") or {}).get("name"),
         "created_at": deployment.get("createdAt"),
