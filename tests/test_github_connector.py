@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import deliverypulse_github.connector as github_connector
+import httpx
 import pandas as pd
 import pytest
 from deliverypulse_github import GitHubConnector, graphql_url
@@ -16,6 +16,7 @@ from github_helpers import TOKEN, github_config, github_source, tables
 from deliverypulse.collector import run_collect
 from deliverypulse.config import config_from_dict
 from deliverypulse.errors import ConfigError
+from deliverypulse.streams import Runtime, WalkCursor, shift
 
 
 @pytest.fixture
@@ -24,17 +25,19 @@ def world() -> Iterator[FakeGitHub]:
         yield server
 
 
+#: What the collector hands the connector: here, waits that are recorded, never slept.
+SLEPT: list[float] = []
+NO_WAITING = Runtime(sleep=SLEPT.append)
+
+
 @pytest.fixture(autouse=True)
-def no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    slept: list[float] = []
-    monkeypatch.setattr(github_connector, "SLEEP", slept.append)
+def token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    return slept
 
 
 def collect(world: FakeGitHub, output: Path, **options: object) -> list[str]:
-    summary = run_collect(github_config(output, [github_source(world.url, **options)]))
-    return summary.lines()
+    config = github_config(output, [github_source(world.url, **options)])
+    return run_collect(config, runtime=NO_WAITING).lines()
 
 
 def is_graphql(operation: str):  # type: ignore[no-untyped-def]
@@ -207,7 +210,7 @@ def test_org_collects_its_repos_concurrently_on_one_budget(tmp_path: Path) -> No
     repos.append(make_repo("other", "thing", pulls=5))
     with FakeGitHub(repos, token=TOKEN) as world:
         config = github_config(tmp_path, [github_source(world.url, repo=None, org="acme")])
-        summary = run_collect(config)
+        summary = run_collect(config, runtime=NO_WAITING)
         assert summary.ok, summary.lines()
         changes = tables(tmp_path)["changes"]
         assert sorted(changes["repo"].unique()) == [f"acme/svc{i}" for i in range(4)]
@@ -307,3 +310,43 @@ def test_unfinished_deployments_and_runs_are_read_again_until_they_finish(
     )
     run_row = rows["test_runs"].set_index("run_id").loc[str(newest_run["id"])]
     assert run_row["conclusion"] == "success" and run_row["finished_at"] is not pd.NaT
+
+
+def test_the_runtime_gives_the_http_client_its_transport_and_its_sleep() -> None:
+    """No module globals: a test routes the connector through the Runtime it is built with."""
+    asked: list[str] = []
+
+    def github(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if len(asked) == 1:
+            return httpx.Response(502)  # retried after a back-off the runtime sleeps
+        empty = {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []}
+        return httpx.Response(200, json={"data": {"repository": {"pullRequests": empty}}})
+
+    slept: list[float] = []
+    source = config_from_dict({"sources": [github_source("https://api.github.com")]}).sources[0]
+    runtime = Runtime(sleep=slept.append, transport=httpx.MockTransport(github))
+    connector = GitHubConnector(source, runtime)
+    try:
+        pages = list(connector.read("changes", "octo/web", None))
+    finally:
+        connector.close()
+    assert asked == ["/graphql", "/graphql"] and len(slept) == 1
+    assert [page.records for page in pages] == [[]]
+    assert pages[0].cursor_text == "{}"  # a complete walk over nothing: no watermark yet
+
+
+def test_a_cursor_saved_with_open_items_in_extra_still_holds_them(world: FakeGitHub) -> None:
+    """Cursors written before the core kept unfinished items (``extra.open``) load, and the
+    item they held is still read again."""
+    newest = max(str(run["created_at"]) for run in world.repos["octo/web"].runs)
+    held = shift(newest, days=-1)
+    old = f'{{"extra":{{"open":"{held}"}},"since":"{newest}"}}'
+    source = config_from_dict({"sources": [github_source(world.url)]}).sources[0]
+    connector = GitHubConnector(source, NO_WAITING)
+    try:
+        pages = list(connector.read("test_runs", "octo/web", old))
+    finally:
+        connector.close()
+    saved = WalkCursor.load(pages[-1].cursor_text)
+    assert saved.since == held and saved.open is None and saved.extra == {}

@@ -8,12 +8,12 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-import deliverypulse_github.connector as github_connector
 import pytest
 from fake_github import FakeGitHub, Fault, make_repo
 from github_helpers import TOKEN, assert_same_rows, github_config, github_source, tables
 
 from deliverypulse.collector import run_collect
+from deliverypulse.streams import Runtime
 
 
 @pytest.fixture
@@ -22,23 +22,31 @@ def world() -> Iterator[FakeGitHub]:
         yield server
 
 
+@pytest.fixture
+def slept() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def runtime(slept: list[float]) -> Runtime:
+    """Waits are recorded, never slept (the collector hands the runtime to the connector)."""
+    return Runtime(sleep=slept.append)
+
+
 @pytest.fixture(autouse=True)
-def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    waits: list[float] = []
-    monkeypatch.setattr(github_connector, "SLEEP", waits.append)
+def token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    return waits
 
 
-def run(world: FakeGitHub, output: Path, **options: object) -> list[str]:
+def run(world: FakeGitHub, output: Path, runtime: Runtime, **options: object) -> list[str]:
     source = github_source(world.url, repo=None, repos=["octo/web", "octo/api"], **options)
-    return run_collect(github_config(output, [source])).lines()
+    return run_collect(github_config(output, [source]), runtime=runtime).lines()
 
 
 def test_fault_injection_run_ends_with_the_rows_of_a_clean_run(
-    world: FakeGitHub, tmp_path: Path, slept: list[float]
+    world: FakeGitHub, tmp_path: Path, slept: list[float], runtime: Runtime
 ) -> None:
-    run(world, tmp_path / "clean")
+    run(world, tmp_path / "clean", runtime)
     clean = tables(tmp_path / "clean")
     clean_requests = world.count()
     world.clear_log()
@@ -52,7 +60,7 @@ def test_fault_injection_run_ends_with_the_rows_of_a_clean_run(
         Fault("truncate", "/actions/runs", skip=2),
         Fault("exhaust", "DeploymentReviews", reset_in=40),  # primary limit spent mid-run
     ]
-    lines = run(world, tmp_path / "faulty")
+    lines = run(world, tmp_path / "faulty", runtime)
     assert all("FAILED" not in line for line in lines), lines
     assert all(fault.times == 0 for fault in world.faults), "a fault was never injected"
     assert_same_rows(clean, tables(tmp_path / "faulty"))
@@ -63,13 +71,13 @@ def test_fault_injection_run_ends_with_the_rows_of_a_clean_run(
 
 
 def test_rate_limit_beyond_max_wait_stops_cleanly_and_a_rerun_completes(
-    world: FakeGitHub, tmp_path: Path, slept: list[float]
+    world: FakeGitHub, tmp_path: Path, slept: list[float], runtime: Runtime
 ) -> None:
-    run(world, tmp_path / "clean")
+    run(world, tmp_path / "clean", runtime)
     clean = tables(tmp_path / "clean")
     world.clear_log()
     world.faults.append(Fault("exhaust", "PullRequests", skip=1, reset_in=3600))
-    lines = run(world, tmp_path / "cut", max_rate_limit_wait=60)
+    lines = run(world, tmp_path / "cut", runtime, max_rate_limit_wait=60)
     failed = [line for line in lines if "FAILED" in line]
     assert failed and all("rate limit" in line for line in failed), lines
     assert "resets at" in failed[0]
@@ -78,13 +86,14 @@ def test_rate_limit_beyond_max_wait_stops_cleanly_and_a_rerun_completes(
     assert 0 < len(partial["changes"]) < len(clean["changes"])
     assert len(partial["test_runs"]) == len(clean["test_runs"])  # REST streams went on
     world.clear_log()
-    run(world, tmp_path / "cut", max_rate_limit_wait=60)
+    run(world, tmp_path / "cut", runtime, max_rate_limit_wait=60)
     assert_same_rows(clean, tables(tmp_path / "cut"))
 
 
 def test_bad_token_fails_its_source_only_and_never_shows_the_token(
     world: FakeGitHub,
     tmp_path: Path,
+    runtime: Runtime,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -95,7 +104,7 @@ def test_bad_token_fails_its_source_only_and_never_shows_the_token(
         github_source(world.url, name="good"),
     ]
     caplog.set_level(logging.DEBUG)
-    summary = run_collect(github_config(tmp_path, sources))
+    summary = run_collect(github_config(tmp_path, sources), runtime=runtime)
     assert summary.failed_sources == ["bad"]
     text = " ".join(summary.lines())
     assert "authentication failed" in text and "$OTHER_TOKEN" in text and "'bad'" in text
@@ -106,9 +115,11 @@ def test_bad_token_fails_its_source_only_and_never_shows_the_token(
     assert world.count(lambda r: r.status == 401) == 1
 
 
-def test_missing_repo_is_named_and_the_other_repos_go_on(world: FakeGitHub, tmp_path: Path) -> None:
+def test_missing_repo_is_named_and_the_other_repos_go_on(
+    world: FakeGitHub, tmp_path: Path, runtime: Runtime
+) -> None:
     source = github_source(world.url, repo=None, repos=["octo/gone", "octo/web"])
-    summary = run_collect(github_config(tmp_path, [source]))
+    summary = run_collect(github_config(tmp_path, [source]), runtime=runtime)
     failed = [line for line in summary.lines() if "FAILED" in line]
     assert failed and all("octo/gone" in line and "not found" in line for line in failed)
     assert set(tables(tmp_path)["changes"]["repo"]) == {"octo/web"}
@@ -117,6 +128,7 @@ def test_missing_repo_is_named_and_the_other_repos_go_on(world: FakeGitHub, tmp_
 def test_github_app_installation_auth(
     world: FakeGitHub,
     tmp_path: Path,
+    runtime: Runtime,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -144,7 +156,7 @@ def test_github_app_installation_auth(
         streams=["changes", "deployments"],
     )
     caplog.set_level(logging.DEBUG)
-    summary = run_collect(github_config(tmp_path, [source]))
+    summary = run_collect(github_config(tmp_path, [source]), runtime=runtime)
     assert summary.ok, summary.lines()
     assert len(tables(tmp_path)["changes"]) == 120
     issued = [t for t in world.tokens if t.startswith("ghs_")]
@@ -154,7 +166,7 @@ def test_github_app_installation_auth(
 
 
 def test_github_app_with_unknown_key_is_an_auth_error(
-    world: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime: Runtime
 ) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -171,6 +183,6 @@ def test_github_app_with_unknown_key_is_an_auth_error(
     source = github_source(
         world.url, token_env=None, app_id=99, app_private_key_env="APP_KEY", installation_id=7
     )
-    summary = run_collect(github_config(tmp_path, [source]))
+    summary = run_collect(github_config(tmp_path, [source]), runtime=runtime)
     assert not summary.ok
     assert "installation token" in " ".join(summary.lines())

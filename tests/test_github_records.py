@@ -5,25 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
+import pandas as pd
 from deliverypulse_github.changes import change_record
-from deliverypulse_github.context import DEFAULT_BOTS, DEFAULT_HOTFIX, StreamContext
 from deliverypulse_github.deployments import deployment_record
 
+from deliverypulse import rules
+
 RUN = "https://github.com/o/r/actions/runs/77"
+PRODUCTION = re.compile("^prod")
+BOTS = re.compile(rules.BOT_PATTERN)
 
 
-@pytest.fixture
-def ctx() -> StreamContext:
-    return StreamContext(
-        client=None,  # type: ignore[arg-type]
-        production=re.compile("^prod"),
-        hotfix=re.compile(DEFAULT_HOTFIX),
-        bots=re.compile(DEFAULT_BOTS),
-        incident_labels=("incident",),
-        deployments="deployments",
-        since=None,
-    )
+def classified(row: dict[str, Any]) -> pd.Series:
+    """A ``changes`` row as the collector stores it: classified by the rules module."""
+    return rules.classify_changes(pd.DataFrame([row])).iloc[0]
 
 
 def deployment(environment: str, *states: str) -> dict[str, Any]:
@@ -41,32 +36,36 @@ def deployment(environment: str, *states: str) -> dict[str, Any]:
     }
 
 
-def test_waiting_on_a_wait_timer_is_not_an_approval_gate(ctx: StreamContext) -> None:
+def test_waiting_on_a_wait_timer_is_not_an_approval_gate() -> None:
     gates = {"prod": {"required": False, "reviewers": []}}
-    row = deployment_record(ctx, deployment("prod", "WAITING", "QUEUED", "SUCCESS"), gates, {})
+    row = deployment_record(
+        deployment("prod", "WAITING", "QUEUED", "SUCCESS"), gates, {}, PRODUCTION
+    )
     assert row["approval_required"] is False
     assert row["approval_requested_at"] is None and row["approved_at"] is None
 
 
-def test_waiting_in_an_unknown_environment_counts_as_gated(ctx: StreamContext) -> None:
-    row = deployment_record(ctx, deployment("prod", "WAITING", "IN_PROGRESS", "SUCCESS"), {}, {})
+def test_waiting_in_an_unknown_environment_counts_as_gated() -> None:
+    row = deployment_record(
+        deployment("prod", "WAITING", "IN_PROGRESS", "SUCCESS"), {}, {}, PRODUCTION
+    )
     assert row["approval_required"] is True
     assert row["approval_requested_at"] == "2024-01-01T00:01:00Z"
     assert row["approved_at"] == "2024-01-01T00:02:00Z"
     assert row["approvers"] is None  # reviews unknown
 
 
-def test_rejected_deployment_has_no_approval_time(ctx: StreamContext) -> None:
+def test_rejected_deployment_has_no_approval_time() -> None:
     reviews = {RUN: [{"state": "REJECTED", "login": "boss", "environments": ["prod"]}]}
     gates = {"prod": {"required": True, "reviewers": ["boss"]}}
-    row = deployment_record(ctx, deployment("prod", "WAITING", "FAILURE"), gates, reviews)
+    row = deployment_record(deployment("prod", "WAITING", "FAILURE"), gates, reviews, PRODUCTION)
     assert row["approval_required"] is True and row["approved_at"] is None
     assert row["status"] == "failure" and row["approvers"] == []
 
 
-def test_deployment_without_statuses_uses_its_state(ctx: StreamContext) -> None:
+def test_deployment_without_statuses_uses_its_state() -> None:
     node = {**deployment("staging"), "statuses": {"nodes": []}, "state": "ABANDONED"}
-    row = deployment_record(ctx, node, {}, {})
+    row = deployment_record(node, {}, {}, PRODUCTION)
     assert row["status"] == "cancelled" and row["finished_at"] is None
     assert row["approval_required"] is None and not row["is_production"]
 
@@ -93,11 +92,8 @@ def pull(**overrides: Any) -> dict[str, Any]:
     return node
 
 
-def test_draft_has_no_ready_time_and_self_reviews_and_bot_comments_do_not_count(
-    ctx: StreamContext,
-) -> None:
+def test_draft_has_no_ready_time_and_self_reviews_and_bot_comments_do_not_count() -> None:
     row = change_record(
-        ctx,
         pull(
             reviews={
                 "nodes": [
@@ -123,15 +119,42 @@ def test_draft_has_no_ready_time_and_self_reviews_and_bot_comments_do_not_count(
                 ]
             },
         ),
+        BOTS,
     )
     assert row["ready_at"] is None and row["state"] == "open"
     assert row["first_review_at"] == "2024-01-01T02:00:00Z"  # cid's comment, not ann, not bot
     assert row["first_approval_at"] == "2024-01-01T03:00:00Z"
     assert row["review_count"] == 1 and row["approvers"] == ["bob"]
-    assert row["is_hotfix"]  # the Hotfix label
+    assert classified(row)["is_hotfix"]  # the Hotfix label
     assert row["first_commit_at"] == "2023-12-31T00:00:00Z"
 
 
-def test_revert_of_a_commit_is_recognised(ctx: StreamContext) -> None:
-    row = change_record(ctx, pull(title="Undo", body="This reverts commit 0123abcd4567."))
-    assert row["is_revert"] and row["reverts"] == "0123abcd4567"
+def test_revert_of_a_commit_is_recognised() -> None:
+    row = change_record(pull(title="Undo", body="This reverts commit 0123abcd4567."), BOTS)
+    assert "is_revert" not in row and "reverts" not in row  # facts only: the core classifies
+    change = classified(row)
+    assert change["is_revert"] and change["reverts"] == "0123abcd4567"
+    assert "body" not in change  # transient: used to classify, not stored
+
+
+def test_githubs_revert_button_and_bot_flag_are_facts_the_core_classifies() -> None:
+    row = change_record(
+        pull(
+            title='Revert "Add thing"',
+            body="Reverts octo/web#8",
+            author={"__typename": "Bot", "login": "release-helper"},
+            labels={"nodes": []},
+        ),
+        BOTS,
+    )
+    assert row["author_is_bot"] and row["body"] == "Reverts octo/web#8"
+    change = classified(row)
+    assert change["is_revert"] and change["reverts"] == "8"
+    assert change["is_bot"] and not change["is_hotfix"]
+
+
+def test_rollback_is_githubs_own_marker_only() -> None:
+    marked = {**deployment("prod", "SUCCESS"), "task": "deploy:rollback"}
+    assert deployment_record(marked, {}, {}, PRODUCTION)["is_rollback"] is True
+    plain = deployment_record(deployment("prod", "SUCCESS"), {}, {}, PRODUCTION)
+    assert plain["is_rollback"] is None  # the core decides from the deployment sequence

@@ -61,6 +61,24 @@ def test_newest_first_not_modified_keeps_the_cursor() -> None:
     assert steps == [type(steps[0])([], cursor, True)]
 
 
+def test_newest_first_holds_the_watermark_for_unfinished_items_across_pages() -> None:
+    pages = [
+        RawPage([{"t": "2024-01-10T00:00:00Z"}, {"t": "2024-01-09T00:00:00Z", "open": 1}], "p2"),
+        RawPage([{"t": "2024-01-08T00:00:00Z"}, {"t": "2024-01-01T00:00:00Z"}]),
+    ]
+
+    def fetch(after: str | None, etag: str | None) -> Iterator[RawPage]:
+        yield from pages if after is None else pages[1:]
+
+    day = timedelta(days=1)
+    walk = NewestFirst("t", unfinished=lambda item: "open" in item, lookback=7 * day)
+    steps = list(walk.walk(fetch, WalkCursor(since="2024-01-05T00:00:00Z")))
+    assert steps[0].cursor.open == "2024-01-09T00:00:00Z"  # saved mid-walk, resumable
+    assert steps[-1].cursor.since == "2024-01-09T00:00:00Z" and steps[-1].cursor.open is None
+    bounded = NewestFirst("t", unfinished=lambda item: "open" in item, lookback=day / 2)
+    assert list(bounded.walk(fetch, WalkCursor()))[-1].cursor.since == "2024-01-09T12:00:00Z"
+
+
 def test_updated_after_skips_what_was_stored_and_checkpoints_every_page() -> None:
     cursor = Watermark(updated_at="2024-01-02T00:00:00Z", seen=("a",))
     asked: list[str | None] = []

@@ -5,6 +5,7 @@ Registered as ``github`` in the ``deliverypulse.connectors`` entry-point group.
 See https://docs.github.com/en/graphql and https://docs.github.com/en/rest.
 """
 
-from deliverypulse_github.connector import GitHubConnector, graphql_url
+from deliverypulse_github.connector import GitHubConnector
+from deliverypulse_github.settings import Settings, graphql_url
 
-__all__ = ["GitHubConnector", "graphql_url"]
+__all__ = ["GitHubConnector", "Settings", "graphql_url"]

@@ -12,10 +12,11 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deliverypulse.config import SourceConfig
 from deliverypulse.errors import AuthError
 from deliverypulse.http import TokenSource
 from deliverypulse.redaction import read_token, register_secret
+from deliverypulse.sources import SourceConfig
+from deliverypulse_github.settings import Settings
 
 #: Refresh an installation token this long before GitHub says it expires (they last 1 hour).
 REFRESH_MARGIN = timedelta(minutes=5)
@@ -79,18 +80,17 @@ class InstallationTokens:
             self._expires_at = datetime.now(UTC) + timedelta(minutes=55)
 
 
-def token_source(source: SourceConfig, api_url: str) -> tuple[TokenSource, str | None]:
+def token_source(source: SourceConfig, settings: Settings) -> tuple[TokenSource, str | None]:
     """The token source for ``source`` and the name of what holds the secret (for errors)."""
-    app_id = source.get("app_id")
-    if app_id:
-        key_env = str(source.get("app_private_key_env"))
+    app = settings.app
+    if app is not None:
         tokens = InstallationTokens(
             source,
-            app_id=app_id,
-            key_env=key_env,
-            installation_id=int(source.get("installation_id")),
-            api_url=api_url,
+            app_id=app.app_id,
+            key_env=app.private_key_env,
+            installation_id=app.installation_id,
+            api_url=settings.api_url,
         )
-        return tokens, key_env
+        return tokens, app.private_key_env
     token = source.token()
     return (lambda: token), source.token_env

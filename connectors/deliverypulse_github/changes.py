@@ -1,5 +1,9 @@
 """The ``changes`` stream: pull requests with first commit, ready-for-review time, reviews,
-approvals, sizes, labels, bot authors, reverts and hotfixes, fifty per GraphQL request.
+approvals, sizes, labels and the facts the core classifies (title, body, branch, labels,
+author and GitHub's own bot flag), fifty per GraphQL request, newest-updated first.
+
+GitHub's "Revert" button writes a ``Revert "..."`` title and a ``Reverts owner/repo#123`` body;
+``deliverypulse.rules`` reads them (and hotfixes and bots) for every connector alike.
 
 - https://docs.github.com/en/graphql/reference/objects#pullrequest
 - https://docs.github.com/en/graphql/reference/objects#pullrequestreview
@@ -13,41 +17,32 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from deliverypulse.connector import Page
+from deliverypulse.rules import is_bot
+from deliverypulse.streams import NewestFirst, StreamRun, earliest
 from deliverypulse_github import queries
-from deliverypulse_github.context import (
-    StreamContext,
-    login,
-    nodes,
-    page,
-    split_repo,
-    walk_graphql,
-)
-from deliverypulse_github.cursor import WalkCursor, earliest
+from deliverypulse_github.api import GitHub, graphql_fetch, login, nodes
 
-#: GitHub's "Revert" button writes this title and body ("Reverts owner/repo#123").
-_REVERT_TITLE = re.compile(r'^\s*Revert\s+"', re.IGNORECASE)
-_REVERTS_BODY = re.compile(r"\bReverts\s+(?:[\w.-]+/[\w.-]+)?#(\d+)", re.IGNORECASE)
-_REVERTS_SHA = re.compile(r"\bThis reverts commit ([0-9a-f]{7,40})", re.IGNORECASE)
+#: Pull requests come newest-updated first: an update re-reads one.
+WALK = NewestFirst("updatedAt")
 
 
-def read_changes(ctx: StreamContext, repo: str, cursor_text: str | None) -> Iterator[Page]:
-    owner, name = split_repo(repo)
-    variables = {"owner": owner, "name": name, "first": queries.PULL_REQUESTS_PAGE}
-    walk = walk_graphql(
-        ctx,
-        queries.PULL_REQUESTS,
-        variables,
-        ("repository", "pullRequests"),
-        WalkCursor.load(cursor_text),
-        "updatedAt",
-        repo,
+def read_changes(github: GitHub, run: StreamRun) -> Iterator[Page]:
+    fetch = graphql_fetch(
+        github.client, queries.PULL_REQUESTS, "pullRequests", run.repo, queries.PULL_REQUESTS_PAGE
     )
-    for pull_requests, cursor, _ in walk:
-        yield page([change_record(ctx, pr) for pr in pull_requests], cursor)
+    for step in WALK.walk(fetch, run.cursor, run.since):
+        yield Page([change_record(pr, github.settings.bots) for pr in step.items], step.cursor)
 
 
-def change_record(ctx: StreamContext, pr: Mapping[str, Any]) -> dict[str, Any]:
-    """One ``changes`` row from a GraphQL PullRequest node."""
+def _is_bot(actor: Mapping[str, Any] | None, bots: re.Pattern[str]) -> bool:
+    actor = actor or {}
+    return is_bot(bots, login(actor), flagged=actor.get("__typename") == "Bot")
+
+
+def change_record(pr: Mapping[str, Any], bots: re.Pattern[str]) -> dict[str, Any]:
+    """One ``changes`` row from a GraphQL PullRequest node: facts only; ``is_revert``,
+    ``reverts``, ``is_hotfix`` and ``is_bot`` are decided by ``rules.classify_changes``.
+    ``bots`` only keeps bots' comments from counting as a first review."""
     author = pr.get("author") or {}
     author_login = login(author)
     reviews = nodes(pr.get("reviews"))
@@ -59,26 +54,21 @@ def change_record(ctx: StreamContext, pr: Mapping[str, Any]) -> dict[str, Any]:
     comments = [
         c
         for c in nodes(pr.get("comments"))
-        if login(c.get("author")) != author_login and not ctx.is_bot(c.get("author"))
+        if login(c.get("author")) != author_login and not _is_bot(c.get("author"), bots)
     ]
     first_commit = next(iter(nodes(pr.get("commits"))), {}).get("commit") or {}
     ready_event = next(iter(nodes(pr.get("timelineItems"))), {})
     labels = [str(label["name"]) for label in nodes(pr.get("labels")) if label.get("name")]
-    title = str(pr.get("title") or "")
-    body = str(pr.get("body") or "")
-    reverted = _REVERTS_BODY.search(body) or _REVERTS_SHA.search(body)
-    is_revert = bool(_REVERT_TITLE.match(title) or reverted)
-    head_ref = pr.get("headRefName")
-    hotfix_text = " ".join([title, str(head_ref or ""), *labels])
     state = str(pr.get("state") or "").lower() or None
     return {
         "change_id": str(pr["number"]),
         "number": pr["number"],
-        "title": title,
+        "title": str(pr.get("title") or ""),
+        "body": str(pr.get("body") or ""),
         "author": author_login,
-        "is_bot": ctx.is_bot(author),
+        "author_is_bot": author.get("__typename") == "Bot",
         "base_ref": pr.get("baseRefName"),
-        "head_ref": head_ref,
+        "head_ref": pr.get("headRefName"),
         "state": state,
         "created_at": pr.get("createdAt"),
         "ready_at": _ready_at(pr, ready_event),
@@ -100,9 +90,6 @@ def change_record(ctx: StreamContext, pr: Mapping[str, Any]) -> dict[str, Any]:
         "approval_count": len(approvals),
         "approvers": sorted({a for a in (login(r.get("author")) for r in approvals) if a}),
         "labels": labels,
-        "is_revert": is_revert,
-        "reverts": reverted.group(1) if reverted else None,
-        "is_hotfix": bool(ctx.hotfix.search(hotfix_text)),
         "url": pr.get("url"),
     }
 

@@ -11,27 +11,28 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from deliverypulse.connector import Page
+from deliverypulse.streams import StreamRun, WalkCursor, latest, shift
 from deliverypulse_github import queries
-from deliverypulse_github.context import StreamContext, login, nodes, page, split_repo
-from deliverypulse_github.cursor import WalkCursor, latest, shift
+from deliverypulse_github.api import GitHub, login, nodes, repository_variables
 
 #: Commits can land with an older commit date (a fast-forward merge of old work), so each
 #: run looks this far behind the newest commit it has seen; the overlap is upserted.
 OVERLAP_DAYS = 1
 
 
-def read_commits(ctx: StreamContext, repo: str, cursor_text: str | None) -> Iterator[Page]:
-    cursor = WalkCursor.load(cursor_text)
-    floor = ctx.floor(cursor)
+def read_commits(github: GitHub, run: StreamRun) -> Iterator[Page]:
+    """The history since the watermark, less a day, in full: history is ordered by the graph,
+    not by time, so it is not a newest-first walk that may stop early."""
+    cursor: WalkCursor = run.cursor
+    floor = cursor.floor(run.since)
     since = shift(floor, days=-OVERLAP_DAYS) if cursor.since and floor else floor
-    owner, name = split_repo(repo)
-    variables = {"owner": owner, "name": name, "first": queries.PAGE, "since": since}
+    variables = {**repository_variables(run.repo, queries.PAGE), "since": since}
     after = cursor.after
     while True:
-        data = ctx.client.graphql(queries.COMMITS, {**variables, "after": after}, repo=repo)
+        data = github.client.graphql(queries.COMMITS, {**variables, "after": after}, repo=run.repo)
         branch = (data.get("repository") or {}).get("defaultBranchRef")
         if branch is None:
-            yield page([], cursor.complete())  # an empty repository has no default branch
+            yield Page([], cursor.complete())  # an empty repository has no default branch
             return
         history = (branch.get("target") or {}).get("history") or {}
         commits = nodes(history)
@@ -39,10 +40,10 @@ def read_commits(ctx: StreamContext, repo: str, cursor_text: str | None) -> Iter
         page_info = history.get("pageInfo") or {}
         after = page_info.get("endCursor")
         if not page_info.get("hasNextPage") or not after:
-            yield page([commit_record(c) for c in commits], cursor.complete())
+            yield Page([commit_record(c) for c in commits], cursor.complete())
             return
         cursor = WalkCursor(cursor.since, cursor.high, after)
-        yield page([commit_record(c) for c in commits], cursor)
+        yield Page([commit_record(c) for c in commits], cursor)
 
 
 def commit_record(commit: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,21 +19,26 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from deliverypulse.connector import Page
 from deliverypulse.errors import NotFoundError
+from deliverypulse.http import HTTPClient
+from deliverypulse.rules import is_production
+from deliverypulse.streams import NewestFirst, RawPage, StreamRun, WalkCursor, parse_time
 from deliverypulse_github import queries
-from deliverypulse_github.context import (
-    StreamContext,
+from deliverypulse_github.api import (
+    GitHub,
+    JSONObject,
+    graphql_fetch,
+    graphql_pages,
     login,
     nodes,
-    page,
-    split_repo,
-    walk_graphql,
+    repository_variables,
+    resumed,
 )
-from deliverypulse_github.cursor import WalkCursor, earliest, latest, parse_time, shift
 from deliverypulse_github.runs import read_workflow_deployments
 
 log = logging.getLogger("deliverypulse.github")
@@ -59,111 +64,102 @@ STATE_NAMES = {
 FINISHED = {"SUCCESS", "FAILURE", "ERROR"}
 #: States after ``waiting`` that mean the gate was passed.
 PASSED_GATE = {"QUEUED", "IN_PROGRESS", "PENDING", "SUCCESS"}
-#: How far back an unfinished deployment keeps the watermark from moving.
-OPEN_LOOKBACK_DAYS = 7
 _RUN_URL = re.compile(r"^(https?://.+?/actions/runs/(\d+))")
+#: GitHub's own rollback marker: a deployment whose description or task says so.
 _ROLLBACK = re.compile(r"(?i)\broll[- ]?back\b")
+_PATH = ("repository", "deployments")
+#: Whose deployment reviews the cursor remembers (the newest: only those are read again).
+REVIEWED_KEPT = 200
 
 
-def read_deployments(ctx: StreamContext, repo: str, cursor_text: str | None) -> Iterator[Page]:
-    mode = ctx.deployments
-    if mode == "releases":
-        yield from _read_releases(ctx, repo, cursor_text)
-    elif mode == "tags":
-        yield from _read_tags(ctx, repo, cursor_text)
-    elif mode.startswith("workflow:"):
-        yield from read_workflow_deployments(ctx, repo, cursor_text, mode.split(":", 1)[1])
-    else:
-        yield from _read_github_deployments(ctx, repo, cursor_text)
+def _unfinished(deployment: Mapping[str, Any]) -> bool:
+    """No success, failure or error yet: a status may still come. (A deployment with more
+    statuses than a page holds counts as unfinished until they are fetched: held, not lost.)"""
+    return not any(s.get("state") in FINISHED for s in nodes(deployment.get("statuses")))
+
+
+#: Deployments newest first; an unfinished one keeps the watermark back, a week at most.
+WALK = NewestFirst("createdAt", unfinished=_unfinished, lookback=timedelta(days=7))
+
+
+def read_deployments(github: GitHub, run: StreamRun) -> Iterator[Page]:
+    settings = github.settings
+    if settings.deployments == "releases":
+        return _read_releases(github, run)
+    if settings.deployments == "tags":
+        return _read_tags(github, run)
+    if settings.deployments == "workflow" and settings.workflow:
+        return read_workflow_deployments(github, run, settings.workflow)
+    return _read_github_deployments(github, run)
 
 
 # -- the Deployments API --------------------------------------------------------------------
 
 
-def _read_github_deployments(
-    ctx: StreamContext, repo: str, cursor_text: str | None
-) -> Iterator[Page]:
-    cursor = WalkCursor.load(cursor_text)
-    owner, name = split_repo(repo)
-    variables = {"owner": owner, "name": name, "first": queries.DEPLOYMENTS_PAGE}
+def _read_github_deployments(github: GitHub, run: StreamRun) -> Iterator[Page]:
+    cursor = resumed(run.cursor)
     reviewed: dict[str, Any] = dict(cursor.extra.get("reviewed") or {})
-    environments: dict[str, dict[str, Any]] | None = None
-    for data, connection in _pages(ctx, variables, cursor, repo):
-        if environments is None:
-            environments = environment_gates(data)
-        deployments, next_cursor, finished = connection
-        for deployment in deployments:
-            _complete_statuses(ctx, deployment, repo)
-        reviews = _run_reviews(ctx, repo, deployments, reviewed)
-        records = [deployment_record(ctx, d, environments, reviews) for d in deployments]
-        _mark_rollbacks(records)
-        open_since = earliest(
-            next_cursor.extra.get("open"),
-            *(r["created_at"] for r in records if r["finished_at"] is None),
-        )
-        extra = {**next_cursor.extra, "open": open_since} if open_since else next_cursor.extra
-        next_cursor = replace(next_cursor, extra=extra)
-        if finished:
-            next_cursor = _hold_watermark_for_open(next_cursor, reviewed)
-        yield page(records, next_cursor)
+    pages = DeploymentPages(github.client, run.repo)
+    for step in WALK.walk(pages.fetch, cursor, run.since):
+        for deployment in step.items:
+            _complete_statuses(github.client, deployment, run.repo)
+        reviews = _run_reviews(github.client, run.repo, step.items, reviewed)
+        records = [
+            deployment_record(d, pages.environments, reviews, github.settings.production)
+            for d in step.items
+        ]
+        yield Page(records, _remember_reviews(step.cursor, reviewed))
 
 
-def _pages(
-    ctx: StreamContext, variables: Mapping[str, Any], cursor: WalkCursor, repo: str
-) -> Iterator[tuple[dict[str, Any], tuple[list[dict[str, Any]], WalkCursor, bool]]]:
-    """The deployments walk, with each page's whole GraphQL data (it carries environments).
+@dataclass
+class DeploymentPages:
+    """The deployments connection as a ``fetch``, keeping the environments (and their
+    protection rules) that come with a walk's first page.
 
     A token that may not read environments makes GitHub null the whole repository; the walk
-    then starts again without them (the gates are then unknown, and that is logged).
+    then goes on without them (the gates are then unknown, and that is logged).
     """
-    seen: dict[str, Any] = {}
 
-    def remember(data: dict[str, Any]) -> None:
-        seen["data"] = data
+    client: HTTPClient
+    repo: str
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def walk(query: str, allow_partial: bool) -> Iterator[Any]:
-        return walk_graphql(
-            ctx,
-            query,
+    def fetch(self, after: str | None, etag: str | None) -> Iterator[RawPage]:
+        variables = repository_variables(self.repo, queries.DEPLOYMENTS_PAGE)
+        pages = graphql_pages(
+            self.client,
+            queries.DEPLOYMENTS,
             variables,
-            ("repository", "deployments"),
-            cursor,
-            "createdAt",
-            repo,
-            on_data=remember,
-            allow_partial=allow_partial,
+            _PATH,
+            repo=self.repo,
+            after=after,
+            allow_partial=True,
         )
+        try:
+            data, first = next(pages)
+        except NotFoundError:
+            log.warning(
+                "%s: environments not readable with this token; approval gates are "
+                "taken from deployment statuses and run reviews only",
+                self.repo,
+            )
+            pages = graphql_pages(
+                self.client, queries.DEPLOYMENTS_ONLY, variables, _PATH, repo=self.repo, after=after
+            )
+            data, first = next(pages)
+        self.environments = environment_gates(data)
+        yield first
+        for _, raw in pages:
+            yield raw
 
-    steps = walk(queries.DEPLOYMENTS, allow_partial=True)
-    try:
-        first = next(steps, None)
-    except NotFoundError:
-        log.warning(
-            "%s: environments not readable with this token; approval gates are "
-            "taken from deployment statuses and run reviews only",
-            repo,
-        )
-        steps = walk(queries.DEPLOYMENTS_ONLY, allow_partial=False)
-        first = next(steps, None)
-    if first is None:
-        return
-    yield seen.get("data") or {}, first
-    for step in steps:
-        yield seen.get("data") or {}, step
 
-
-def _hold_watermark_for_open(cursor: WalkCursor, reviewed: Mapping[str, Any]) -> WalkCursor:
-    """Keep re-reading deployments that had not finished (a status may still come), but not
-    those abandoned for more than a week; remember whose reviews were looked up."""
-    extra = {k: v for k, v in cursor.extra.items() if k not in ("open", "reviewed")}
-    open_since = cursor.extra.get("open")
-    since = cursor.since
-    if open_since and since:
-        since = earliest(since, latest(open_since, shift(since, days=-OPEN_LOOKBACK_DAYS)))
-    if reviewed:
-        # Only the newest deployments are read again by a later run: a bounded memory.
-        extra["reviewed"] = dict(list(reviewed.items())[-200:])
-    return replace(cursor, since=since, extra=extra)
+def _remember_reviews(cursor: WalkCursor, reviewed: Mapping[str, Any]) -> WalkCursor:
+    """The cursor with the reviews looked up so far, so that a deployment read again (it had
+    not finished) costs no review request when its statuses did not change."""
+    if not reviewed:
+        return cursor
+    kept = dict(list(reviewed.items())[-REVIEWED_KEPT:])
+    return replace(cursor, extra={**cursor.extra, "reviewed": kept})
 
 
 def environment_gates(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -185,14 +181,14 @@ def environment_gates(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return gates
 
 
-def _complete_statuses(ctx: StreamContext, deployment: dict[str, Any], repo: str) -> None:
+def _complete_statuses(client: HTTPClient, deployment: JSONObject, repo: str) -> None:
     """Fetch the rest of a deployment's statuses in the rare case it has more than a page."""
     statuses = deployment.get("statuses") or {}
     have = nodes(statuses)
     if (statuses.get("totalCount") or 0) <= len(have) or not deployment.get("id"):
         return
     collected: list[dict[str, Any]] = []
-    for _, connection in ctx.client.graphql_pages(
+    for _, connection in client.graphql_pages(
         queries.DEPLOYMENT_STATUSES,
         {"id": deployment["id"], "first": 100},
         ("node", "statuses"),
@@ -215,7 +211,7 @@ def _was_gated(deployment: Mapping[str, Any]) -> bool:
 
 
 def _run_reviews(
-    ctx: StreamContext,
+    client: HTTPClient,
     repo: str,
     deployments: Sequence[Mapping[str, Any]],
     reviewed: dict[str, Any],
@@ -242,7 +238,7 @@ def _run_reviews(
     urls = sorted(wanted)
     for start in range(0, len(urls), queries.REVIEW_BATCH):
         batch = urls[start : start + queries.REVIEW_BATCH]
-        data = ctx.client.graphql(
+        data = client.graphql(
             queries.deployment_reviews_query(len(batch)),
             {f"u{i}": url for i, url in enumerate(batch)},
             repo=repo,
@@ -261,19 +257,17 @@ def _run_reviews(
                 ]
     for url in urls:
         if url not in found:
-            found[url] = _rest_run_reviews(ctx, repo, url)
+            found[url] = _rest_run_reviews(client, repo, url)
         reviewed[url] = {"statuses": wanted[url], "reviews": found[url]}
     return found
 
 
-def _rest_run_reviews(ctx: StreamContext, repo: str, run_url: str) -> list[dict[str, Any]]:
+def _rest_run_reviews(client: HTTPClient, repo: str, run_url: str) -> list[dict[str, Any]]:
     match = _RUN_URL.match(run_url)
     if not match:
         return []
     try:
-        response = ctx.client.get(
-            f"/repos/{repo}/actions/runs/{match.group(2)}/approvals", repo=repo
-        )
+        response = client.get(f"/repos/{repo}/actions/runs/{match.group(2)}/approvals", repo=repo)
     except NotFoundError:
         return []
     return [
@@ -287,12 +281,15 @@ def _rest_run_reviews(ctx: StreamContext, repo: str, run_url: str) -> list[dict[
 
 
 def deployment_record(
-    ctx: StreamContext,
     deployment: Mapping[str, Any],
     environments: Mapping[str, Mapping[str, Any]],
     run_reviews: Mapping[str, list[dict[str, Any]] | None],
+    production: re.Pattern[str],
 ) -> dict[str, Any]:
-    """One ``deployments`` row from a GraphQL Deployment node with its statuses."""
+    """One ``deployments`` row from a GraphQL Deployment node with its statuses.
+
+    ``is_rollback`` is GitHub's own marker only (the description or task says rollback); the
+    core decides the rest from the sequence of production deployments."""
     statuses = sorted(nodes(deployment.get("statuses")), key=lambda s: parse_time(s["createdAt"]))
     states = [str(s.get("state")) for s in statuses]
     environment = str(deployment.get("environment") or "")
@@ -336,12 +333,12 @@ def deployment_record(
         )
     elif approval_required is False:
         approvers = []
-    description = str(deployment.get("description") or "")
+    marker = f"{deployment.get('description') or ''} {deployment.get('task') or ''}"
     log_url = next((s.get("logUrl") for s in reversed(statuses) if s.get("logUrl")), None)
     return {
         "deployment_id": str(deployment.get("databaseId") or deployment.get("id")),
         "environment": environment or None,
-        "is_production": bool(environment and ctx.production.search(environment)),
+        "is_production": is_production(environment, production),
         "sha": deployment.get("commitOid"),
         "ref": (deployment.get("ref") or {}).get("name"),
         "created_at": deployment.get("createdAt"),
@@ -351,46 +348,19 @@ def deployment_record(
         "approval_requested_at": requested_at,
         "approved_at": approved_at,
         "approvers": approvers,
-        "is_rollback": bool(
-            _ROLLBACK.search(description) or _ROLLBACK.search(str(deployment.get("task") or ""))
-        ),
+        "is_rollback": True if _ROLLBACK.search(marker) else None,
         "url": log_url,
         "creator": login(deployment.get("creator")),
         "updated_at": deployment.get("updatedAt"),
     }
 
 
-def _mark_rollbacks(records: list[dict[str, Any]]) -> None:
-    """A production deployment of a sha that an earlier, different successful deployment to the
-    same environment already shipped goes backwards: a rollback. Only within what was read."""
-    by_environment: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        if record["is_production"] and record["status"] == "success" and record["sha"]:
-            by_environment.setdefault(str(record["environment"]), []).append(record)
-    for group in by_environment.values():
-        group.sort(key=lambda r: parse_time(r["created_at"]))
-        shipped: list[str] = []
-        for record in group:
-            if shipped and record["sha"] != shipped[-1] and record["sha"] in shipped:
-                record["is_rollback"] = True
-            shipped.append(record["sha"])
-
-
 # -- releases and tags as deployments ------------------------------------------------------
 
 
-def _read_releases(ctx: StreamContext, repo: str, cursor_text: str | None) -> Iterator[Page]:
-    owner, name = split_repo(repo)
-    walk = walk_graphql(
-        ctx,
-        queries.RELEASES,
-        {"owner": owner, "name": name, "first": queries.PAGE},
-        ("repository", "releases"),
-        WalkCursor.load(cursor_text),
-        "createdAt",
-        repo,
-    )
-    for releases, cursor, _ in walk:
+def _read_releases(github: GitHub, run: StreamRun) -> Iterator[Page]:
+    fetch = graphql_fetch(github.client, queries.RELEASES, "releases", run.repo, queries.PAGE)
+    for step in NewestFirst("createdAt").walk(fetch, run.cursor, run.since):
         records = [
             {
                 "deployment_id": f"release-{r.get('databaseId') or r.get('tagName')}",
@@ -402,14 +372,14 @@ def _read_releases(ctx: StreamContext, repo: str, cursor_text: str | None) -> It
                 "finished_at": r.get("publishedAt"),
                 "status": "success",
                 "approval_required": None,
-                "is_rollback": False,
+                "is_rollback": None,
                 "url": r.get("url"),
                 "creator": login(r.get("author")),
             }
-            for r in releases
+            for r in step.items
             if not r.get("isDraft") and r.get("publishedAt")
         ]
-        yield page(records, cursor)
+        yield Page(records, step.cursor)
 
 
 def _tag_commit(ref: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -422,20 +392,12 @@ def _tag_commit(ref: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return target.get("oid"), target.get("committedDate")
 
 
-def _read_tags(ctx: StreamContext, repo: str, cursor_text: str | None) -> Iterator[Page]:
-    owner, name = split_repo(repo)
-    walk = walk_graphql(
-        ctx,
-        queries.TAGS,
-        {"owner": owner, "name": name, "first": queries.PAGE},
-        ("repository", "refs"),
-        WalkCursor.load(cursor_text),
-        lambda ref: _tag_commit(ref)[1],
-        repo,
-    )
-    for refs, cursor, _ in walk:
+def _read_tags(github: GitHub, run: StreamRun) -> Iterator[Page]:
+    fetch = graphql_fetch(github.client, queries.TAGS, "refs", run.repo, queries.PAGE)
+    walk = NewestFirst(lambda ref: _tag_commit(ref)[1]).walk(fetch, run.cursor, run.since)
+    for step in walk:
         records = []
-        for ref in refs:
+        for ref in step.items:
             sha, when = _tag_commit(ref)
             if not when:
                 continue
@@ -449,7 +411,7 @@ def _read_tags(ctx: StreamContext, repo: str, cursor_text: str | None) -> Iterat
                     "created_at": when,
                     "finished_at": when,
                     "status": "success",
-                    "is_rollback": False,
+                    "is_rollback": None,
                 }
             )
-        yield page(records, cursor)
+        yield Page(records, step.cursor)

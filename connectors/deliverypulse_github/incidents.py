@@ -14,17 +14,18 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse_github.context import StreamContext, page
-from deliverypulse_github.cursor import WalkCursor
-from deliverypulse_github.runs import walk_rest
+from deliverypulse.streams import NewestFirst, StreamRun, WalkCursor
+from deliverypulse_github.api import GitHub, rest_fetch
 
 _SEVERITY = re.compile(r"(?i)^(sev(erity)?[-: ]?\s*\w+|p[0-4])$")
+#: Issues newest-updated first (and ``since`` the floor, so GitHub sends only those).
+WALK = NewestFirst("updated_at")
 
 
-def read_incidents(ctx: StreamContext, repo: str, cursor_text: str | None) -> Iterator[Page]:
-    outer = WalkCursor.load(cursor_text)
-    per_label: dict[str, str] = dict(outer.extra.get("labels") or {})
-    for label in ctx.incident_labels:
+def read_incidents(github: GitHub, run: StreamRun) -> Iterator[Page]:
+    """One walk per incident label; the stream's cursor keeps each label's cursor."""
+    per_label: dict[str, str] = dict(run.cursor.extra.get("labels") or {})
+    for label in github.settings.incident_labels:
         cursor = WalkCursor.load(per_label.get(label))
         params: dict[str, Any] = {
             "labels": label,
@@ -33,14 +34,14 @@ def read_incidents(ctx: StreamContext, repo: str, cursor_text: str | None) -> It
             "direction": "desc",
             "per_page": 100,
         }
-        floor = ctx.floor(cursor)
+        floor = cursor.floor(run.since)
         if floor:
             params["since"] = floor
-        walk = walk_rest(ctx, f"/repos/{repo}/issues", params, cursor, None, "updated_at", repo)
-        for issues, label_cursor, _ in walk:
-            per_label[label] = label_cursor.dump()
-            records = [incident_record(i) for i in issues if "pull_request" not in i]
-            yield page(records, WalkCursor(extra={"labels": dict(per_label)}))
+        fetch = rest_fetch(github.client, f"/repos/{run.repo}/issues", params, run.repo)
+        for step in WALK.walk(fetch, cursor, run.since):
+            per_label[label] = step.cursor.dump()
+            records = [incident_record(i) for i in step.items if "pull_request" not in i]
+            yield Page(records, WalkCursor(extra={"labels": dict(per_label)}))
 
 
 def incident_record(issue: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,12 +23,32 @@ PAGE = 100
 #: Workflow runs looked up per deployment-review batch.
 REVIEW_BATCH = 50
 
-PULL_REQUESTS = """
-query PullRequests($owner: String!, $name: String!, $first: Int!, $after: String) {
-  repository(owner: $owner, name: $name) {
-    pullRequests(first: $first, after: $after, orderBy: {field: UPDATED_AT, direction: DESC}) {
-      pageInfo { hasNextPage endCursor }
-      nodes {
+
+def repository_list(
+    operation: str, connection: str, order: str, fields: str, *, filters: str = "", with_: str = ""
+) -> str:
+    """A query for one page of a repository's connection, newest first by ``order``, with
+    ``fields`` for each node; ``with_`` adds repository fields that ride along with the page."""
+    arguments = (
+        f"{filters}first: $first, after: $after, orderBy: {{field: {order}, direction: DESC}}"
+    )
+    return (
+        f"\nquery {operation}($owner: String!, $name: String!, $first: Int!, $after: String) {{\n"
+        "  repository(owner: $owner, name: $name) {\n"
+        f"{with_}    {connection}({arguments}) {{\n"
+        "      pageInfo { hasNextPage endCursor }\n"
+        f"      nodes {{\n{fields}      }}\n"
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+PULL_REQUESTS = repository_list(
+    "PullRequests",
+    "pullRequests",
+    "UPDATED_AT",
+    """\
         number
         title
         body
@@ -59,11 +79,8 @@ query PullRequests($owner: String!, $name: String!, $first: Int!, $after: String
         timelineItems(first: 1, itemTypes: [READY_FOR_REVIEW_EVENT]) {
           nodes { ... on ReadyForReviewEvent { createdAt } }
         }
-      }
-    }
-  }
-}
-"""
+""",
+)
 
 #: The environments and their protection rules (required reviewers) ride along with the
 #: first deployments page, so the approval gates cost no request of their own.
@@ -86,14 +103,7 @@ ENVIRONMENTS_FIELD = """    environments(first: 50) {
     }
 """
 
-DEPLOYMENTS_ONLY = """
-query DeploymentsWithoutEnvironments(
-  $owner: String!, $name: String!, $first: Int!, $after: String
-) {
-  repository(owner: $owner, name: $name) {
-    deployments(first: $first, after: $after, orderBy: {field: CREATED_AT, direction: DESC}) {
-      pageInfo { hasNextPage endCursor }
-      nodes {
+DEPLOYMENT_FIELDS = """\
         id
         databaseId
         createdAt
@@ -110,18 +120,17 @@ query DeploymentsWithoutEnvironments(
           totalCount
           nodes { state createdAt environment logUrl }
         }
-      }
-    }
-  }
-}
 """
 
+#: Deployments without the environments, for tokens that may not read them.
+DEPLOYMENTS_ONLY = repository_list(
+    "DeploymentsWithoutEnvironments", "deployments", "CREATED_AT", DEPLOYMENT_FIELDS
+)
+
 #: Deployments with the environments, for tokens that may read them.
-DEPLOYMENTS = DEPLOYMENTS_ONLY.replace(
-    "  repository(owner: $owner, name: $name) {\n",
-    "  repository(owner: $owner, name: $name) {\n" + ENVIRONMENTS_FIELD,
-    1,
-).replace("DeploymentsWithoutEnvironments", "Deployments")
+DEPLOYMENTS = repository_list(
+    "Deployments", "deployments", "CREATED_AT", DEPLOYMENT_FIELDS, with_=ENVIRONMENTS_FIELD
+)
 
 DEPLOYMENT_STATUSES = """
 query DeploymentStatuses($id: ID!, $first: Int!, $after: String) {
@@ -164,12 +173,11 @@ query Commits(
 }
 """
 
-RELEASES = """
-query Releases($owner: String!, $name: String!, $first: Int!, $after: String) {
-  repository(owner: $owner, name: $name) {
-    releases(first: $first, after: $after, orderBy: {field: CREATED_AT, direction: DESC}) {
-      pageInfo { hasNextPage endCursor }
-      nodes {
+RELEASES = repository_list(
+    "Releases",
+    "releases",
+    "CREATED_AT",
+    """\
         databaseId
         name
         tagName
@@ -180,21 +188,14 @@ query Releases($owner: String!, $name: String!, $first: Int!, $after: String) {
         isPrerelease
         author { login }
         tagCommit { oid }
-      }
-    }
-  }
-}
-"""
+""",
+)
 
-TAGS = """
-query Tags($owner: String!, $name: String!, $first: Int!, $after: String) {
-  repository(owner: $owner, name: $name) {
-    refs(
-      refPrefix: "refs/tags/", first: $first, after: $after,
-      orderBy: {field: TAG_COMMIT_DATE, direction: DESC}
-    ) {
-      pageInfo { hasNextPage endCursor }
-      nodes {
+TAGS = repository_list(
+    "Tags",
+    "refs",
+    "TAG_COMMIT_DATE",
+    """\
         name
         target {
           __typename
@@ -205,11 +206,9 @@ query Tags($owner: String!, $name: String!, $first: Int!, $after: String) {
             target { oid ... on Commit { committedDate } }
           }
         }
-      }
-    }
-  }
-}
-"""
+""",
+    filters='refPrefix: "refs/tags/", ',
+)
 
 ORG_REPOSITORIES = """
 query OrgRepositories($login: String!, $first: Int!, $after: String) {

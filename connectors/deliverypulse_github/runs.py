@@ -10,15 +10,20 @@ collection, GitHub answers 304 and the stream costs one request that the rate li
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse_github.context import StreamContext, older_than, page
-from deliverypulse_github.cursor import WalkCursor, earliest, latest, parse_time, shift
+from deliverypulse.streams import NewestFirst, Step, StreamRun, WalkCursor, parse_time
+from deliverypulse_github.api import GitHub, rest_fetch, resumed
 
-#: Runs still queued or running keep the watermark back this far at most.
-OPEN_LOOKBACK_DAYS = 2
+#: Newest first by creation; a run still queued or running keeps the watermark back (two days
+#: at most) so that its conclusion is read when it comes.
+WALK = NewestFirst(
+    "created_at",
+    unfinished=lambda run: run.get("status") != "completed",
+    lookback=timedelta(days=2),
+)
 CONCLUSION_STATUS = {
     "success": "success",
     "failure": "failure",
@@ -39,78 +44,20 @@ RUNNING_STATUS = {
 }
 
 
-def walk_rest(
-    ctx: StreamContext,
-    path: str,
-    params: Mapping[str, Any],
-    cursor: WalkCursor,
-    items_key: str | None,
-    time_of: str,
-    repo: str,
-) -> Iterator[tuple[list[dict[str, Any]], WalkCursor, bool]]:
-    """Walk a newest-first REST list down to the watermark, Link header by Link header.
-
-    Only a completed walk stores the first page's ETag: a cut-short walk restarts from the
-    top next time (its pages are upserted again, never duplicated).
-    """
-    floor = ctx.floor(cursor)
-    first_etag: str | None = None
-    for number, response in enumerate(
-        ctx.client.paginate(path, params, etag=cursor.etag, repo=repo)
-    ):
-        if response.not_modified:
-            yield [], cursor, True
-            return
-        if number == 0:
-            first_etag = response.etag
-        data = response.data
-        items = data.get(items_key, []) if items_key and isinstance(data, dict) else data
-        items = [i for i in items or [] if isinstance(i, dict)]
-        fresh = [i for i in items if not older_than(i.get(time_of), floor)]
-        cursor = cursor.advance(latest(*(i.get(time_of) for i in fresh)))
-        if len(fresh) < len(items) or not response.next_url:
-            yield fresh, replace(cursor.complete(), etag=first_etag), True
-            return
-        yield fresh, replace(cursor, etag=None), False
-
-
-def _walk_runs(
-    ctx: StreamContext, repo: str, cursor_text: str | None
-) -> Iterator[tuple[list[dict[str, Any]], WalkCursor]]:
-    """Workflow runs, holding the watermark back for runs that had not completed."""
-    cursor = WalkCursor.load(cursor_text)
-    open_since = cursor.extra.get("open")
-    start = replace(cursor, extra={})
-    walk = walk_rest(
-        ctx,
-        f"/repos/{repo}/actions/runs",
+def _walk_runs(github: GitHub, run: StreamRun) -> Iterator[Step[WalkCursor]]:
+    fetch = rest_fetch(
+        github.client,
+        f"/repos/{run.repo}/actions/runs",
         {"per_page": 100},
-        start,
-        "workflow_runs",
-        "created_at",
-        repo,
+        run.repo,
+        items_key="workflow_runs",
     )
-    for runs, next_cursor, finished in walk:
-        if next_cursor is start:
-            yield runs, cursor  # not modified: the cursor stays as it was
-            return
-        open_since = earliest(
-            open_since, *(r.get("created_at") for r in runs if r.get("status") != "completed")
-        )
-        extra = {"open": open_since} if open_since else {}
-        if finished:
-            since = next_cursor.since
-            if open_since and since:
-                since = earliest(since, latest(open_since, shift(since, days=-OPEN_LOOKBACK_DAYS)))
-            next_cursor = replace(next_cursor, since=since, extra={})
-        else:
-            next_cursor = replace(next_cursor, extra=extra)
-        yield runs, next_cursor
+    return WALK.walk(fetch, resumed(run.cursor), run.since)
 
 
-def read_test_runs(ctx: StreamContext, repo: str, cursor_text: str | None) -> Iterator[Page]:
-    for runs, cursor in _walk_runs(ctx, repo, cursor_text):
-        yield page([test_run_record(r) for r in runs], cursor)
+def read_test_runs(github: GitHub, run: StreamRun) -> Iterator[Page]:
+    for step in _walk_runs(github, run):
+        yield Page([test_run_record(r) for r in step.items], step.cursor)
 
 
 def test_run_record(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,12 +90,12 @@ def _is_workflow(run: Mapping[str, Any], workflow: str) -> bool:
     return run.get("name") == workflow or file == workflow
 
 
-def read_workflow_deployments(
-    ctx: StreamContext, repo: str, cursor_text: str | None, workflow: str
-) -> Iterator[Page]:
-    for runs, cursor in _walk_runs(ctx, repo, cursor_text):
-        records = [_deployment_from_run(r, workflow) for r in runs if _is_workflow(r, workflow)]
-        yield page(records, cursor)
+def read_workflow_deployments(github: GitHub, run: StreamRun, workflow: str) -> Iterator[Page]:
+    for step in _walk_runs(github, run):
+        records = [
+            _deployment_from_run(r, workflow) for r in step.items if _is_workflow(r, workflow)
+        ]
+        yield Page(records, step.cursor)
 
 
 def _deployment_from_run(run: Mapping[str, Any], workflow: str) -> dict[str, Any]:
@@ -166,7 +113,7 @@ def _deployment_from_run(run: Mapping[str, Any], workflow: str) -> dict[str, Any
         "finished_at": run.get("updated_at") if run.get("status") == "completed" else None,
         "status": status,
         "approval_required": None,
-        "is_rollback": False,
+        "is_rollback": None,  # GitHub marks no run as a rollback; the core decides from order
         "url": run.get("html_url"),
         "creator": (run.get("actor") or {}).get("login"),
         "updated_at": run.get("updated_at"),

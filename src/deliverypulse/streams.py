@@ -316,9 +316,15 @@ class NewestFirst:
     (None: the first page), sending ``etag`` as a conditional request on the first page.
     Only a completed walk stores the first page's ETag: a cut-short walk restarts from the top
     next time (its pages are upserted again, never duplicated).
+
+    ``unfinished`` (optional) says which items may still change (a running deployment or
+    workflow run): the walk notes their times in the cursor on every page and, once complete,
+    holds the watermark back for them by at most ``lookback`` (:meth:`WalkCursor.hold`).
     """
 
     time_of: str | Callable[[Mapping[str, Any]], str | None]
+    unfinished: Callable[[Mapping[str, Any]], bool] | None = None
+    lookback: timedelta = timedelta(0)
 
     def walk(
         self,
@@ -338,9 +344,11 @@ class NewestFirst:
                 first_etag = raw.etag
             fresh = [i for i in raw.items if not _older(when(i), floor)]
             cursor = cursor.advance(latest(*(when(i) for i in fresh)))
+            if self.unfinished is not None:
+                cursor = cursor.note_open(*(when(i) for i in fresh if self.unfinished(i)))
             if len(fresh) < len(raw.items) or not raw.next:
                 done = replace(cursor.complete(), etag=first_etag if not cursor.after else None)
-                yield Step(fresh, done, True)
+                yield Step(fresh, done.hold(self.lookback) if self.unfinished else done, True)
                 return
             yield Step(fresh, replace(cursor, after=raw.next, etag=None), False)
 
