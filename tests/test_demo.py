@@ -113,7 +113,7 @@ def test_demo_links_by_commit_graph_and_has_gated_and_ungated_deployments(
     gates = production["approval_required"]
     assert gates.eq(True).sum() >= 5
     assert gates.eq(False).sum() >= 5
-    assert production["is_rollback"].astype(bool).any() or ds.changes["is_revert"].any()
+    assert production["is_rollback"].eq(True).any() or ds.changes["is_revert"].any()
 
 
 def test_demo_prints_the_summary_and_the_report_shows_it(demo: tuple[Path, str]) -> None:

@@ -101,8 +101,10 @@ class Connector(ABC):
 
     #: The entry-point name, used as ``type = "..."`` in the config.
     type_name: ClassVar[str] = ""
-    #: Streams this connector can produce (names; see ``stream_specs`` for the declarations).
-    streams: ClassVar[tuple[str, ...]] = ()
+    #: Streams this connector can produce: declared as ``Stream`` values (or plain names, the
+    #: old style); once the class exists, always their names (``stream_specs`` keeps the
+    #: declarations). Typed loosely so that both spellings type-check in subclasses.
+    streams: ClassVar[tuple[Any, ...]] = ()
     #: The declared streams, in declared order (filled from ``streams`` by the class).
     stream_specs: ClassVar[tuple[Stream, ...]] = ()
     #: Config keys beyond the common ones (see ``deliverypulse.sources.COMMON_OPTIONS``).
