@@ -4,6 +4,7 @@ concurrency, bots, rollbacks and resuming an interrupted walk."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from fake_gitlab import FakeGitLab, Fault, Scenario, gitlab_source, synthetic_pr
 import deliverypulse as dp
 from deliverypulse.collector import RunSummary, run_collect
 from deliverypulse.config import config_from_dict
+from deliverypulse.store.state import SyncState
 from deliverypulse.streams import Runtime
 
 TOKEN = "glpat-SENTINEL-streams-0123456789"
@@ -223,3 +225,32 @@ def test_jobs_walk_covers_a_first_run_and_stops_early_for_one_old_pipeline(
     assert runs.loc[str(oldest["id"]), "started_at"] == pd.Timestamp(
         oldest["_detail"]["started_at"]
     )
+
+
+def test_cursors_saved_by_the_previous_version_still_load(
+    server: FakeGitLab, tmp_path: Path
+) -> None:
+    """The connector's own Watermark wrote ``seen`` ids twice and kept the successful shas per
+    environment (for rollbacks); the core's Watermark reads that shape and drops the shas."""
+    collect(server, tmp_path)
+    state = SyncState(tmp_path)
+    for row in state.cursors():
+        saved = json.loads(row["cursor"])
+        if row["stream"] == "incidents":
+            old = {
+                name: json.dumps({**json.loads(text), "seen": 2 * json.loads(text)["seen"]})
+                for name, text in saved.items()
+            }
+            text = json.dumps(old, sort_keys=True)
+        else:
+            old = {**saved, "seen": 2 * saved["seen"]}
+            if row["stream"] == "deployments":
+                old["extra"] = {**old["extra"], "recent_success": {"production": ["abc"]}}
+            text = json.dumps(old, sort_keys=True, separators=(",", ":"))
+        state.set_cursor(row["source"], row["stream"], row["repo"], text)
+    server.clear_log()
+    summary = collect(server, tmp_path)
+    assert len(server.log) == 5  # one request per stream, as for any nightly rerun
+    assert all(result.added == 0 for result in summary.results)
+    deployments = SyncState(tmp_path).cursor(row["source"], "deployments", row["repo"])
+    assert deployments is not None and "recent_success" not in deployments

@@ -24,7 +24,7 @@ TestReports = Literal["production", "all", "none"]
 TEST_REPORT_MODES: tuple[TestReports, ...] = ("production", "all", "none")
 #: Projects of one source collected at once when the source does not say.
 DEFAULT_CONCURRENCY = 4
-DEFAULT_MAX_RATE_LIMIT_WAIT = 900.0
+DEFAULT_MAX_RATE_LIMIT_WAIT = 900
 
 #: The config keys of a GitLab source, beyond the common ones.
 OPTIONS: Mapping[str, Option] = {
