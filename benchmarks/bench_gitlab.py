@@ -41,6 +41,7 @@ from fake_gitlab import FakeGitLab, Scenario, synthetic_project
 
 from deliverypulse.collector import run_collect
 from deliverypulse.config import config_from_dict
+from deliverypulse.streams import Runtime
 
 TOKEN = "glpat-benchmark-0123456789"
 PROJECT = "acme/app"
@@ -52,6 +53,7 @@ class Measure:
     requests: int
     seconds: float
     by_endpoint: Counter[str]
+    waited: float = 0.0  # seconds of backoffs and rate-limit waits (the fake sets no limits)
 
 
 def endpoint_counts(server: FakeGitLab) -> Counter[str]:
@@ -71,13 +73,19 @@ def run_connector(server: FakeGitLab, out: Path, name: str) -> Measure:
         "token_env": "GL_BENCH_TOKEN",
     }
     config = config_from_dict({"output": {"path": str(out)}, "sources": [source]})
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
     server.clear_log()
     started = time.perf_counter()
-    summary = run_collect(config)
+    summary = run_collect(config, runtime=Runtime(sleep=sleep))
     seconds = time.perf_counter() - started
     if not summary.ok:
         raise SystemExit("connector run failed: " + "; ".join(summary.lines()))
-    return Measure(name, len(server.log), seconds, endpoint_counts(server))
+    return Measure(name, len(server.log), seconds, endpoint_counts(server), sum(waits))
 
 
 def run_baseline(server: FakeGitLab) -> Measure:
@@ -136,13 +144,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results.append(run_connector(server, Path(tmp) / "data", "deliverypulse (rerun)"))
         if not args.skip_baseline:
             results.append(run_baseline(server))
-    print(f"\n{'':28} {'requests':>10} {'wall s':>9}")
+    print(f"\n{'':28} {'requests':>10} {'wall s':>9} {'waited s':>9}")
     for measure in results:
-        print(f"{measure.name:28} {measure.requests:>10,} {measure.seconds:>9.1f}")
+        print(
+            f"{measure.name:28} {measure.requests:>10,} {measure.seconds:>9.1f} "
+            f"{measure.waited:>9.1f}"
+        )
     figures: dict[str, Any] = {
         "scale": args.scale,
         "latency_s": args.latency,
-        "runs": {m.name: {"requests": m.requests, "seconds": round(m.seconds, 2)} for m in results},
+        "runs": {
+            m.name: {"requests": m.requests, "seconds": round(m.seconds, 2), "waited": m.waited}
+            for m in results
+        },
         "endpoints": {m.name: dict(m.by_endpoint.most_common()) for m in results},
     }
     if len(results) == 3:

@@ -10,21 +10,16 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from deliverypulse_gitlab import GitLabConnector
 from fake_gitlab import FakeGitLab, FakeProject, Scenario, gitlab_source, synthetic_project
 
 import deliverypulse as dp
 from deliverypulse.collector import RunSummary, run_collect
 from deliverypulse.config import config_from_dict
+from deliverypulse.streams import Runtime
 
 TOKEN = "glpat-SENTINEL-0123456789"
-
-
-@pytest.fixture(autouse=True)
-def no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    slept: list[float] = []
-    monkeypatch.setattr(GitLabConnector, "sleep", staticmethod(slept.append))
-    return slept
+#: Retry backoffs and rate-limit waits happen without waiting.
+NO_SLEEP = Runtime(sleep=lambda seconds: None)
 
 
 @pytest.fixture
@@ -38,7 +33,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitLab]:
 def collect(server: FakeGitLab, out: Path, **options: Any) -> RunSummary:
     source = gitlab_source(server, token_env="GL_TEST_TOKEN", **options)
     config = config_from_dict({"output": {"path": str(out)}, "sources": [source]})
-    return run_collect(config)
+    return run_collect(config, runtime=NO_SLEEP)
 
 
 def endpoints(server: FakeGitLab) -> Counter[str]:

@@ -5,14 +5,13 @@ bodies, bad tokens and missing projects. The core policy alone decides retries a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gitlab.exceptions as gle
 import pandas as pd
 import pytest
-from deliverypulse_gitlab import GitLabConnector
 from deliverypulse_gitlab.transport import translate_gitlab_error
 from fake_gitlab import FakeGitLab, Scenario, gitlab_source, synthetic_project
 
@@ -20,30 +19,37 @@ import deliverypulse as dp
 from deliverypulse.collector import RunSummary, run_collect
 from deliverypulse.config import config_from_dict
 from deliverypulse.http.policy import ErrorContext
+from deliverypulse.streams import Runtime
 
 TOKEN = "glpat-SENTINEL-fault-0123456789"
 SMALL = Scenario(merge_requests=12, deployments=4, pipelines=12, incidents=2)
 
 
 @pytest.fixture
-def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    waits: list[float] = []
-    monkeypatch.setattr(GitLabConnector, "sleep", staticmethod(waits.append))
-    return waits
+def slept() -> list[float]:
+    """The waits of a run (backoffs and rate limits), none of them really slept."""
+    return []
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch, slept: list[float]) -> Iterator[FakeGitLab]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitLab]:
     monkeypatch.setenv("GL_TEST_TOKEN", TOKEN)
     with FakeGitLab(token=TOKEN) as fake:
         fake.add_project(synthetic_project("acme/app", scenario=SMALL))
         yield fake
 
 
-def collect(server: FakeGitLab, out: Path, *extra: dict[str, Any], **options: Any) -> RunSummary:
+def collect(
+    server: FakeGitLab,
+    out: Path,
+    *extra: dict[str, Any],
+    sleep: Callable[[float], None] = lambda seconds: None,
+    **options: Any,
+) -> RunSummary:
+    """Collect from the fake GitLab, with ``sleep`` for every wait instead of a real one."""
     source = gitlab_source(server, token_env="GL_TEST_TOKEN", **options)
     config = config_from_dict({"output": {"path": str(out)}, "sources": [source, *extra]})
-    return run_collect(config)
+    return run_collect(config, runtime=Runtime(sleep=sleep))
 
 
 def tables(path: Path) -> dict[str, pd.DataFrame]:
@@ -71,7 +77,7 @@ def test_a_run_through_faults_stores_what_a_clean_run_stores(
     server.fail(r"/pipelines$", "short")
     server.fail(r"/events$", "503", times=2)
     server.fail(r"/jobs$", "429", retry_after="7")
-    faulty = collect(server, tmp_path / "faulty")
+    faulty = collect(server, tmp_path / "faulty", sleep=slept.append)
     assert faulty.ok, errors(faulty)
     for name, frame in tables(tmp_path / "clean").items():
         pd.testing.assert_frame_equal(frame, tables(tmp_path / "faulty")[name], obj=name)
@@ -80,9 +86,7 @@ def test_a_run_through_faults_stores_what_a_clean_run_stores(
     assert len([w for w in slept if w < 7]) >= 3 + 1 + 1 + 1 + 2  # backoffs, not real sleeps
 
 
-def test_python_gitlab_does_not_retry_behind_the_policy(
-    server: FakeGitLab, tmp_path: Path, slept: list[float]
-) -> None:
+def test_python_gitlab_does_not_retry_behind_the_policy(server: FakeGitLab, tmp_path: Path) -> None:
     server.fail(r"/incidents|/issues$", "500", times=100)
     summary = collect(server, tmp_path, streams=["incidents"])
     assert not summary.ok
@@ -98,7 +102,7 @@ def test_rate_limit_reset_header_is_waited_for(
     server: FakeGitLab, tmp_path: Path, slept: list[float]
 ) -> None:
     server.fail(r"/deployments$", "429", reset_in=30)
-    summary = collect(server, tmp_path, streams=["deployments"])
+    summary = collect(server, tmp_path, streams=["deployments"], sleep=slept.append)
     assert summary.ok, errors(summary)
     assert any(29 <= wait <= 32 for wait in slept), slept
 
@@ -107,7 +111,7 @@ def test_a_rate_limit_longer_than_allowed_stops_the_stream_and_resumes_later(
     server: FakeGitLab, tmp_path: Path, slept: list[float]
 ) -> None:
     server.fail(r"app/merge_requests$", "429", retry_after="3600")
-    summary = collect(server, tmp_path, max_rate_limit_wait=60)
+    summary = collect(server, tmp_path, max_rate_limit_wait=60, sleep=slept.append)
     failed = [r.stream for r in summary.results if not r.ok]
     # The budget is spent for the whole token: the streams after it do not hammer GitLab.
     assert failed == ["changes", "test_runs", "incidents"]

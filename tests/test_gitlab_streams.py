@@ -4,26 +4,29 @@ concurrency, bots, rollbacks and resuming an interrupted walk."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from deliverypulse_gitlab import GitLabConnector
 from deliverypulse_gitlab.api import GitLabAPI
 from fake_gitlab import FakeGitLab, Fault, Scenario, gitlab_source, synthetic_project
 
 import deliverypulse as dp
 from deliverypulse.collector import RunSummary, run_collect
 from deliverypulse.config import config_from_dict
+from deliverypulse.store.state import SyncState
+from deliverypulse.streams import Runtime
 
 TOKEN = "glpat-SENTINEL-streams-0123456789"
+#: Retry backoffs and rate-limit waits happen without waiting.
+NO_SLEEP = Runtime(sleep=lambda seconds: None)
 
 
 @pytest.fixture(autouse=True)
-def no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(GitLabConnector, "sleep", staticmethod(lambda seconds: None))
+def token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GL_TEST_TOKEN", TOKEN)
 
 
@@ -36,7 +39,9 @@ def server() -> Iterator[FakeGitLab]:
 
 def collect(server: FakeGitLab, out: Path, **options: Any) -> RunSummary:
     source = gitlab_source(server, token_env="GL_TEST_TOKEN", **options)
-    summary = run_collect(config_from_dict({"output": {"path": str(out)}, "sources": [source]}))
+    summary = run_collect(
+        config_from_dict({"output": {"path": str(out)}, "sources": [source]}), runtime=NO_SLEEP
+    )
     assert summary.ok, summary.lines()
     return summary
 
@@ -134,8 +139,14 @@ def test_bots_and_rollbacks(server: FakeGitLab, tmp_path: Path) -> None:
     ds = dp.load(tmp_path)
     bots = ds.changes.set_index("change_id")["is_bot"]
     assert bots["1"] and bots["2"] and not bots["3"]
-    rollbacks = ds.deployments.set_index("deployment_id")["is_rollback"]
-    assert rollbacks["950"] and not rollbacks.drop("950").any()
+    # GitLab marks no rollback: the connector leaves it unknown and the metrics decide from
+    # the sequence: 950 redeployed 901's sha, so it rolled back the deployment before it.
+    assert ds.deployments["is_rollback"].isna().all()
+    outcomes = dp.deployment_outcomes(ds).set_index("deployment_id")
+    before = outcomes.loc[outcomes["deployed_at"] < outcomes.loc["950", "deployed_at"]]
+    rolled_back = before.loc[before["is_success"]].sort_values("deployed_at").index[-1]
+    assert list(outcomes.index[outcomes["failed_by_rollback"]]) == [rolled_back]
+    assert outcomes.loc["950", "is_rework"]
 
 
 def test_an_interrupted_walk_resumes_where_it_stopped(tmp_path: Path) -> None:
@@ -156,13 +167,13 @@ def test_an_interrupted_walk_resumes_where_it_stopped(tmp_path: Path) -> None:
             return original(path)
 
         fake._take_fault = second_page_fails  # type: ignore[method-assign]
-        first = run_collect(config)
+        first = run_collect(config, runtime=NO_SLEEP)
         assert not first.ok
         stored_first = len(dp.load(tmp_path).deployments)
         assert 0 < stored_first < 140
         fake._take_fault = original  # type: ignore[method-assign]
         fake.clear_log()
-        second = run_collect(config)
+        second = run_collect(config, runtime=NO_SLEEP)
         assert second.ok, second.lines()
         listing = fake.requests(r"app/deployments$")
         assert listing[0].query.get("updated_after")  # resumed from page 1's checkpoint
@@ -214,3 +225,32 @@ def test_jobs_walk_covers_a_first_run_and_stops_early_for_one_old_pipeline(
     assert runs.loc[str(oldest["id"]), "started_at"] == pd.Timestamp(
         oldest["_detail"]["started_at"]
     )
+
+
+def test_cursors_saved_by_the_previous_version_still_load(
+    server: FakeGitLab, tmp_path: Path
+) -> None:
+    """The connector's own Watermark wrote ``seen`` ids twice and kept the successful shas per
+    environment (for rollbacks); the core's Watermark reads that shape and drops the shas."""
+    collect(server, tmp_path)
+    state = SyncState(tmp_path)
+    for row in state.cursors():
+        saved = json.loads(row["cursor"])
+        if row["stream"] == "incidents":
+            old = {
+                name: json.dumps({**json.loads(text), "seen": 2 * json.loads(text)["seen"]})
+                for name, text in saved.items()
+            }
+            text = json.dumps(old, sort_keys=True)
+        else:
+            old = {**saved, "seen": 2 * saved["seen"]}
+            if row["stream"] == "deployments":
+                old["extra"] = {**old["extra"], "recent_success": {"production": ["abc"]}}
+            text = json.dumps(old, sort_keys=True, separators=(",", ":"))
+        state.set_cursor(row["source"], row["stream"], row["repo"], text)
+    server.clear_log()
+    summary = collect(server, tmp_path)
+    assert len(server.log) == 5  # one request per stream, as for any nightly rerun
+    assert all(result.added == 0 for result in summary.results)
+    deployments = SyncState(tmp_path).cursor(row["source"], "deployments", row["repo"])
+    assert deployments is not None and "recent_success" not in deployments

@@ -14,7 +14,6 @@ only in ``Link: <...>; rel="next"``). The walker follows ``Link`` when present a
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,8 +24,9 @@ import gitlab.exceptions
 
 from deliverypulse.errors import APIError, AuthError, NotFoundError
 from deliverypulse.http.policy import ErrorContext, RateBudget, RetryPolicy
-from deliverypulse.http.requests_adapter import PolicyAdapter, Sleep, policy_session
+from deliverypulse.http.requests_adapter import PolicyAdapter, policy_session
 from deliverypulse.http.stats import RequestStats
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime
 from deliverypulse_gitlab.transport import endpoint_of, translate_gitlab_error
 
 PER_PAGE = 100
@@ -40,7 +40,11 @@ Result = TypeVar("Result")
 
 
 class GitLabAPI:
-    """What every stream of one source shares: clients, the rate budget and request counts."""
+    """What every stream of one source shares: clients, the rate budget and request counts.
+
+    Waits (backoffs, rate limits) sleep and read the time through ``runtime``, so tests and
+    the benchmark run them without waiting.
+    """
 
     def __init__(
         self,
@@ -50,7 +54,7 @@ class GitLabAPI:
         source: str,
         token_env: str | None,
         max_rate_limit_wait: float = 900.0,
-        sleep: Sleep = time.sleep,
+        runtime: Runtime = DEFAULT_RUNTIME,
         policy: RetryPolicy | None = None,
         projects_at_once: int = 1,
     ) -> None:
@@ -58,9 +62,13 @@ class GitLabAPI:
         self._token = token
         self.context = ErrorContext(source=source, token_env=token_env)
         self.policy = policy or RetryPolicy(max_rate_limit_wait=max_rate_limit_wait)
-        self.budget = RateBudget(max_wait=max_rate_limit_wait, sleep=sleep)
+        self.budget = RateBudget(
+            max_wait=max_rate_limit_wait,
+            sleep=runtime.sleep,
+            clock=lambda: runtime.clock().timestamp(),
+        )
         self.stats = RequestStats(endpoint=endpoint_of)
-        self.sleep = sleep
+        self.runtime = runtime
         self._local = threading.local()
         self._clients: list[gitlab.Gitlab] = []
         self._lock = threading.Lock()
@@ -88,7 +96,7 @@ class GitLabAPI:
                 policy=self.policy,
                 budget=self.budget,
                 stats=self.stats,
-                sleep=self.sleep,
+                sleep=self.runtime.sleep,
                 repo_of_thread=lambda: self.current_repo,
             )
             client = gitlab.Gitlab(
@@ -126,6 +134,20 @@ class GitLabAPI:
                 query = {**query, "page": response.headers["X-Next-Page"]}
             else:
                 next_url = None
+
+    def updated_after(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> Callable[[str | None], Iterator[list[JSONObject]]]:
+        """The ``fetch`` of an :class:`~deliverypulse.streams.UpdatedAfter` walk over a list
+        endpoint: its pages oldest update first, from the lower bound the walk gives."""
+
+        def fetch(updated_after: str | None) -> Iterator[list[JSONObject]]:
+            query = {**(params or {}), "order_by": "updated_at", "sort": "asc"}
+            if updated_after:
+                query["updated_after"] = updated_after
+            return self.pages(path, query)
+
+        return fetch
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """One object (or one unpaginated list)."""
@@ -187,6 +209,14 @@ class GitLabAPI:
 def project_path(repo: str) -> str:
     """``/projects/group%2Fapp``: a project addressed by its URL-encoded path."""
     return f"/projects/{quote(repo, safe='')}"
+
+
+def username(user: Mapping[str, Any] | None) -> str | None:
+    """A GitLab user object's ``username``."""
+    if not user:
+        return None
+    value = user.get("username")
+    return str(value) if value else None
 
 
 def _json(response: Any, context: ErrorContext) -> Any:

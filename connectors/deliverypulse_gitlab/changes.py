@@ -1,6 +1,9 @@
 """The ``changes`` stream: merged merge requests with first commit time, approvals, first
-review by someone other than the author, size, labels, draft state and revert detection, and
-the ``commits`` each one brought (tagged with its ``change_id``).
+review by someone other than the author, size, labels and draft state, and the ``commits`` each
+one brought (tagged with its ``change_id``; the stream runs after ``commits``, so these rows
+are the ones kept). Rows carry facts (title, description as ``body``, branch, labels, author);
+the core decides reverts (GitLab writes "This reverts merge request !N" or "... commit SHA"),
+hotfixes and bots from them.
 
 Requests are spent in bulk walks, not per merge request:
 
@@ -23,17 +26,17 @@ branch, or older than the commit window) cost one ``/merge_requests/:iid/commits
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse_gitlab.api import JSONObject, project_path
-from deliverypulse_gitlab.context import StreamContext, username
-from deliverypulse_gitlab.cursor import Watermark, iso, maybe_time, parse_time
+from deliverypulse.streams import StreamRun, UpdatedAfter, Watermark, iso, parse_time
+from deliverypulse_gitlab.api import GitLabAPI, JSONObject, project_path, username
+from deliverypulse_gitlab.commits import commit_row
+from deliverypulse_gitlab.settings import Reading
 
 #: How far before the oldest new merge request the commit walk starts: branch commits are
 #: usually written in the days before a merge request is opened.
@@ -43,9 +46,6 @@ COMMIT_LOOKBACK = timedelta(days=14)
 MERGE_MARGIN = timedelta(minutes=5)
 #: Changes per stored page (and cursor checkpoint).
 CHUNK = 500
-
-_REVERTED_MR = re.compile(r"reverts merge request !(\d+)", re.IGNORECASE)
-_REVERTED_SHA = re.compile(r"reverts commit ([0-9a-f]{7,40})", re.IGNORECASE)
 
 
 @dataclass
@@ -67,19 +67,24 @@ class _History:
     commits: list[JSONObject] = field(default_factory=list)
 
 
-def read_changes(ctx: StreamContext, repo: str, cursor: str | None) -> Iterator[Page]:
-    state = Watermark.load(cursor)
-    base = project_path(repo)
-    listed = _list_merged(ctx, base, state)
+def read_changes(connector: Reading, run: StreamRun) -> Iterator[Page]:
+    """Merge requests merged and updated since the watermark, with their commits."""
+    api = connector.api
+    cursor: Watermark = run.cursor
+    base = project_path(run.repo)
+    listed, walked = _list_merged(api, base, cursor, run.since)
     if not listed:
+        # Nothing new; a walk cut short earlier is complete now.
+        done = walked.with_extra(merged_after=walked.updated_at)
+        if walked.updated_at and done != cursor:
+            yield Page([], cursor=done)
         return
-    merged_after = maybe_time(state.extra.get("merged_after"))
-    since = ctx.since
+    merged_after = _time(cursor.extra.get("merged_after"))
+    since = run.since
     new = [
         mr
         for mr in listed
-        if state.is_new(str(mr["id"]), mr.get("updated_at"))
-        and (merged := maybe_time(mr.get("merged_at"))) is not None
+        if (merged := _time(mr.get("merged_at"))) is not None
         and (merged_after is None or merged > merged_after - MERGE_MARGIN)
         and (since is None or merged >= since)
     ]
@@ -87,10 +92,10 @@ def read_changes(ctx: StreamContext, repo: str, cursor: str | None) -> Iterator[
     reviews: dict[int, _Review] = {}
     if new:
         oldest = min(parse_time(mr["created_at"]) for mr in new)
-        histories = _histories(ctx, base, new, oldest - COMMIT_LOOKBACK)
-        reviews = _reviews(ctx, base, iso(oldest - timedelta(days=1))[:10])
+        histories = _histories(api, base, new, oldest - COMMIT_LOOKBACK)
+        reviews = _reviews(api, base, iso(oldest - timedelta(days=1))[:10])
     new_ids = {mr["id"] for mr in new}
-    commit_changes: dict[str, str] = {}
+    state = cursor
     for start in range(0, len(listed), CHUNK):
         chunk = listed[start : start + CHUNK]
         records = []
@@ -99,39 +104,42 @@ def read_changes(ctx: StreamContext, repo: str, cursor: str | None) -> Iterator[
             if mr["id"] not in new_ids:
                 continue
             history = histories.get(mr["iid"], _History())
-            records.append(_record(ctx, mr, history, reviews.get(mr["iid"], _Review())))
-            for commit in history.commits:
-                commits.append({**commit, "change_id": str(mr["iid"])})
-                commit_changes[str(commit["sha"])] = str(mr["iid"])
-        state = state.advance([(str(mr["id"]), mr.get("updated_at") or "") for mr in chunk])
+            records.append(_record(mr, history, reviews.get(mr["iid"], _Review())))
+            commits.extend({**commit, "change_id": str(mr["iid"])} for commit in history.commits)
+        state = state.advance((str(mr["id"]), mr.get("updated_at")) for mr in chunk)
         if start + CHUNK >= len(listed):
             # The walk is complete: merge requests merged before its end are done with.
             state = state.with_extra(merged_after=state.updated_at)
         if commits:
             yield Page(commits, table="commits")
-        yield Page(records, cursor=state.dump())
-    ctx.handover.add_commit_changes(repo, commit_changes)
+        yield Page(records, cursor=state)
 
 
-def _list_merged(ctx: StreamContext, base: str, state: Watermark) -> list[JSONObject]:
-    params: dict[str, Any] = {"state": "merged", "order_by": "updated_at", "sort": "asc"}
-    updated_after = state.query_from(ctx.since)
-    if updated_after:
-        params["updated_after"] = updated_after
+def _list_merged(
+    api: GitLabAPI, base: str, cursor: Watermark, since: datetime | None
+) -> tuple[list[JSONObject], Watermark]:
+    """The merged merge requests the previous run did not store, oldest update first, and
+    the watermark past all of them."""
+    fetch = api.updated_after(f"{base}/merge_requests", {"state": "merged"})
     listed: list[JSONObject] = []
-    for page in ctx.api.pages(f"{base}/merge_requests", params):
-        listed.extend(page)
+    for step in UpdatedAfter().walk(fetch, cursor, since):
+        listed.extend(step.items)
+        cursor = step.cursor
     listed.sort(key=lambda mr: parse_time(mr.get("updated_at") or mr["created_at"]))
-    return listed
+    return listed, cursor
+
+
+def _time(value: Any) -> datetime | None:
+    return parse_time(value) if isinstance(value, str) and value else None
 
 
 # --- the commit graph ------------------------------------------------------------------------
 
 
 def _histories(
-    ctx: StreamContext, base: str, mrs: list[JSONObject], window_start: Any
+    api: GitLabAPI, base: str, mrs: list[JSONObject], window_start: Any
 ) -> dict[int, _History]:
-    graph = _commit_window(ctx, base, iso(window_start))
+    graph = _commit_window(api, base, iso(window_start))
     histories: dict[int, _History] = {}
     unanswered: list[JSONObject] = []
     by_merge_sha = {
@@ -153,12 +161,12 @@ def _histories(
             commit_count=len(members),
             additions=(merge.get("stats") or {}).get("additions"),
             deletions=(merge.get("stats") or {}).get("deletions"),
-            commits=[_commit_row(c) for c in [*members, merge]],
+            commits=[commit_row(c) for c in [*members, merge]],
         )
     for mr in mrs:
         if mr["iid"] not in histories:
             unanswered.append(mr)
-    answers = ctx.api.each(lambda mr: _history_from_api(ctx, base, mr, graph), unanswered)
+    answers = api.each(lambda mr: _history_from_api(api, base, mr, graph), unanswered)
     for mr, history in zip(unanswered, answers, strict=True):
         histories[mr["iid"]] = history
     return histories
@@ -218,23 +226,21 @@ class _Graph:
         return result
 
 
-def _commit_window(ctx: StreamContext, base: str, since: str) -> _Graph:
+def _commit_window(api: GitLabAPI, base: str, since: str) -> _Graph:
     commits: dict[str, JSONObject] = {}
     head = None
     params = {"since": since, "with_stats": "true"}
-    for page in ctx.api.pages(f"{base}/repository/commits", params):
+    for page in api.pages(f"{base}/repository/commits", params):
         for commit in page:
             head = head or str(commit["id"])
             commits[str(commit["id"])] = commit
     return _Graph(commits, head)
 
 
-def _history_from_api(
-    ctx: StreamContext, base: str, mr: Mapping[str, Any], graph: _Graph
-) -> _History:
+def _history_from_api(api: GitLabAPI, base: str, mr: Mapping[str, Any], graph: _Graph) -> _History:
     """One merge request's commits from GitLab, for those the graph cannot answer."""
     listed: list[JSONObject] = []
-    for page in ctx.api.pages(f"{base}/merge_requests/{mr['iid']}/commits"):
+    for page in api.pages(f"{base}/merge_requests/{mr['iid']}/commits"):
         listed.extend(page)
     first = min(
         (c["authored_date"] for c in listed if c.get("authored_date")), key=parse_time, default=None
@@ -245,11 +251,11 @@ def _history_from_api(
     if mr.get("squash") or mr.get("squash_commit_sha"):
         # The branch commits were squashed away; only the squash (and merge) commit is history.
         landed_shas = {str(mr.get("squash_commit_sha")), str(mr.get("merge_commit_sha"))}
-        rows = [_commit_row(graph.commits[s]) for s in landed_shas if s in graph.commits]
+        rows = [commit_row(graph.commits[s]) for s in landed_shas if s in graph.commits]
     else:
-        rows = [_commit_row(graph.commits.get(str(c["id"])) or c) for c in listed]
+        rows = [commit_row(graph.commits.get(str(c["id"])) or c) for c in listed]
         if landing:
-            rows.append(_commit_row(landing))
+            rows.append(commit_row(landing))
     if not stats and not mr.get("squash"):
         known = [graph.commits[c["id"]] for c in listed if c.get("id") in graph.commits]
         if known and len(known) == len(listed):
@@ -266,28 +272,14 @@ def _history_from_api(
     )
 
 
-def _commit_row(commit: Mapping[str, Any]) -> JSONObject:
-    stats = commit.get("stats") or {}
-    return {
-        "sha": str(commit["id"]),
-        "parents": list(commit.get("parent_ids") or []),
-        "authored_at": commit.get("authored_date"),
-        "committed_at": commit.get("committed_date"),
-        "author": commit.get("author_name"),
-        "subject": commit.get("title"),
-        "additions": stats.get("additions"),
-        "deletions": stats.get("deletions"),
-    }
-
-
 # --- reviews from the events ------------------------------------------------------------------
 
 
-def _reviews(ctx: StreamContext, base: str, after_date: str) -> dict[int, _Review]:
+def _reviews(api: GitLabAPI, base: str, after_date: str) -> dict[int, _Review]:
     """Approvals and notes on merge requests, from two walks of the project's events."""
     reviews: dict[int, _Review] = defaultdict(_Review)
     approved = {"action": "approved", "target_type": "merge_request", "after": after_date}
-    for event in _events(ctx, base, approved):
+    for event in _events(api, base, approved):
         iid = event.get("target_iid")
         who = username(event.get("author")) or event.get("author_username")
         if iid is None or not who:
@@ -297,7 +289,7 @@ def _reviews(ctx: StreamContext, base: str, after_date: str) -> dict[int, _Revie
         if who not in review.approvals or parse_time(when) < parse_time(review.approvals[who]):
             review.approvals[who] = when
     commented = {"action": "commented", "target_type": "note", "after": after_date}
-    for event in _events(ctx, base, commented):
+    for event in _events(api, base, commented):
         note = event.get("note") or {}
         if note.get("noteable_type") != "MergeRequest" or note.get("system"):
             continue
@@ -309,35 +301,29 @@ def _reviews(ctx: StreamContext, base: str, after_date: str) -> dict[int, _Revie
     return reviews
 
 
-def _events(ctx: StreamContext, base: str, params: Mapping[str, Any]) -> Iterable[JSONObject]:
-    for page in ctx.api.pages(f"{base}/events", {**params, "sort": "asc"}):
+def _events(api: GitLabAPI, base: str, params: Mapping[str, Any]) -> Iterable[JSONObject]:
+    for page in api.pages(f"{base}/events", {**params, "sort": "asc"}):
         yield from page
 
 
 # --- the record -----------------------------------------------------------------------------
 
 
-def _record(
-    ctx: StreamContext, mr: Mapping[str, Any], history: _History, review: _Review
-) -> JSONObject:
+def _record(mr: Mapping[str, Any], history: _History, review: _Review) -> JSONObject:
+    """The ``changes`` row: facts only (the core classifies reverts, hotfixes and bots from
+    the title, the description as ``body``, the branch, the labels and the author)."""
     author = username(mr.get("author"))
     others_approvals = {u: t for u, t in review.approvals.items() if u != author}
     others_notes = [t for u, t in review.notes if u != author]
     first_review = min([*others_notes, *others_approvals.values()], key=parse_time, default=None)
     first_approval = min(review.approvals.values(), key=parse_time, default=None)
-    title = str(mr.get("title") or "")
-    description = str(mr.get("description") or "")
-    labels = [str(label) for label in mr.get("labels") or []]
-    reverts = _reverts(description)
-    is_revert = title.startswith('Revert "') or reverts is not None
     draft = mr.get("draft", mr.get("work_in_progress"))
-    hotfix_text = " ".join([title, str(mr.get("source_branch") or ""), *labels])
     return {
         "change_id": str(mr["iid"]),
         "number": mr["iid"],
-        "title": title,
+        "title": str(mr.get("title") or ""),
+        "body": str(mr.get("description") or ""),  # GitLab's revert names what it reverts here
         "author": author,
-        "is_bot": ctx.is_bot(author),
         "base_ref": mr.get("target_branch"),
         "head_ref": mr.get("source_branch"),
         "state": "draft" if draft and mr.get("state") != "merged" else mr.get("state"),
@@ -357,19 +343,6 @@ def _record(
         "review_count": len(others_notes) + len(others_approvals),
         "approval_count": len(review.approvals),
         "approvers": sorted(review.approvals),
-        "labels": labels,
-        "is_revert": is_revert,
-        "reverts": reverts,
-        "is_hotfix": bool(ctx.hotfix.search(hotfix_text)),
+        "labels": [str(label) for label in mr.get("labels") or []],
         "url": mr.get("web_url"),
     }
-
-
-def _reverts(description: str) -> str | None:
-    """What a revert merge request reverts, from GitLab's revert description: the merge
-    request's iid (a change_id) or a commit sha."""
-    if match := _REVERTED_MR.search(description):
-        return match.group(1)
-    if match := _REVERTED_SHA.search(description):
-        return match.group(1)
-    return None

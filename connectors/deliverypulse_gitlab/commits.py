@@ -1,55 +1,60 @@
 """The ``commits`` stream: the default branch's commit graph, for linking deployments to the
-changes they shipped.
+changes they shipped; and the commit row every stream that stores commits writes.
 
-One walk of ``/repository/commits`` from the ``since`` watermark (committed date). Commits the
-changes stream tied to a merge request in this run keep their ``change_id``; the others (pushed
-straight to the branch) have none. The changes stream writes merge request commits with their
-``change_id`` itself, so the two agree whichever runs first.
+One walk of ``/repository/commits`` from the watermark (committed date); GitLab lists newest
+first, so the watermark only moves once the walk is complete. Commits pushed straight to the
+branch have no ``change_id``. The ``changes`` stream is declared after this one: it writes the
+commits of each merge request again with their ``change_id``, over the rows written here.
 
 - https://docs.gitlab.com/api/commits/#list-repository-commits
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse_gitlab.api import project_path
-from deliverypulse_gitlab.changes import _commit_row
-from deliverypulse_gitlab.context import StreamContext
-from deliverypulse_gitlab.cursor import Watermark, iso, parse_time
+from deliverypulse.streams import StreamRun, Watermark
+from deliverypulse_gitlab.api import JSONObject, project_path
+from deliverypulse_gitlab.settings import Reading
+
+#: How far before the watermark the walk starts (GitLab's ``since`` bound may be exclusive).
+OVERLAP = timedelta(seconds=1)
 
 
-def read_commits(ctx: StreamContext, repo: str, cursor: str | None) -> Iterator[Page]:
-    state = Watermark.load(cursor)
+def read_commits(connector: Reading, run: StreamRun) -> Iterator[Page]:
+    """The commits since the watermark, skipping those the previous run stored."""
+    cursor: Watermark = run.cursor
     params = {"with_stats": "true"}
-    since = state.query_from(ctx.since)
+    since = cursor.query_from(run.since, OVERLAP)
     if since:
         params["since"] = since
-    known = ctx.handover.commit_change(repo)
-    # GitLab lists newest first; the watermark may only move once the walk is complete.
-    newest: list[tuple[str, str]] = []
-    for page in ctx.api.pages(f"{project_path(repo)}/repository/commits", params):
+    walked: list[tuple[str, str | None]] = []
+    for page in connector.api.pages(f"{project_path(run.repo)}/repository/commits", params):
         rows = []
         for commit in page:
-            sha, committed = str(commit["id"]), str(commit.get("committed_date") or "")
-            newest.append((sha, committed))
-            if not state.is_new(sha, committed):
-                continue
-            row = _commit_row(commit)
-            if sha in known:
-                row["change_id"] = known[sha]
-            rows.append(row)
+            sha, committed = str(commit["id"]), commit.get("committed_date") or None
+            walked.append((sha, committed))
+            if cursor.is_new(sha, committed):
+                rows.append(commit_row(commit))
         if rows:
             yield Page(rows)
-    if newest:
-        ordered = sorted(
-            newest, key=lambda pair: parse_time(pair[1]) if pair[1] else parse_time(iso_zero())
-        )
-        yield Page([], cursor=state.advance(ordered).dump())
+    if walked:
+        yield Page([], cursor=cursor.advance(walked))
 
 
-def iso_zero() -> str:
-    from datetime import UTC, datetime
-
-    return iso(datetime(1970, 1, 1, tzinfo=UTC))
+def commit_row(commit: Mapping[str, Any]) -> JSONObject:
+    """A ``commits`` row from GitLab's commit object (``with_stats`` gives its size)."""
+    stats = commit.get("stats") or {}
+    return {
+        "sha": str(commit["id"]),
+        "parents": list(commit.get("parent_ids") or []),
+        "authored_at": commit.get("authored_date"),
+        "committed_at": commit.get("committed_date"),
+        "author": commit.get("author_name"),
+        "subject": commit.get("title"),
+        "additions": stats.get("additions"),
+        "deletions": stats.get("deletions"),
+    }

@@ -8,6 +8,11 @@ environments list and the protected environments once per run that has new deplo
 did this ship", worth its cost); a single deployment only where the list lacks the approvals
 of a gated deployment.
 
+The ids of the pipelines behind this run's production deployments are shared with the
+``test_runs`` stream (declared after this one), which fetches their test report summaries.
+``is_rollback`` stays null: GitLab's deployments carry no rollback marker (its "rollback"
+re-runs an older deployment job), so the metrics decide from the deployment sequence.
+
 - https://docs.gitlab.com/api/deployments/#list-project-deployments
 - https://docs.gitlab.com/api/deployments/#list-of-merge-requests-associated-with-a-deployment
 - https://docs.gitlab.com/ci/environments/deployment_approvals/
@@ -18,13 +23,14 @@ of a gated deployment.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse_gitlab.api import JSONObject, project_path
-from deliverypulse_gitlab.context import StreamContext, username
-from deliverypulse_gitlab.cursor import Watermark
+from deliverypulse.rules import is_production
+from deliverypulse.streams import StreamRun, UpdatedAfter, Watermark
+from deliverypulse_gitlab.api import JSONObject, project_path, username
+from deliverypulse_gitlab.settings import Reading, Settings
 
 #: GitLab deployment statuses in the dataset's vocabulary.
 STATUSES = {
@@ -37,8 +43,9 @@ STATUSES = {
     "blocked": "blocked",
 }
 FINAL = frozenset({"success", "failed", "canceled", "skipped"})
-#: Successful shas remembered per environment, to recognise a redeploy of an older one.
-RECENT_SHAS = 50
+#: What the ``test_runs`` stream reads from this one: the ids of the pipelines behind this
+#: run's production deployments (their test report summaries are worth a request).
+PRODUCTION_PIPELINES = "production_pipelines"
 
 
 @dataclass
@@ -49,51 +56,49 @@ class _Environments:
     required_approvals: dict[str, int] | None
     tiers_fresh: bool = False
     rules_fresh: bool = False
-    recent_success: dict[str, list[str]] = field(default_factory=dict)
+
+    def remembered(self, cursor: Watermark) -> Watermark:
+        """``cursor`` carrying the tiers and rules to the next run."""
+        extra = {"tiers": self.tiers, "required_approvals": self.required_approvals}
+        return Watermark(cursor.updated_at, cursor.seen, cursor.open, extra)
 
 
-def read_deployments(ctx: StreamContext, repo: str, cursor: str | None) -> Iterator[Page]:
-    state = Watermark.load(cursor)
-    base = project_path(repo)
+def read_deployments(connector: Reading, run: StreamRun) -> Iterator[Page]:
+    """Production deployments updated since the watermark, a page at a time; shares the
+    pipelines behind them with ``test_runs``."""
+    api, settings = connector.api, connector.settings
+    cursor: Watermark = run.cursor
+    base = project_path(run.repo)
     envs = _Environments(
-        tiers=dict(state.extra.get("tiers") or {}),
-        required_approvals=state.extra.get("required_approvals"),
-        recent_success={k: list(v) for k, v in (state.extra.get("recent_success") or {}).items()},
+        tiers=dict(cursor.extra.get("tiers") or {}),
+        required_approvals=cursor.extra.get("required_approvals"),
     )
-    params: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
-    updated_after = state.query_from(ctx.since)
-    if updated_after:
-        params["updated_after"] = updated_after
-    for page in ctx.api.pages(f"{base}/deployments", params):
-        new = [d for d in page if state.is_new(str(d["id"]), d.get("updated_at"))]
+    pipelines: set[int] = set()
+    walk = UpdatedAfter().walk(api.updated_after(f"{base}/deployments"), cursor, run.since)
+    for step in walk:
+        if step.finished:
+            break  # its cursor is the last page's
         records: list[JSONObject] = []
         links: list[JSONObject] = []
-        if new:
-            _learn_tiers(ctx, base, envs, new)
-            production = [d for d in new if _is_production(ctx, envs, d)]
+        if step.items:
+            _learn_tiers(connector, base, envs, step.items)
+            production = [d for d in step.items if _is_production(settings, envs, d)]
             if production:
-                _learn_rules(ctx, base, envs)
-            pipelines: set[int] = set()
+                _learn_rules(connector, base, envs)
             production.sort(key=lambda d: d.get("created_at") or "")
-            production = ctx.api.each(lambda d: _with_approvals(ctx, base, envs, d), production)
+            production = api.each(lambda d: _with_approvals(connector, base, envs, d), production)
             for deployment in production:
-                records.append(_record(ctx, repo, envs, deployment))
+                records.append(_record(connector, run.repo, envs, deployment))
                 pipeline_id = ((deployment.get("deployable") or {}).get("pipeline") or {}).get("id")
                 if pipeline_id is not None:
                     pipelines.add(int(pipeline_id))
             succeeded = [d for d in production if d.get("status") == "success"]
-            for shipped in ctx.api.each(lambda d: _shipped(ctx, base, d), succeeded):
+            for shipped in api.each(lambda d: _shipped(connector, base, d), succeeded):
                 links.extend(shipped)
-            ctx.handover.add_production_pipelines(repo, pipelines)
-        state = state.advance([(str(d["id"]), d.get("updated_at") or "") for d in page])
-        state = state.with_extra(
-            tiers=envs.tiers,
-            required_approvals=envs.required_approvals,
-            recent_success=envs.recent_success,
-        )
+            run.share(PRODUCTION_PIPELINES, frozenset(pipelines))
         if links:
             yield Page(links, table="deployment_changes")
-        yield Page(records, cursor=state.dump())
+        yield Page(records, cursor=envs.remembered(step.cursor))
 
 
 def _environment(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -101,7 +106,7 @@ def _environment(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _learn_tiers(
-    ctx: StreamContext, base: str, envs: _Environments, deployments: list[JSONObject]
+    connector: Reading, base: str, envs: _Environments, deployments: list[JSONObject]
 ) -> None:
     for deployment in deployments:
         environment = _environment(deployment)
@@ -110,17 +115,17 @@ def _learn_tiers(
     unknown = {str(_environment(d).get("name")) for d in deployments} - set(envs.tiers)
     if unknown and not envs.tiers_fresh:
         envs.tiers_fresh = True
-        for page in ctx.api.pages(f"{base}/environments"):
+        for page in connector.api.pages(f"{base}/environments"):
             for environment in page:
                 envs.tiers[str(environment["name"])] = str(environment.get("tier") or "")
 
 
-def _learn_rules(ctx: StreamContext, base: str, envs: _Environments) -> None:
+def _learn_rules(connector: Reading, base: str, envs: _Environments) -> None:
     """Required approvals per protected environment (Premium; None when unavailable)."""
     if envs.rules_fresh:
         return
     envs.rules_fresh = True
-    rules = ctx.api.get_optional(f"{base}/protected_environments", {"per_page": 100})
+    rules = connector.api.get_optional(f"{base}/protected_environments", {"per_page": 100})
     if not isinstance(rules, list):
         return
     envs.required_approvals = {
@@ -137,9 +142,10 @@ def _required_approvals(rule: Mapping[str, Any]) -> int:
     return max(int(rule.get("required_approval_count") or 0), from_rules)
 
 
-def _is_production(ctx: StreamContext, envs: _Environments, deployment: Mapping[str, Any]) -> bool:
+def _is_production(settings: Settings, envs: _Environments, deployment: Mapping[str, Any]) -> bool:
+    """A production tier, or a name the source's ``production`` regex matches."""
     name = str(_environment(deployment).get("name") or "")
-    return envs.tiers.get(name) == "production" or bool(ctx.production.search(name))
+    return envs.tiers.get(name) == "production" or is_production(name, settings.production)
 
 
 def _approval_required(envs: _Environments, deployment: Mapping[str, Any]) -> bool | None:
@@ -154,17 +160,17 @@ def _approval_required(envs: _Environments, deployment: Mapping[str, Any]) -> bo
 
 
 def _with_approvals(
-    ctx: StreamContext, base: str, envs: _Environments, deployment: JSONObject
+    connector: Reading, base: str, envs: _Environments, deployment: JSONObject
 ) -> JSONObject:
     """Fetch the single deployment only if it is gated and the list left its approvals out."""
     if "approvals" in deployment or not _approval_required(envs, deployment):
         return deployment
-    single = ctx.api.get_optional(f"{base}/deployments/{deployment['id']}")
+    single = connector.api.get_optional(f"{base}/deployments/{deployment['id']}")
     return {**deployment, **single} if isinstance(single, dict) else deployment
 
 
 def _record(
-    ctx: StreamContext, repo: str, envs: _Environments, deployment: Mapping[str, Any]
+    connector: Reading, repo: str, envs: _Environments, deployment: Mapping[str, Any]
 ) -> JSONObject:
     environment = _environment(deployment)
     env_name = str(environment.get("name") or "")
@@ -179,19 +185,11 @@ def _record(
     finished_at = deployment.get("finished_at") or deployable.get("finished_at")
     if not finished_at and status in FINAL:
         finished_at = deployment.get("updated_at")
-    sha = deployment.get("sha")
-    recent = envs.recent_success.setdefault(env_name, [])
-    # Deploying again a sha that an earlier deployment already shipped, other than the one
-    # running now, is how GitLab's "rollback" (re-run an old deployment job) looks.
-    is_rollback = bool(sha and sha in recent[:-1] and recent[-1] != sha)
-    if status == "success" and sha:
-        recent.append(str(sha))
-        del recent[:-RECENT_SHAS]
     return {
         "deployment_id": str(deployment["id"]),
         "environment": env_name,
         "is_production": True,
-        "sha": sha,
+        "sha": deployment.get("sha"),
         "ref": deployment.get("ref"),
         "created_at": deployment.get("created_at"),
         "finished_at": finished_at if status in FINAL else None,
@@ -200,24 +198,26 @@ def _record(
         "approval_requested_at": deployment.get("created_at") if required else None,
         "approved_at": approved_at,
         "approvers": sorted({u for a in approvals if (u := username(a.get("user")))}),
-        "is_rollback": is_rollback,
-        "url": deployable.get("web_url") or _environment_url(ctx, repo, environment),
+        # GitLab marks no deployment as a rollback (its "rollback" re-runs an old deployment
+        # job): the metrics decide from the sequence of successful deployments.
+        "is_rollback": None,
+        "url": deployable.get("web_url") or _environment_url(connector, repo, environment),
         "creator": username(deployment.get("user")),
         "updated_at": deployment.get("updated_at"),
     }
 
 
-def _environment_url(ctx: StreamContext, repo: str, environment: Mapping[str, Any]) -> str | None:
+def _environment_url(connector: Reading, repo: str, environment: Mapping[str, Any]) -> str | None:
     if environment.get("id") is None:
         return None
-    return f"{ctx.api.url}/{repo}/-/environments/{environment['id']}"
+    return f"{connector.api.url}/{repo}/-/environments/{environment['id']}"
 
 
-def _shipped(ctx: StreamContext, base: str, deployment: Mapping[str, Any]) -> list[JSONObject]:
+def _shipped(connector: Reading, base: str, deployment: Mapping[str, Any]) -> list[JSONObject]:
     """GitLab's own list of the merge requests a successful deployment shipped."""
     rows: list[JSONObject] = []
     path = f"{base}/deployments/{deployment['id']}/merge_requests"
-    for page in ctx.api.pages(path):
+    for page in connector.api.pages(path):
         for mr in page:
             rows.append(
                 {

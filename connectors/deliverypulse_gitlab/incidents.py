@@ -12,46 +12,58 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from deliverypulse.connector import Page
+from deliverypulse.streams import StreamRun, UpdatedAfter, Watermark
 from deliverypulse_gitlab.api import JSONObject, project_path
-from deliverypulse_gitlab.context import StreamContext
-from deliverypulse_gitlab.cursor import Watermark
+from deliverypulse_gitlab.settings import Reading
 
 INCIDENT_TYPE = "issue_type=incident"
 
 
-def read_incidents(ctx: StreamContext, repo: str, cursor: str | None) -> Iterator[Page]:
-    walks = _load(cursor)
-    filters = [f"labels={label}" for label in ctx.incident_labels] or [INCIDENT_TYPE]
-    for name in filters:
-        state = Watermark.load(walks.get(name))
+@dataclass(frozen=True)
+class Walks:
+    """One :class:`~deliverypulse.streams.Watermark` per issue filter (``labels=bug``,
+    ``issue_type=incident``), stored as ``{filter: watermark text}``."""
+
+    walks: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, text: str | None) -> Walks:
+        try:
+            raw = json.loads(text) if text else {}
+        except ValueError:
+            raw = {}  # a cursor from another version or a hand edit: start over
+        if not isinstance(raw, dict):
+            return cls()
+        return cls({str(k): str(v) for k, v in raw.items()})
+
+    def dump(self) -> str:
+        return json.dumps(self.walks, sort_keys=True)
+
+    def get(self, name: str) -> Watermark:
+        return Watermark.load(self.walks.get(name))
+
+    def with_walk(self, name: str, cursor: Watermark) -> Walks:
+        return Walks({**self.walks, name: cursor.dump()})
+
+
+def read_incidents(connector: Reading, run: StreamRun) -> Iterator[Page]:
+    """Incident issues updated since each filter's watermark, a page at a time."""
+    walks: Walks = run.cursor
+    labels = connector.settings.incident_labels
+    path = f"{project_path(run.repo)}/issues"
+    for name in [f"labels={label}" for label in labels] or [INCIDENT_TYPE]:
         key, _, value = name.partition("=")
-        params: dict[str, Any] = {
-            key: value,
-            "scope": "all",  # leaving out ``state`` lists open and closed ones alike
-            "order_by": "updated_at",
-            "sort": "asc",
-        }
-        updated_after = state.query_from(ctx.since)
-        if updated_after:
-            params["updated_after"] = updated_after
-        for page in ctx.api.pages(f"{project_path(repo)}/issues", params):
-            rows = [_record(i) for i in page if state.is_new(str(i["id"]), i.get("updated_at"))]
-            state = state.advance([(str(i["id"]), i.get("updated_at") or "") for i in page])
-            walks[name] = state.dump()
-            yield Page(rows, cursor=json.dumps(walks, sort_keys=True))
-
-
-def _load(cursor: str | None) -> dict[str, str]:
-    if not cursor:
-        return {}
-    try:
-        raw = json.loads(cursor)
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        # Leaving out ``state`` lists open and closed ones alike.
+        fetch = connector.api.updated_after(path, {key: value, "scope": "all"})
+        for step in UpdatedAfter().walk(fetch, walks.get(name), run.since):
+            if step.finished:
+                break  # its cursor is the last page's
+            walks = walks.with_walk(name, step.cursor)
+            yield Page([_record(i) for i in step.items], cursor=walks)
 
 
 def _record(issue: Mapping[str, Any]) -> JSONObject:

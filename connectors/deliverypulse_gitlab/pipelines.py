@@ -5,7 +5,8 @@ Requests: the pipeline list by ``updated_after`` (one page per 100 pipelines); o
 project's jobs, newest first with keyset pagination, back to the oldest updated pipeline (a
 pipeline's start and finish are its first job's start and last job's finish; no GET per
 pipeline); and one ``test_report_summary`` per pipeline worth it: by default the pipelines
-behind production deployments (``test_reports = "production"``), or every finished pipeline
+behind production deployments (``test_reports = "production"``; the ``deployments`` stream,
+declared before this one, shares their ids), or every finished pipeline
 (``"all"``), or none. A production pipeline older than the updated ones costs one more GET for
 its own row.
 
@@ -23,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse_gitlab.api import PER_PAGE, JSONObject, project_path
-from deliverypulse_gitlab.context import StreamContext
-from deliverypulse_gitlab.cursor import Watermark, parse_time
+from deliverypulse.streams import StreamRun, UpdatedAfter, Watermark, parse_time
+from deliverypulse_gitlab.api import PER_PAGE, GitLabAPI, JSONObject, project_path
+from deliverypulse_gitlab.deployments import PRODUCTION_PIPELINES
+from deliverypulse_gitlab.settings import Reading, Settings
 
 FINISHED = frozenset({"success", "failed", "canceled", "skipped"})
 CONCLUSIONS = {
@@ -63,60 +65,59 @@ class _Batch:
     summaries: dict[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def read_test_runs(ctx: StreamContext, repo: str, cursor: str | None) -> Iterator[Page]:
-    state = Watermark.load(cursor)
-    base = project_path(repo)
-    params: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
-    updated_after = state.query_from(ctx.since)
-    if updated_after:
-        params["updated_after"] = updated_after
-    listed: list[JSONObject] = []
-    for page in ctx.api.pages(f"{base}/pipelines", params):
-        listed.extend(page)
-    listed.sort(key=lambda p: parse_time(p.get("updated_at") or p["created_at"]))
-    new = [p for p in listed if state.is_new(str(p["id"]), p.get("updated_at"))]
+def read_test_runs(connector: Reading, run: StreamRun) -> Iterator[Page]:
+    """Pipelines updated since the watermark, timed from the jobs walk, with test report
+    summaries for the production pipelines the ``deployments`` stream shared."""
+    api, settings = connector.api, connector.settings
+    cursor: Watermark = run.cursor
+    base = project_path(run.repo)
+    new: list[JSONObject] = []
+    walked = cursor
+    for step in UpdatedAfter().walk(api.updated_after(f"{base}/pipelines"), cursor, run.since):
+        new.extend(step.items)
+        walked = step.cursor
+    new.sort(key=lambda p: parse_time(p.get("updated_at") or p["created_at"]))
     # Production pipelines whose report is still owed: from this run's deployments, and those
     # carried over because they had not finished last time.
-    owed = ctx.handover.take_production_pipelines(repo) | {
-        int(i) for i in state.extra.get("owed_reports") or []
+    owed = set(run.shared("deployments", PRODUCTION_PIPELINES, frozenset())) | {
+        int(i) for i in cursor.extra.get("owed_reports") or []
     }
-    if ctx.test_reports != "production":
+    if settings.test_reports != "production":
         owed = set()
     by_id = {int(p["id"]): p for p in new}
     older = sorted(owed - set(by_id))
-    for single in ctx.api.each(lambda i: ctx.api.get_optional(f"{base}/pipelines/{i}"), older):
+    for single in api.each(lambda i: api.get_optional(f"{base}/pipelines/{i}"), older):
         if isinstance(single, dict):
             by_id[int(single["id"])] = single
             new.append(single)
     batch = _Batch(new)
     untimed = {i for i, p in by_id.items() if "started_at" not in p}
     # Whatever the jobs walk left out (old pipelines that changed late) costs a GET each.
-    left_out = sorted(_time_from_jobs(ctx, base, batch, untimed))
-    singles = ctx.api.each(lambda i: ctx.api.get_optional(f"{base}/pipelines/{i}"), left_out)
+    left_out = sorted(_time_from_jobs(api, base, batch, untimed))
+    singles = api.each(lambda i: api.get_optional(f"{base}/pipelines/{i}"), left_out)
     for pipeline_id, single in zip(left_out, singles, strict=True):
         if isinstance(single, dict):
             by_id[pipeline_id].update(single)
-    _fetch_summaries(ctx, base, batch, _report_targets(ctx, owed, by_id))
+    _fetch_summaries(api, base, batch, _report_targets(settings, owed, by_id))
     # A production pipeline still running is owed its report until it finishes.
     still_owed = sorted(i for i in owed if by_id.get(i, {}).get("status") not in FINISHED)
     rows = [_record(p, batch) for p in new]
-    if not listed and not rows:
+    done = walked.with_extra(owed_reports=still_owed)
+    if not rows and not (walked.updated_at and done != cursor):
         return
-    watermark = state.advance([(str(p["id"]), p.get("updated_at") or "") for p in listed])
-    cursor = watermark.with_extra(owed_reports=still_owed).dump()
     # Every row of the batch was timed from one jobs walk, so the cursor covers them all.
     for start in range(0, max(len(rows), 1), CHUNK):
         last = start + CHUNK >= len(rows)
-        yield Page(rows[start : start + CHUNK], cursor=cursor if last else None)
+        yield Page(rows[start : start + CHUNK], cursor=done if last else None)
 
 
 def _report_targets(
-    ctx: StreamContext, owed: set[int], by_id: Mapping[int, JSONObject]
+    settings: Settings, owed: set[int], by_id: Mapping[int, JSONObject]
 ) -> list[int]:
     """The finished pipelines whose test report summary is worth a request."""
-    if ctx.test_reports == "all":
+    if settings.test_reports == "all":
         targets = set(by_id)
-    elif ctx.test_reports == "production":
+    elif settings.test_reports == "production":
         targets = owed & set(by_id)
     else:
         targets = set()
@@ -124,13 +125,13 @@ def _report_targets(
 
 
 def _fetch_summaries(
-    ctx: StreamContext,
+    api: GitLabAPI,
     base: str,
     batch: _Batch,
     pipeline_ids: list[int],
 ) -> None:
-    summaries = ctx.api.each(
-        lambda i: ctx.api.get_optional(f"{base}/pipelines/{i}/test_report_summary"),
+    summaries = api.each(
+        lambda i: api.get_optional(f"{base}/pipelines/{i}/test_report_summary"),
         pipeline_ids,
     )
     for pipeline_id, summary in zip(pipeline_ids, summaries, strict=True):
@@ -138,7 +139,7 @@ def _fetch_summaries(
             batch.summaries[pipeline_id] = summary
 
 
-def _time_from_jobs(ctx: StreamContext, base: str, batch: _Batch, wanted: set[int]) -> set[int]:
+def _time_from_jobs(api: GitLabAPI, base: str, batch: _Batch, wanted: set[int]) -> set[int]:
     """Walk the project's jobs newest first, timing the wanted pipelines, and return those it
     did not reach.
 
@@ -162,7 +163,7 @@ def _time_from_jobs(ctx: StreamContext, base: str, batch: _Batch, wanted: set[in
     passed = 0  # ahead[:passed] have been walked past
     jobs_seen = 0
     newest = None
-    for page in ctx.api.pages(f"{base}/jobs", params):
+    for page in api.pages(f"{base}/jobs", params):
         if not page:
             return set()
         for job in page:

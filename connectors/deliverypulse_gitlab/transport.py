@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from deliverypulse.errors import APIError, FatalAPIError, NotFoundError, RetryableAPIError
 from deliverypulse.http.policy import ErrorContext, Outcome, Verdict, error_for
-from deliverypulse.http.requests_adapter import Sleep
 
-__all__ = ["Sleep", "endpoint_of", "translate_gitlab_error"]
+__all__ = ["endpoint_of", "translate_gitlab_error"]
 
 
 def endpoint_of(url: str) -> str:

@@ -881,38 +881,26 @@ class _Builder:
             branch.append(c)
             parent = c["id"]
         merge_sha = squash_sha = None
-        if kind == "merge":
-            m = self.commit(
-                _sha(self.p.path, "merge", iid),
-                [fork, parent],
-                merged_at,
-                author,
-                f"Merge branch 'feature-{iid}' into 'main'",
-                main=True,
+        if kind in ("merge", "squash"):
+            # The commit that lands on main: a merge commit, or the squashed one.
+            parents, message = (
+                ([fork, parent], f"Merge branch 'feature-{iid}' into 'main'")
+                if kind == "merge"
+                else ([fork], f"Feature {iid}")
             )
-            m["stats"] = {
+            landed = self.commit(
+                _sha(self.p.path, kind, iid), parents, merged_at, author, message, main=True
+            )
+            landed["stats"] = {
                 "additions": 10 * len(branch),
                 "deletions": 2 * len(branch),
                 "total": 12 * len(branch),
             }
-            merge_sha = m["id"]
-            self.head = merge_sha
-        elif kind == "squash":
-            sq = self.commit(
-                _sha(self.p.path, "squash", iid),
-                [fork],
-                merged_at,
-                author,
-                f"Feature {iid}",
-                main=True,
-            )
-            sq["stats"] = {
-                "additions": 10 * len(branch),
-                "deletions": 2 * len(branch),
-                "total": 12 * len(branch),
-            }
-            squash_sha = sq["id"]
-            self.head = squash_sha
+            self.head = landed["id"]
+            if kind == "merge":
+                merge_sha = self.head
+            else:
+                squash_sha = self.head
         else:
             self.head = parent
         title = f"Feature {iid}"
