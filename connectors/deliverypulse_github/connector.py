@@ -37,7 +37,7 @@ class GitHubConnector(Connector):
     from GitHub."""
 
     type_name: ClassVar[str] = "github"
-    streams = (  # type: ignore[assignment]  # declared; the base class derives the names
+    streams = (  # declared; the base class derives the names
         Stream(
             "deployments",
             read_deployments,

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pandas as pd
 import pyarrow as pa
@@ -153,30 +153,24 @@ def run_collect(
     return summary
 
 
-def collect(
-    config: Config | Path | str,
-    *,
-    output: Path | str | None = None,
-    since: datetime | None = None,
-    full_refresh: bool = False,
-    progress: Progress | None = None,
-    lock_timeout: float = 0.0,
-    runtime: Runtime | None = None,
-) -> Dataset:
+class CollectOptions(TypedDict, total=False):
+    """The keywords :func:`collect` passes on to :func:`run_collect` (documented there)."""
+
+    output: Path | str | None
+    since: datetime | None
+    full_refresh: bool
+    progress: Progress | None
+    lock_timeout: float
+    runtime: Runtime | None
+
+
+def collect(config: Config | Path | str, **options: Unpack[CollectOptions]) -> Dataset:
     """Collect like the CLI does and return the dataset; raise if any source failed.
 
-    The rows of the sources that succeeded are stored either way; the raised
-    :class:`CollectError` carries the run summary.
+    Takes :func:`run_collect`'s keywords. The rows of the sources that succeeded are stored
+    either way; the raised :class:`CollectError` carries the run summary.
     """
-    summary = run_collect(
-        config,
-        output=output,
-        since=since,
-        full_refresh=full_refresh,
-        progress=progress,
-        lock_timeout=lock_timeout,
-        runtime=runtime,
-    )
+    summary = run_collect(config, **options)
     if not summary.ok:
         raise CollectError(
             "collect failed for "

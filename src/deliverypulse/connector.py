@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
@@ -22,30 +21,9 @@ import pyarrow as pa
 from deliverypulse.errors import UnknownConnectorError
 from deliverypulse.sources import Option, SourceConfig
 from deliverypulse.store.coerce import Records, to_frame
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, StreamRun
+from deliverypulse.streams import DEFAULT_RUNTIME, Page, Runtime, Stream, StreamRun
 
 ENTRY_POINT_GROUP = "deliverypulse.connectors"
-
-
-@dataclass
-class Page:
-    """Records read from one page of a provider, and the cursor that is safe once they are stored.
-
-    ``cursor=None`` means "no checkpoint here". ``table`` defaults to the stream being read; a
-    connector may also emit rows for another table (say, the commits a pull request query
-    returned alongside the pull requests).
-    """
-
-    records: Records
-    cursor: Any = None  # text, or a cursor value (``dump()`` gives its text); None: no checkpoint
-    table: str | None = None
-
-    @property
-    def cursor_text(self) -> str | None:
-        """The cursor as the text the core stores."""
-        if self.cursor is None or isinstance(self.cursor, str):
-            return self.cursor
-        return str(self.cursor.dump())
 
 
 def merge_pages(pages: Iterable[Page], min_rows: int) -> Iterator[Page]:

@@ -30,13 +30,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from deliverypulse.errors import DataError
+from deliverypulse.store.coerce import Records
 
 if TYPE_CHECKING:
     from typing import Self
 
     import httpx
 
-    from deliverypulse.connector import Page
 
 JSONObject = dict[str, Any]
 
@@ -387,7 +387,29 @@ class UpdatedAfter:
 
 # --- declared streams -----------------------------------------------------------------------
 
-Reader = Callable[[Any, "StreamRun"], Iterator["Page"]]
+
+@dataclass
+class Page:
+    """Records read from one page of a provider, and the cursor that is safe once they are stored.
+
+    ``cursor=None`` means "no checkpoint here". ``table`` defaults to the stream being read; a
+    connector may also emit rows for another table (say, the commits a pull request query
+    returned alongside the pull requests).
+    """
+
+    records: Records
+    cursor: Any = None  # text, or a cursor value (``dump()`` gives its text); None: no checkpoint
+    table: str | None = None
+
+    @property
+    def cursor_text(self) -> str | None:
+        """The cursor as the text the core stores."""
+        if self.cursor is None or isinstance(self.cursor, str):
+            return self.cursor
+        return str(self.cursor.dump())
+
+
+Reader = Callable[[Any, "StreamRun"], Iterator[Page]]
 
 
 @dataclass(frozen=True)
@@ -395,7 +417,7 @@ class Stream:
     """One stream a connector can read, declared.
 
     name: what the config's ``streams`` key and the state call it.
-    read: ``read(connector, run)`` yields :class:`~deliverypulse.connector.Page` values; a
+    read: ``read(connector, run)`` yields :class:`Page` values; a
         page's cursor may be a cursor value (the core dumps it) or text.
     table: the table its rows go to (default: ``name``); a page may still name another.
     cursor: its cursor type; the core loads the saved text into one for ``run.cursor``.
@@ -485,6 +507,7 @@ __all__ = [
     "DEFAULT_RUNTIME",
     "Cursor",
     "NewestFirst",
+    "Page",
     "RawPage",
     "Runtime",
     "Shared",

@@ -10,6 +10,7 @@ import json
 import math
 import shutil
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -24,10 +25,9 @@ from deliverypulse.analysis import (
     analyze,
 )
 from deliverypulse.cli._errors import handle_errors, usage_errors
+from deliverypulse.cli._options import F, dataset_directory, format_option
 from deliverypulse.dataset import load
 from deliverypulse.errors import OptionError
-
-DEFAULT_DIRECTORY = "deliverypulse-data"
 
 
 def parse_bins(value: str) -> tuple[int, ...]:
@@ -128,35 +128,17 @@ def render_text(result: Analysis, width: int) -> str:
     return "\n".join(lines)
 
 
+def _at_least_one(name: str, default: int, help: str) -> Callable[[F], F]:
+    return click.option(
+        name, type=click.IntRange(min=1), default=default, show_default=True, help=help
+    )
+
+
 @click.command("analyze")
-@click.argument(
-    "directory",
-    required=False,
-    default=DEFAULT_DIRECTORY,
-    type=click.Path(file_okay=False, path_type=Path),
-)
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Plain text for a terminal, or JSON for other tools.",
-)
-@click.option(
-    "--min-deployments",
-    type=click.IntRange(min=1),
-    default=30,
-    show_default=True,
-    help="Fewest production deployments for any conclusion.",
-)
-@click.option(
-    "--min-per-group",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Fewest deployments in each group compared.",
-)
+@dataset_directory
+@format_option(["text", "json"], "Plain text for a terminal, or JSON for other tools.")
+@_at_least_one("--min-deployments", 30, "Fewest production deployments for any conclusion.")
+@_at_least_one("--min-per-group", 10, "Fewest deployments in each group compared.")
 @click.option(
     "--bins",
     default=",".join(str(edge) for edge in DEFAULT_BINS),

@@ -18,13 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deliverypulse.cli._errors import handle_errors, usage_errors
+from deliverypulse.cli._options import dataset_directory, format_option, period_option, tz_option
 from deliverypulse.dataset import load
 from deliverypulse.dora import SIGNALS, MetricOptions, metrics, summary
 from deliverypulse.dora.clusters import BENCHMARKS
 from deliverypulse.errors import DataError, OptionError
 from deliverypulse.store.files import write_atomic
 
-DEFAULT_DIRECTORY = "deliverypulse-data"
 MISSING = "-"
 METRICS_FILE = Path("metrics") / "part-0.parquet"
 
@@ -93,27 +93,16 @@ def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
 
 
 @click.command("metrics")
-@click.argument(
-    "directory",
-    required=False,
-    default=DEFAULT_DIRECTORY,
-    type=click.Path(file_okay=False, path_type=Path),
-)
-@click.option("--period", type=click.Choice(["week", "month"]), default="month", show_default=True)
+@dataset_directory
+@period_option("Calendar weeks (Monday start) or months.")
 @click.option(
     "--by",
     "by",
     multiple=True,
     help="Group by a column of deployments: source, repo, or one you added (team). Repeatable.",
 )
-@click.option("--tz", default="UTC", show_default=True, help="Time zone of the periods.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "csv", "json", "parquet"]),
-    default="table",
-    show_default=True,
-)
+@tz_option
+@format_option(["table", "csv", "json", "parquet"])
 @click.option(
     "--output",
     "output",

@@ -11,23 +11,11 @@ from pathlib import Path
 import click
 
 from deliverypulse.cli._errors import handle_errors
-from deliverypulse.config import DEFAULT_OUTPUT
-from deliverypulse.dora.periods import check_tz
-from deliverypulse.errors import OptionError
-
-
-def _time_zone(_context: click.Context, _parameter: click.Parameter, value: str) -> str:
-    """Reject an unknown time zone as a usage error (exit 2) before any work is done."""
-    try:
-        return check_tz(value)
-    except OptionError as error:
-        raise click.BadParameter(str(error)) from None
+from deliverypulse.cli._options import dataset_directory, period_option, tz_option
 
 
 @click.command("report")
-@click.argument(
-    "directory", required=False, type=click.Path(path_type=Path), default=DEFAULT_OUTPUT
-)
+@dataset_directory
 @click.option(
     "-o",
     "--output",
@@ -36,20 +24,8 @@ def _time_zone(_context: click.Context, _parameter: click.Parameter, value: str)
     show_default=True,
     help="Where to write the HTML file.",
 )
-@click.option(
-    "--period",
-    type=click.Choice(["week", "month"]),
-    default="month",
-    show_default=True,
-    help="Period of the trend charts.",
-)
-@click.option(
-    "--tz",
-    default="UTC",
-    show_default=True,
-    callback=_time_zone,
-    help="Time zone of the periods and dates (e.g. Europe/Berlin).",
-)
+@period_option("Period of the trend charts.")
+@tz_option
 @click.option("--title", help="Title at the top of the page.")
 def report_command(directory: Path, output: Path, period: str, tz: str, title: str | None) -> None:
     """Write one self-contained HTML report (opens offline) of the dataset in DIRECTORY."""

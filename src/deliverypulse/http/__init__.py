@@ -13,33 +13,20 @@ from deliverypulse.http.client import (
     dig,
     next_link,
 )
-from deliverypulse.http.policy import (
-    ErrorContext,
-    Outcome,
-    RateBudget,
-    RetryPolicy,
-    Verdict,
-    classify,
-    error_for,
-)
+from deliverypulse.http.policy import RateBudget, RetryPolicy
 from deliverypulse.http.requests_adapter import PolicyAdapter, policy_session
 from deliverypulse.http.stats import RequestStats
 
 __all__ = [
-    "ErrorContext",
     "GraphQLAPIError",
     "HTTPClient",
     "JSONResponse",
-    "Outcome",
     "PolicyAdapter",
     "RateBudget",
     "RequestStats",
     "RetryPolicy",
     "TokenSource",
-    "Verdict",
-    "classify",
     "dig",
-    "error_for",
     "next_link",
     "policy_session",
 ]

@@ -22,16 +22,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from deliverypulse.errors import APIError, RetryableAPIError
-from deliverypulse.http.policy import (
-    ErrorContext,
-    Outcome,
-    RateBudget,
-    RetryPolicy,
-    Verdict,
-    classify,
-    error_for,
-    header,
-)
+from deliverypulse.http import policy as http_policy
 from deliverypulse.http.stats import RequestStats
 
 log = logging.getLogger("deliverypulse.http.requests")
@@ -58,9 +49,9 @@ class PolicyAdapter(HTTPAdapter):
     def __init__(
         self,
         *,
-        context: ErrorContext,
-        policy: RetryPolicy,
-        budget: RateBudget,
+        context: http_policy.ErrorContext,
+        policy: http_policy.RetryPolicy,
+        budget: http_policy.RateBudget,
         stats: RequestStats,
         sleep: Sleep = time.sleep,
         timeout: float = 60.0,
@@ -107,19 +98,24 @@ class PolicyAdapter(HTTPAdapter):
                 continue
             self.stats.record(response.status_code, url=url, is_retry=attempt > 1)
             self.budget.observe(response.headers)
-            verdict = classify(
+            verdict = http_policy.classify(
                 response.status_code, response.headers, url, _text(body, response.status_code)
             )
             if verdict.ok and _is_truncated_json(response, body):
-                verdict = Verdict(Outcome.RETRY, "truncated JSON body", status=response.status_code)
+                verdict = http_policy.Verdict(
+                    http_policy.Outcome.RETRY, "truncated JSON body", status=response.status_code
+                )
             if verdict.ok:
                 return response
-            request_id = header(response.headers, "x-request-id") or header(
+            request_id = http_policy.header(response.headers, "x-request-id") or http_policy.header(
                 response.headers, "x-github-request-id"
             )
-            if verdict.outcome is Outcome.FATAL:
+            if verdict.outcome is http_policy.Outcome.FATAL:
                 raise self._error(verdict, url, request_id, _provider_message(body))
-            if verdict.wait_seconds is not None or verdict.outcome is Outcome.RATE_LIMITED:
+            if (
+                verdict.wait_seconds is not None
+                or verdict.outcome is http_policy.Outcome.RATE_LIMITED
+            ):
                 # A rate limit (429 with Retry-After / RateLimit-Reset) holds back every worker
                 # of the source, not only this one: pause the shared budget and wait on it.
                 rate_limit_waits += 1
@@ -127,8 +123,12 @@ class PolicyAdapter(HTTPAdapter):
                 if rate_limit_waits > self.policy.max_rate_limit_waits:
                     raise self._error(verdict, url, request_id, "still rate-limited")
                 if wait > self.policy.max_rate_limit_wait:
-                    limited = Verdict(
-                        Outcome.RATE_LIMITED, verdict.reason, wait, verdict.reset_at, verdict.status
+                    limited = http_policy.Verdict(
+                        http_policy.Outcome.RATE_LIMITED,
+                        verdict.reason,
+                        wait,
+                        verdict.reset_at,
+                        verdict.status,
                     )
                     raise self._error(
                         limited,
@@ -149,7 +149,7 @@ class PolicyAdapter(HTTPAdapter):
         attempt: int,
         reason: str,
         url: str,
-        verdict: Verdict | None,
+        verdict: http_policy.Verdict | None,
         request_id: str | None = None,
     ) -> None:
         if attempt >= self.policy.max_attempts:
@@ -165,17 +165,21 @@ class PolicyAdapter(HTTPAdapter):
         self.stats.record_wait(delay)
         self.sleep(delay)
 
-    def _error(self, verdict: Verdict, url: str, request_id: str | None, detail: str) -> APIError:
-        context = ErrorContext(
+    def _error(
+        self, verdict: http_policy.Verdict, url: str, request_id: str | None, detail: str
+    ) -> APIError:
+        context = http_policy.ErrorContext(
             source=self.context.source,
             token_env=self.context.token_env,
             repo=self.repo_of_thread(),
         )
-        return error_for(verdict, url=url, request_id=request_id, context=context, detail=detail)
+        return http_policy.error_for(
+            verdict, url=url, request_id=request_id, context=context, detail=detail
+        )
 
 
 def _text(body: bytes, status: int) -> str:
-    """The body as text, only where :func:`classify` reads it (403 and 429)."""
+    """The body as text, only where :func:`http_policy.classify` reads it (403 and 429)."""
     if status not in (403, 429):
         return ""
     return body[:2000].decode("utf-8", "replace")

@@ -1,0 +1,66 @@
+"""Click parameters several commands share, declared once so they read and check alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from deliverypulse.dora.periods import check_tz
+from deliverypulse.errors import OptionError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Where ``collect`` writes and the reading commands look when given no folder.
+DATASET_DIRECTORY = "deliverypulse-data"
+
+
+def _time_zone(_context: click.Context, _parameter: click.Parameter, value: str) -> str:
+    """Reject an unknown time zone as a usage error (exit 2) before any work is done."""
+    try:
+        return check_tz(value)
+    except OptionError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+#: The dataset folder a reading command works on (``metrics``, ``analyze``, ``report``).
+dataset_directory = click.argument(
+    "directory",
+    required=False,
+    default=DATASET_DIRECTORY,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+
+
+def period_option(help: str) -> Callable[[F], F]:
+    """``--period week|month``."""
+    return click.option(
+        "--period",
+        type=click.Choice(["week", "month"]),
+        default="month",
+        show_default=True,
+        help=help,
+    )
+
+
+tz_option = click.option(
+    "--tz",
+    default="UTC",
+    show_default=True,
+    callback=_time_zone,
+    help="Time zone of the periods and dates (e.g. Europe/Berlin).",
+)
+
+
+def format_option(choices: list[str], help: str | None = None) -> Callable[[F], F]:
+    """``--format`` among ``choices`` (the first is the default)."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help=help,
+    )
