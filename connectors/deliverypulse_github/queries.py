@@ -1,9 +1,12 @@
 """The GraphQL documents the GitHub connector sends, each validated against GitHub's schema in
 the tests (``tests/test_github_queries.py``).
 
-One query fetches a page of objects *with* their children (a pull request's reviews, first
-commit and ready-for-review event; a deployment's statuses), which is what makes N pull
-requests cost N/50 requests instead of N x 4.
+One query fetches a page of objects *with* their children (a pull request's reviews, commit
+times and ready-for-review event; a deployment's statuses), which is what makes N pull
+requests cost N/50 requests instead of N x 4. A pull request's commits are not listed in
+authored order (a rebase or reorder moves them), so its first commit is the earliest authored
+time among all of them: the page brings up to 100 per pull request (only two dates each), and
+only pull requests with more ask again, all of one page's in one request.
 
 - https://docs.github.com/en/graphql/reference/objects#pullrequest
 - https://docs.github.com/en/graphql/reference/objects#deployment
@@ -13,9 +16,12 @@ requests cost N/50 requests instead of N x 4.
 
 from __future__ import annotations
 
-#: Pull requests per page; each brings up to 50 reviews, 20 labels and 10 comments, which
-#: keeps a page far below GitHub's 500,000-node limit and its 10-second timeout.
+#: Pull requests per page; each brings up to 100 commits, 50 reviews, 20 labels and 10
+#: comments, which keeps a page far below GitHub's 500,000-node limit and its 10-second timeout.
 PULL_REQUESTS_PAGE = 50
+#: Commits of a pull request per page (GitHub's largest ``first``). GitHub lists at most 250
+#: commits of a pull request, so a longer one costs at most two follow-up pages.
+PULL_REQUEST_COMMITS = 100
 #: Deployments per page (each with up to 20 statuses).
 DEPLOYMENTS_PAGE = 100
 #: Commits, releases, tags, repositories per page.
@@ -67,9 +73,10 @@ PULL_REQUESTS = repository_list(
         author { __typename login }
         mergeCommit { oid }
         labels(first: 20) { nodes { name } }
-        commits(first: 1) {
+        commits(first: 100) {
           totalCount
-          nodes { commit { oid authoredDate committedDate } }
+          pageInfo { hasNextPage endCursor }
+          nodes { commit { authoredDate committedDate } }
         }
         reviews(first: 50) {
           totalCount
@@ -243,6 +250,30 @@ fragment RunReviews on WorkflowRun {{
       environments(first: 10) {{ nodes {{ name }} }}
     }}
   }}
+}}
+"""
+
+
+def pull_request_commits_query(count: int) -> str:
+    """One query for the next page of commits of ``count`` pull requests (aliases p0..pN, with
+    variables ``$nI`` the number and ``$aI`` the cursor), for those with more than one page."""
+    variables = ", ".join(f"$n{i}: Int!, $a{i}: String" for i in range(count))
+    fields = "\n".join(
+        f"    p{i}: pullRequest(number: $n{i}) {{\n"
+        f"      commits(first: {PULL_REQUEST_COMMITS}, after: $a{i}) {{ ...CommitTimes }}\n"
+        "    }"
+        for i in range(count)
+    )
+    return f"""
+query PullRequestCommits($owner: String!, $name: String!, {variables}) {{
+  repository(owner: $owner, name: $name) {{
+{fields}
+  }}
+}}
+
+fragment CommitTimes on PullRequestCommitConnection {{
+  pageInfo {{ hasNextPage endCursor }}
+  nodes {{ commit {{ authoredDate committedDate }} }}
 }}
 """
 

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse.streams import StreamRun, UpdatedAfter, Watermark, iso, parse_time
+from deliverypulse.streams import StreamRun, UpdatedAfter, Watermark, earliest, iso, parse_time
 from deliverypulse_gitlab.api import GitLabAPI, JSONObject, project_path, username
 from deliverypulse_gitlab.commits import commit_row
 from deliverypulse_gitlab.settings import Reading
@@ -155,9 +155,7 @@ def _histories(
             continue  # the branch reaches past the window: ask GitLab below
         merge = graph.commits[merge_sha]
         histories[mr["iid"]] = _History(
-            first_commit_at=min(
-                (c["authored_date"] for c in members), key=parse_time, default=None
-            ),
+            first_commit_at=_first_authored(members),
             commit_count=len(members),
             additions=(merge.get("stats") or {}).get("additions"),
             deletions=(merge.get("stats") or {}).get("deletions"),
@@ -170,6 +168,13 @@ def _histories(
     for mr, history in zip(unanswered, answers, strict=True):
         histories[mr["iid"]] = history
     return histories
+
+
+def _first_authored(commits: Iterable[Mapping[str, Any]]) -> str | None:
+    """The earliest authored time (committed time where a commit has none) of a merge
+    request's own commits, whatever order they are listed in: after a rebase the oldest work
+    can sit anywhere in the branch."""
+    return earliest(*(c.get("authored_date") or c.get("committed_date") for c in commits))
 
 
 @dataclass
@@ -242,9 +247,7 @@ def _history_from_api(api: GitLabAPI, base: str, mr: Mapping[str, Any], graph: _
     listed: list[JSONObject] = []
     for page in api.pages(f"{base}/merge_requests/{mr['iid']}/commits"):
         listed.extend(page)
-    first = min(
-        (c["authored_date"] for c in listed if c.get("authored_date")), key=parse_time, default=None
-    )
+    first = _first_authored(listed)
     landed = mr.get("squash_commit_sha") or mr.get("merge_commit_sha")
     landing = graph.commits.get(str(landed)) if landed else None
     stats = (landing or {}).get("stats") or {}

@@ -112,11 +112,17 @@ def make_repo(
     incidents: int = 5,
     gated_every: int = 1,
     run_id_base: int = 1_000_000,
+    commits: int = 2,
+    rebased_every: int = 0,
 ) -> Repo:
     """A repository with ``pulls`` merged pull requests (``reviews`` reviews each, one of them
-    an approval), ``deployments`` deployments alternating staging/production with ``statuses``
-    statuses each (every ``gated_every``-th production one waits for an approval), ``runs``
-    workflow runs and ``incidents`` incident issues. Deterministic."""
+    an approval; ``commits`` commits each, an hour apart), ``deployments`` deployments
+    alternating staging/production with ``statuses`` statuses each (every ``gated_every``-th
+    production one waits for an approval), ``runs`` workflow runs and ``incidents`` incident
+    issues. Every ``rebased_every``-th pull request (none at 0) was rebased with its oldest
+    commit moved up the branch: GitHub lists commits in branch order, so neither the first
+    nor the last listed is the earliest authored, and all share the rebase's commit time.
+    Deterministic."""
     repo = Repo(owner, name)
     repo.environments = {"production": ["lead"], "staging": []}
     for i in range(pulls):
@@ -157,14 +163,13 @@ def make_repo(
                 "author": {"__typename": kind, "login": author},
                 "mergeSha": sha_of(name, "merge", number),
                 "labels": ["bug"] if i % 5 == 0 else [],
-                "commits": [
-                    {
-                        "oid": sha_of(name, "c", number, c),
-                        "authoredDate": ts(created - 3 + c),
-                        "committedDate": ts(created - 3 + c),
-                    }
-                    for c in range(2)
-                ],
+                "commits": _branch_commits(
+                    name,
+                    number,
+                    created,
+                    commits,
+                    rebased=rebased_every > 0 and i % rebased_every == 0,
+                ),
                 "reviews": review_list,
                 "comments": [],
                 "readyAt": ts(created + 0.5) if i % 4 == 0 else None,
@@ -283,6 +288,30 @@ def make_repo(
     return repo
 
 
+def _branch_commits(
+    name: str, number: int, created: float, count: int, *, rebased: bool
+) -> list[dict[str, Any]]:
+    """A pull request's commits in the order GitHub lists them (branch order): ``count``
+    commits authored an hour apart before ``created``; ``rebased``: the oldest was moved to the
+    middle of the branch (after the next ``count // 2``) by an interactive rebase, which
+    rewrote every commit time to the rebase's."""
+    commits = [
+        {
+            "oid": sha_of(name, "c", number, c),
+            "authoredDate": ts(created - count - 1 + c),
+            "committedDate": ts(created - count - 1 + c),
+        }
+        for c in range(count)
+    ]
+    if rebased and count > 1:
+        middle = max(1, count // 2)
+        commits = [*commits[1 : middle + 1], commits[0], *commits[middle + 1 :]]
+        for c, commit in enumerate(commits):
+            commit["oid"] = sha_of(name, "rebased", number, c)
+            commit["committedDate"] = ts(created - 0.5)
+    return commits
+
+
 # -- GraphQL resolvers over the model ---------------------------------------------------------
 
 
@@ -310,6 +339,11 @@ def connection(
     **_: Any,
 ) -> dict[str, Any]:
     """A GraphQL connection page; ``render`` turns only the page's items into nodes."""
+    if first is not None and not 0 <= first <= 100:
+        # GitHub's own limit ("first" between 1 and 100), so a query asking more fails here too.
+        raise GraphQLError(
+            f"Requesting {first} records on the connection exceeds the `first` limit of 100"
+        )
     start = _index(after) + 1 if after else 0
     size = first if first is not None else 100
     chunk = items[start : start + size]
@@ -430,6 +464,12 @@ def repository_node(world: FakeGitHub, repo: Repo) -> dict[str, Any]:
             items = [p for p in items if p["state"] in states]
         return connection(items, render=lambda p: pr_node(repo, p), **args)
 
+    def pull_request(_info: Any, number: int) -> dict[str, Any] | None:
+        found = [p for p in repo.pulls if p["number"] == number]
+        if not found:
+            raise NotFound(f"Could not resolve to a PullRequest with the number of {number}.")
+        return pr_node(repo, found[0])
+
     def deployments(
         _info: Any,
         orderBy: dict[str, str] | None = None,
@@ -514,6 +554,7 @@ def repository_node(world: FakeGitHub, repo: Repo) -> dict[str, Any]:
         "__typename": "Repository",
         "nameWithOwner": repo.full_name,
         "pullRequests": pull_requests,
+        "pullRequest": pull_request,
         "deployments": deployments,
         "environments": environments,
         "releases": releases,

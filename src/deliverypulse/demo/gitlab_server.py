@@ -761,6 +761,11 @@ class Scenario:
     jobs_per_pipeline: int = 3
     start: datetime = T0
     mr_spacing: timedelta = timedelta(hours=6)
+    #: Every ``rebased_every``-th merge request with three commits (none at 0) was rebased
+    #: with its oldest commit moved to the middle of the branch: GitLab lists its commits newest
+    #: first, so neither end of the list is the earliest authored; the rebase rewrote their
+    #: commit times.
+    rebased_every: int = 0
 
 
 def _sha(*parts: Any) -> str:
@@ -880,6 +885,14 @@ class _Builder:
                 c["committed_date"] = ts(merged_at - timedelta(minutes=1))
             branch.append(c)
             parent = c["id"]
+        if s.rebased_every and len(branch) == 3 and (index // 3) % s.rebased_every == 0:
+            # An interactive rebase moved the oldest commit after the next: the middle commit is
+            # now the earliest authored, and every commit carries the rebase's commit time.
+            first, second = branch[0]["authored_date"], branch[1]["authored_date"]
+            branch[0]["authored_date"], branch[1]["authored_date"] = second, first
+            for c in branch:
+                if kind != "ff":
+                    c["committed_date"] = c["created_at"] = ts(created - timedelta(minutes=10))
         merge_sha = squash_sha = None
         if kind in ("merge", "squash"):
             # The commit that lands on main: a merge commit, or the squashed one.
