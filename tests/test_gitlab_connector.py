@@ -51,7 +51,12 @@ def test_first_run_stores_every_stream(server: FakeGitLab, tmp_path: Path) -> No
     ds = dp.load(tmp_path)
     project = server.projects["acme/app"]
     production = [d for d in project.deployments if d["environment"]["name"] == "production"]
-    assert len(ds.deployments) == len(production) == 8  # staging left out
+    assert len(production) == 8
+    # Every environment is kept (as GitHub's are); only production is flagged production.
+    assert len(ds.deployments) == len(project.deployments) == 12
+    flags = ds.deployments.groupby("environment")["is_production"].agg(["all", "any", "size"])
+    assert flags.loc["production"].tolist() == [True, True, 8]
+    assert flags.loc["staging"].tolist() == [False, False, 4]
     assert len(ds.changes) == 30
     assert len(ds.test_runs) == 40
     assert len(ds.incidents) == 3
@@ -92,8 +97,10 @@ def test_production_by_tier_or_regex(server: FakeGitLab, tmp_path: Path) -> None
     canary = dict(live, id=5001, iid=5001, environment={"id": 4, "name": "prod-canary"})
     project.deployments += [live, canary]
     collect(server, tmp_path, production="^prod-")
-    environments = set(dp.load(tmp_path).deployments["environment"])
-    assert environments == {"production", "live-eu", "prod-canary"}
+    deployments = dp.load(tmp_path).deployments
+    production = set(deployments.loc[deployments["is_production"], "environment"])
+    assert production == {"production", "live-eu", "prod-canary"}
+    assert set(deployments["environment"]) == production | {"staging"}  # kept, not production
 
 
 def test_approvals_missing_from_list_cost_one_get_per_gated_deployment(

@@ -59,7 +59,7 @@ token_env = "GL_E2E_TOKEN"
     )
     first = cli_collect(config)
     assert {s["stream"]: s["fetched"] for s in first["streams"]} == {
-        "deployments": 8,
+        "deployments": 12,  # 8 production, 4 staging
         "commits": 86,
         "changes": 30,
         "test_runs": 40,
@@ -67,7 +67,8 @@ token_env = "GL_E2E_TOKEN"
     }
     ds = dp.load(tmp_path / "data")
 
-    # Six successful production deployments, all in January 2025.
+    # Six successful production deployments, all in January 2025 (the four successful
+    # staging ones are stored but not counted).
     monthly = dp.metrics(ds, period="month", by=["repo"]).set_index("period")
     assert monthly.loc[pd.Timestamp("2025-01-01", tz="UTC"), "deployments"] == 6
 

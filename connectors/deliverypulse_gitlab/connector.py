@@ -1,8 +1,9 @@
 """The GitLab connector: gitlab.com or a self-managed instance (``url``), one project, a list,
 or a whole group with its subgroups, read through python-gitlab over the core HTTP policy.
 
-Streams: ``deployments`` (production, with approvals and GitLab's own deployment → merge
-request links), ``commits``, ``changes`` (merged merge requests), ``test_runs`` (pipelines) and
+Streams: ``deployments`` (every environment, ``is_production`` by tier or the ``production``
+regex, with approvals, and GitLab's own deployment → merge request links for production ones),
+``commits``, ``changes`` (merged merge requests), ``test_runs`` (pipelines) and
 ``incidents``. Each keeps a JSON ``updated_after`` watermark per project, so a nightly rerun
 with nothing new costs one request per stream and project.
 
@@ -39,7 +40,8 @@ class GitLabConnector(Connector):
             read_deployments,
             cursor=Watermark,
             reads="GET /projects/:id/deployments (updated_after), /environments, "
-            "/protected_environments, /deployments/:id/merge_requests",
+            "/protected_environments, /deployments/:id (gated, approvals not listed), "
+            "/deployments/:id/merge_requests (successful production)",
         ),
         Stream(
             "commits",

@@ -1,12 +1,18 @@
-"""The ``deployments`` stream: deployments to production environments, with their approvals
-and the merge requests GitLab says each one shipped (``deployment_changes``).
+"""The ``deployments`` stream: deployments to every environment, with their approvals, and the
+merge requests GitLab says each production one shipped (``deployment_changes``).
 
-Production means the environment's tier is ``production`` or its name matches the source's
-``production`` regex. Requests: one page of deployments per 100 updated deployments; the
-environments list and the protected environments once per run that has new deployments; one
-``merge_requests`` call per new successful production deployment (GitLab's own answer to "what
-did this ship", worth its cost); a single deployment only where the list lacks the approvals
-of a gated deployment.
+Every environment is kept, as the GitHub connector keeps them, so a staging lead time or
+approval wait is there for whoever wants it (``environments=`` of the metrics); the metrics
+count only rows with ``is_production``. Production means the environment's tier is
+``production`` or its name matches the source's ``production`` regex.
+
+Requests: one page of deployments per 100 updated deployments; the environments list and the
+protected environments once per run that has new deployments; one ``merge_requests`` call per
+new successful *production* deployment (GitLab's own answer to "what did this ship", worth its
+cost there; a staging deployment's changes come from the commit graph); a single deployment
+only where the list lacks the approvals of a gated deployment, in any environment (an ungated
+staging deployment costs nothing beyond its share of a list page). A rerun with nothing new
+costs the one list request, whatever the environments.
 
 The ids of the pipelines behind this run's production deployments are shared with the
 ``test_runs`` stream (declared after this one), which fetches their test report summaries.
@@ -64,8 +70,8 @@ class _Environments:
 
 
 def read_deployments(connector: Reading, run: StreamRun) -> Iterator[Page]:
-    """Production deployments updated since the watermark, a page at a time; shares the
-    pipelines behind them with ``test_runs``."""
+    """Deployments of every environment updated since the watermark, a page at a time;
+    shares the pipelines behind the production ones with ``test_runs``."""
     api, settings = connector.api, connector.settings
     cursor: Watermark = run.cursor
     base = project_path(run.repo)
@@ -82,13 +88,16 @@ def read_deployments(connector: Reading, run: StreamRun) -> Iterator[Page]:
         links: list[JSONObject] = []
         if step.items:
             _learn_tiers(connector, base, envs, step.items)
-            production = [d for d in step.items if _is_production(settings, envs, d)]
-            if production:
-                _learn_rules(connector, base, envs)
-            production.sort(key=lambda d: d.get("created_at") or "")
-            production = api.each(lambda d: _with_approvals(connector, base, envs, d), production)
+            _learn_rules(connector, base, envs)  # a gate matters in every environment
+            deployments = sorted(step.items, key=lambda d: d.get("created_at") or "")
+            deployments = api.each(lambda d: _with_approvals(connector, base, envs, d), deployments)
+            flags = [_is_production(settings, envs, d) for d in deployments]
+            records = [
+                _record(connector, run.repo, envs, deployment, flag)
+                for deployment, flag in zip(deployments, flags, strict=True)
+            ]
+            production = [d for d, flag in zip(deployments, flags, strict=True) if flag]
             for deployment in production:
-                records.append(_record(connector, run.repo, envs, deployment))
                 pipeline_id = ((deployment.get("deployable") or {}).get("pipeline") or {}).get("id")
                 if pipeline_id is not None:
                     pipelines.add(int(pipeline_id))
@@ -170,7 +179,11 @@ def _with_approvals(
 
 
 def _record(
-    connector: Reading, repo: str, envs: _Environments, deployment: Mapping[str, Any]
+    connector: Reading,
+    repo: str,
+    envs: _Environments,
+    deployment: Mapping[str, Any],
+    production: bool,
 ) -> JSONObject:
     environment = _environment(deployment)
     env_name = str(environment.get("name") or "")
@@ -188,7 +201,7 @@ def _record(
     return {
         "deployment_id": str(deployment["id"]),
         "environment": env_name,
-        "is_production": True,
+        "is_production": production,
         "sha": deployment.get("sha"),
         "ref": deployment.get("ref"),
         "created_at": deployment.get("created_at"),
