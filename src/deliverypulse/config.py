@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 from deliverypulse.connector import Connector, load_connector
@@ -25,6 +26,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 TOP_LEVEL_KEYS = ("output", "sources", "collect")
 OUTPUT_KEYS = ("path",)
+COLLECT_KEYS = ("concurrency",)
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,16 @@ def config_from_dict(
     if not out.is_absolute():
         out = (Path.cwd() if output else base_dir) / out
     collect_table = raw.get("collect", {})
-    concurrency = collect_table.get("concurrency", 4) if isinstance(collect_table, Mapping) else 4
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigError("expected a whole number >= 1", file=file, key="collect.concurrency")
+    if not isinstance(collect_table, Mapping):
+        raise ConfigError("[collect] must be a table", file=file, key="collect")
+    _reject_unknown(collect_table, COLLECT_KEYS, file=file, where="[collect]")
+    concurrency = collect_table.get("concurrency", 4)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigError(
+            f"expected a whole number >= 1, got {concurrency!r}",
+            file=file,
+            key="collect.concurrency",
+        )
 
     entries = raw.get("sources")
     if not isinstance(entries, list) or not entries:
@@ -150,6 +159,8 @@ def _source(entry: Any, index: int, *, file: Path | None, base_dir: Path) -> Sou
 
 def _checked(option: Option, value: Any, *, file: Path | None, source: str, key: str) -> Any:
     """``value`` if it has the option's type; a regex option compiled."""
+    if option.is_url:
+        return _url(value, file=file, source=source, key=key)
     if option.is_pattern:
         if not isinstance(value, (str, re.Pattern)):
             raise ConfigError(
@@ -168,11 +179,32 @@ def _checked(option: Option, value: Any, *, file: Path | None, source: str, key:
     return value
 
 
+def _url(value: Any, *, file: Path | None, source: str, key: str) -> str:
+    """An http(s) URL with a host, checked now rather than failing (or retrying) at run time."""
+    problem = None
+    if not isinstance(value, str):
+        problem = f"expected an http(s) URL, got {value!r}"
+    else:
+        try:
+            parts = urlsplit(value.strip())
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as error:
+            problem = f"{value!r} is not a valid URL ({error})"
+        else:
+            if parts.scheme not in ("http", "https"):
+                problem = f"{value!r}: expected an http:// or https:// URL"
+            elif not parts.hostname:
+                problem = f"{value!r}: the URL has no host"
+    if problem:
+        raise ConfigError(problem, file=file, source=source, key=key)
+    return str(value).strip()
+
+
 def _check_common(source: SourceConfig, connector: type[Connector]) -> None:
     try:
         source.since  # noqa: B018 - parses and validates
     except ConfigError as error:
-        raise source.error(str(error), "since") from None
+        raise source.error(error.detail, "since") from None
     for stream in source.streams:
         if stream not in connector.streams:
             raise source.error(
