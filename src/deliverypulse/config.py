@@ -13,8 +13,8 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from deliverypulse.connector import Connector, load_connector
 from deliverypulse.errors import ConfigError, UnknownConnectorError
