@@ -92,9 +92,23 @@ class ParquetStore:
 
 
 def _conform(spec: TableSpec, table: pa.Table, path: Path) -> pa.Table:
-    """Bring a file written by an older schema version up to the current one."""
+    """Bring a file written by an older schema version up to the current one.
+
+    A file without the table's key columns is not ours (a stray export, another tool's file):
+    reading it as rows of nulls would corrupt every figure, so it is an error naming it.
+    """
     if table.schema.equals(spec.schema, check_metadata=False):
         return table
+    missing = [name for name in spec.key if name not in table.column_names]
+    if missing:
+        raise DataError(
+            f"{path} is not a deliverypulse {spec.name} file: it has no "
+            f"{', '.join(repr(name) for name in missing)} column "
+            f"(it has {', '.join(table.column_names[:8]) or 'no columns'}); move it out of the "
+            "dataset folder or delete it",
+            table=spec.name,
+            column=missing[0],
+        )
     columns = []
     for field in spec.schema:
         if field.name in table.column_names:
