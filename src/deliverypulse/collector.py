@@ -32,7 +32,15 @@ from deliverypulse.sources import SourceConfig
 from deliverypulse.store import DatasetLock, ParquetStore, SyncState, spec_for
 from deliverypulse.store.coerce import Records, coerce_frame, to_arrow, to_frame
 from deliverypulse.store.files import remove_stale_temp_files
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Shared, Stream, StreamRun, ordered
+from deliverypulse.streams import (
+    DEFAULT_RUNTIME,
+    Runtime,
+    Shared,
+    Stream,
+    StreamRun,
+    clamp_cursor,
+    ordered,
+)
 
 log = logging.getLogger("deliverypulse.collector")
 
@@ -213,7 +221,17 @@ def _collect_source(
     try:
         workers = max(1, min(connector_class.concurrency, config.concurrency, len(repos) or 1))
         writer = _SourceWriter(store, state, source.name, results)
-        run = _RepoRun(connector, source, state, writer, streams, results, full_refresh, progress)
+        run = _RepoRun(
+            connector,
+            source,
+            state,
+            writer,
+            streams,
+            results,
+            full_refresh,
+            progress,
+            started=connector.runtime.clock(),
+        )
         try:
             if workers == 1:
                 for repo in repos:
@@ -294,7 +312,9 @@ class _RepoRun:
     results: dict[str, StreamResult]
     full_refresh: bool
     progress: Progress
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))  # cursors stop here
     stopped: bool = False
+    warned_clock: bool = False  # one warning per source and run about times in the future
 
     def collect_repo(self, repo: str) -> bool:
         """Collect every stream of one repo; False once the source should stop (auth).
@@ -346,7 +366,17 @@ class _RepoRun:
             if table == spec.table_name:
                 result.fetched += len(frame)
             self.progress.rows_fetched(self.source.name, stream, repo, len(frame))
-            text = page.cursor_text
+            cursor, clamped = clamp_cursor(page.cursor, self.started)
+            if clamped and not self.warned_clock:
+                self.warned_clock = True
+                log.warning(
+                    "%s %s %s: a time later than this run's start (a clock that lies?); the "
+                    "rows are stored, the cursor stays at the run's start",
+                    self.source.name,
+                    stream,
+                    repo,
+                )
+            text = replace(page, cursor=cursor).cursor_text
             checkpoint = None if text is None else (stream, repo, text)
             self.writer.add(table, frame, checkpoint)
 

@@ -194,6 +194,15 @@ class WalkCursor:
         """The oldest time still worth reading: the watermark, or the source's ``since``."""
         return latest(self.since, iso(since) if since else None)
 
+    def clamped(self, ceiling: str) -> WalkCursor:
+        """No time later than ``ceiling`` (see :func:`clamp_cursor`)."""
+        return replace(
+            self,
+            since=earliest(self.since, ceiling) if self.since else None,
+            high=earliest(self.high, ceiling) if self.high else None,
+            open=earliest(self.open, ceiling) if self.open else None,
+        )
+
 
 @dataclass(frozen=True)
 class Watermark:
@@ -269,6 +278,31 @@ class Watermark:
 
     def with_extra(self, **values: Any) -> Watermark:
         return replace(self, extra={**self.extra, **values})
+
+    def clamped(self, ceiling: str) -> Watermark:
+        """No time later than ``ceiling`` (see :func:`clamp_cursor`)."""
+        if self.updated_at and parse_time(self.updated_at) > parse_time(ceiling):
+            return replace(self, updated_at=ceiling, seen=())
+        return self
+
+
+#: How far past the run's own start a cursor may move (clocks of servers and runners differ).
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+def clamp_cursor(cursor: Any, started: datetime) -> tuple[Any, bool]:
+    """``cursor`` with no time later than the run's start plus :data:`CLOCK_SKEW`, and whether
+    that changed it.
+
+    A row stamped in the future (a broken clock: a workflow run "finished" in 9999) is stored
+    like any other, but a watermark that jumped to it would make every later incremental run
+    skip everything. Cursor values that know times (``clamped``) are clamped; text is not.
+    """
+    clamp = getattr(cursor, "clamped", None)
+    if clamp is None:
+        return cursor, False
+    limited = clamp(iso(started + CLOCK_SKEW))
+    return limited, limited != cursor
 
 
 # --- paginators ------------------------------------------------------------------------------
@@ -504,6 +538,7 @@ def ordered(streams: Iterable[Stream], chosen: Iterable[str] | None = None) -> l
 
 
 __all__ = [
+    "CLOCK_SKEW",
     "DEFAULT_RUNTIME",
     "Cursor",
     "NewestFirst",
@@ -518,6 +553,7 @@ __all__ = [
     "UpdatedAfter",
     "WalkCursor",
     "Watermark",
+    "clamp_cursor",
     "earliest",
     "held_back",
     "iso",
