@@ -100,3 +100,47 @@ def test_clamping_touches_only_times_beyond_the_run() -> None:
     assert changed and mark.updated_at == "2026-05-01T12:10:00Z" and mark.seen == ()
     assert clamp_cursor("opaque text", started) == ("opaque text", False)
     assert timedelta(minutes=10) == CLOCK_SKEW
+
+
+def test_naive_times_are_utc_in_every_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A REST workflow run whose times lack a zone crashed test_runs (naive vs aware)."""
+    monkeypatch.setenv("DP_CLOCK_TOKEN", "t")
+    runs = Runs()
+    runs.runs = [_run(1, "2026-04-30T10:00:00"), _run(2, "2026-04-30T09:00:00+02:00")]
+    done = _collect(tmp_path, runs)
+    assert done.ok, done.lines()
+    stored = dp.load(tmp_path).test_runs.set_index("run_id")["created_at"]
+    assert stored["1"] == datetime(2026, 4, 30, 10, 0, tzinfo=UTC)
+    assert stored["2"] == datetime(2026, 4, 30, 7, 0, tzinfo=UTC)
+
+
+def test_an_unparseable_time_names_table_column_row_and_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DP_CLOCK_TOKEN", "t")
+    runs = Runs()
+    bad = _run(1, "2026-04-30T10:00:00Z")
+    bad["run_started_at"] = "last Tuesday"
+    runs.runs = [bad]
+    done = _collect(tmp_path, runs)
+    assert not done.ok
+    [line] = [line for line in done.lines() if "FAILED" in line]
+    assert "test_runs" in line and "'last Tuesday'" in line
+    assert "started_at" in line and "row 0" in line
+
+
+def test_a_bad_time_in_the_walked_field_is_named_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk's own time field (created_at) holds garbage: the row is rejected by name, and
+    the good runs of a later page are not lost to a cursor that jumped."""
+    monkeypatch.setenv("DP_CLOCK_TOKEN", "t")
+    runs = Runs()
+    bad = _run(1, "2026-04-30T10:00:00Z")
+    bad["created_at"] = "soon"
+    runs.runs = [bad]
+    done = _collect(tmp_path, runs)
+    [line] = [line for line in done.lines() if "FAILED" in line]
+    assert "'soon'" in line and "created_at" in line and "row 0" in line
