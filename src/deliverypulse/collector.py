@@ -25,6 +25,7 @@ from deliverypulse.config import Config, load_config
 from deliverypulse.connector import Connector, legacy_stream, load_connector, merge_pages
 from deliverypulse.dataset import Dataset, load
 from deliverypulse.errors import AuthError, CollectError, DeliveryPulseError
+from deliverypulse.names import repo_problem
 from deliverypulse.progress import NullProgress, Progress
 from deliverypulse.redaction import redact
 from deliverypulse.rules import classify_changes
@@ -212,6 +213,15 @@ def _collect_source(
         summary.source_errors[source.name] = _describe(error)
         log.exception("%s: connector failed", source.name)
         return
+    refused = [(repo, problem) for repo in repos if (problem := repo_problem(repo))]
+    if refused:
+        # A provider's list (an organisation's repositories) is input like any other: a name
+        # that would steer a request or a path elsewhere is skipped, said, and fails the run.
+        repos = [repo for repo in repos if not repo_problem(repo)]
+        summary.source_errors[source.name] = "; ".join(
+            f"repo name {repo!r} skipped: {problem}" for repo, problem in refused
+        )
+        log.error("%s: %s", source.name, summary.source_errors[source.name])
     declared = connector_class.stream_specs or tuple(
         legacy_stream(name) for name in connector_class.streams
     )

@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 from deliverypulse.connector import Connector, load_connector
 from deliverypulse.errors import ConfigError, UnknownConnectorError
+from deliverypulse.names import source_name_problem
 from deliverypulse.sources import COMMON_OPTIONS, Option, SourceConfig, parse_since
 from deliverypulse.store.schemas import STREAMS
 
 DEFAULT_OUTPUT = "deliverypulse-data"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 TOP_LEVEL_KEYS = ("output", "sources", "collect")
 OUTPUT_KEYS = ("path",)
@@ -145,10 +145,8 @@ def _source(entry: Any, index: int, *, file: Path | None, base_dir: Path) -> Sou
             continue
         options[key] = _checked(option, value, file=file, source=display, key=key)
     name = options["name"] or _default_name(type_name, connector, options)
-    if not _NAME.match(name):
-        raise ConfigError(
-            "use letters, digits, '.', '_' and '-' only", file=file, source=name, key="name"
-        )
+    if problem := source_name_problem(name):
+        raise ConfigError(problem, file=file, source=name, key="name")
     source = SourceConfig(
         name=name, type=type_name, options=options, config_file=file, base_dir=base_dir
     )

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deliverypulse.errors import DataError
+from deliverypulse.names import check_source_name
 from deliverypulse.store.files import write_atomic
 from deliverypulse.store.schemas import SCHEMA_VERSION, TableSpec, spec_for
 
@@ -29,7 +30,9 @@ class ParquetStore:
         self._guard = threading.Lock()
 
     def partition_path(self, table: str, source: str) -> Path:
-        return self.root / table / f"source={source}" / PART_NAME
+        """Where ``source``'s rows of ``table`` live; a name that is no folder name (``..``,
+        ``a/b``) is refused, so nothing is ever written outside the dataset."""
+        return self.root / table / f"source={check_source_name(source)}" / PART_NAME
 
     def sources(self, table: str) -> list[str]:
         directory = self.root / table
