@@ -211,7 +211,7 @@ def _collect_source(
         return
     except Exception as error:  # a connector bug must not stop the other sources
         summary.source_errors[source.name] = _describe(error)
-        log.exception("%s: connector failed", source.name)
+        log.error("%s: connector failed: %s", source.name, _describe(error), exc_info=_debug())
         return
     refused = [(repo, problem) for repo in repos if (problem := repo_problem(repo))]
     if refused:
@@ -348,7 +348,14 @@ class _RepoRun:
                 self.stopped = isinstance(error, AuthError)
             except Exception as error:
                 result.errors.append(f"{repo}: {_describe(error)}")
-                log.exception("%s %s %s failed", self.source.name, stream, repo)
+                log.error(
+                    "%s %s %s failed: %s",
+                    self.source.name,
+                    stream,
+                    repo,
+                    _describe(error),
+                    exc_info=_debug(),
+                )
             finally:
                 result.seconds = time.monotonic() - started
                 with self.writer.lock:
@@ -407,6 +414,11 @@ def classified(source: SourceConfig, table: str, records: Records) -> Records:
 def _concat_arrow(table: str, frames: Iterable[pd.DataFrame]) -> pa.Table:
     spec = spec_for(table)
     return pa.concat_tables([to_arrow(spec, frame) for frame in frames]).unify_dictionaries()
+
+
+def _debug() -> bool:
+    """Tracebacks go to the log only under ``--debug``; otherwise one line says what failed."""
+    return log.isEnabledFor(logging.DEBUG)
 
 
 def _describe(error: BaseException) -> str:
