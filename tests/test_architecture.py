@@ -7,7 +7,7 @@ its own submodules (to re-export them) is not a dependency of the package on its
 
 Stages, earliest first (docs/architecture.md):
 
-    helpers (errors, redaction, rules, timeutil) < store < dataset (+ selection)
+    helpers (errors, names, redaction, rules, timeutil) < store < dataset (+ selection)
         < linking < dora (metrics) < analysis < reporting < cli
 
 The collection side (config, sources, connector, streams, collector, http, progress) sits beside
@@ -37,6 +37,7 @@ CONNECTORS = ("deliverypulse_git", "deliverypulse_github", "deliverypulse_gitlab
 STAGES: dict[str, int] = {
     "deliverypulse._version": 0,
     "deliverypulse.errors": 0,
+    "deliverypulse.names": 0,
     "deliverypulse.redaction": 0,
     "deliverypulse.rules": 0,
     "deliverypulse.timeutil": 0,

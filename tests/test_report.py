@@ -308,3 +308,20 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     for bad in (["--period", "year"], ["--tz", "Mars/Olympus"]):
         result = runner.invoke(main, ["report", str(tmp_path), *bad])
         assert result.exit_code == 2, (bad, result.output)
+
+
+@pytest.mark.parametrize("repo", ["team/a$\\frac{x$b", "team/$x^2$", "team/a_b$"])
+def test_names_are_drawn_as_the_text_they_are(tmp_path: Path, repo: str) -> None:
+    """matplotlib parses "$...$" as mathtext; a repo name is text (it crashed the report)."""
+    base = report_data.organisation(days=60)
+    renamed = {
+        name: f"{repo}{i}" for i, name in enumerate(sorted(base.deployments["repo"].unique()))
+    }
+    ds = Dataset.from_frames(
+        deployments=base.deployments.assign(repo=base.deployments["repo"].map(renamed)),
+        changes=base.changes.assign(repo=base.changes["repo"].map(renamed)),
+        commits=base.commits.assign(repo=base.commits["repo"].map(renamed)),
+    )
+    html = dp.report(ds, tmp_path / "math.html").read_text(encoding="utf-8")
+    escaped = repo.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert f"{escaped}0" in html

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse.streams import NewestFirst, Step, StreamRun, WalkCursor, parse_time
+from deliverypulse.streams import NewestFirst, Step, StreamRun, WalkCursor, seconds_between
 from deliverypulse_github.api import GitHub, rest_fetch, resumed
 
 #: Newest first by creation; a run still queued or running keeps the watermark back (two days
@@ -64,9 +64,7 @@ def test_run_record(run: Mapping[str, Any]) -> dict[str, Any]:
     """One ``test_runs`` row from a REST workflow run."""
     started = run.get("run_started_at") or run.get("created_at")
     finished = run.get("updated_at") if run.get("status") == "completed" else None
-    duration = None
-    if started and finished:
-        duration = (parse_time(str(finished)) - parse_time(str(started))).total_seconds()
+    duration = seconds_between(started, finished)
     return {
         "run_id": str(run["id"]),
         "name": run.get("name"),

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deliverypulse.sources import Option, SourceConfig
+from deliverypulse.sources import URL, Option, SourceConfig
 
 DEFAULT_API_URL = "https://api.github.com"
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -23,7 +23,7 @@ OPTIONS: Mapping[str, Option] = {
     "repo": Option(str, help="one repository, owner/name"),
     "repos": Option(list, help="several repositories, [owner/name, ...]"),
     "org": Option(str, help="every (non-archived, non-fork) repository of an organisation"),
-    "api_url": Option(str, DEFAULT_API_URL, help="REST API root; GHES: https://HOST/api/v3"),
+    "api_url": Option(URL, DEFAULT_API_URL, help="REST API root; GHES: https://HOST/api/v3"),
     "app_id": Option((int, str), help="GitHub App id (App installation auth)"),
     "app_private_key_env": Option(str, help="variable holding the App's private key (PEM)"),
     "installation_id": Option(int, help="the App's installation id"),

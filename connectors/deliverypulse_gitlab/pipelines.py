@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse.streams import StreamRun, UpdatedAfter, Watermark, parse_time
+from deliverypulse.streams import StreamRun, UpdatedAfter, Watermark, parse_time, seconds_between
 from deliverypulse_gitlab.api import PER_PAGE, GitLabAPI, JSONObject, project_path
 from deliverypulse_gitlab.deployments import PRODUCTION_PIPELINES
 from deliverypulse_gitlab.settings import Reading, Settings
@@ -194,9 +194,7 @@ def _record(pipeline: Mapping[str, Any], batch: _Batch) -> JSONObject:
     finished_at = pipeline.get("finished_at") or (
         timing.finished_at if status in FINISHED else None
     )
-    duration = None
-    if started_at and finished_at:
-        duration = (parse_time(str(finished_at)) - parse_time(str(started_at))).total_seconds()
+    duration = seconds_between(started_at, finished_at)
     summary = (batch.summaries.get(pipeline_id) or {}).get("total") or {}
     failed = summary.get("failed")
     if failed is not None:

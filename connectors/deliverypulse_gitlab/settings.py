@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, cast
 
-from deliverypulse.sources import Option, SourceConfig
+from deliverypulse.sources import URL, Option, SourceConfig
 
 if TYPE_CHECKING:
     from deliverypulse_gitlab.api import GitLabAPI
@@ -31,7 +31,7 @@ OPTIONS: Mapping[str, Option] = {
     "project": Option(str, help="one project path, e.g. group/app"),
     "projects": Option(list, help="several project paths"),
     "group": Option(str, help="every project of a group and its subgroups"),
-    "url": Option(str, DEFAULT_URL, help="GitLab instance, e.g. https://gitlab.example.org"),
+    "url": Option(URL, DEFAULT_URL, help="GitLab instance, e.g. https://gitlab.example.org"),
     "incident_labels": Option(
         list, help="labels that mark an incident issue; default: issues of type incident"
     ),

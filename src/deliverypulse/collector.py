@@ -25,6 +25,7 @@ from deliverypulse.config import Config, load_config
 from deliverypulse.connector import Connector, legacy_stream, load_connector, merge_pages
 from deliverypulse.dataset import Dataset, load
 from deliverypulse.errors import AuthError, CollectError, DeliveryPulseError
+from deliverypulse.names import repo_problem
 from deliverypulse.progress import NullProgress, Progress
 from deliverypulse.redaction import redact
 from deliverypulse.rules import classify_changes
@@ -32,7 +33,15 @@ from deliverypulse.sources import SourceConfig
 from deliverypulse.store import DatasetLock, ParquetStore, SyncState, spec_for
 from deliverypulse.store.coerce import Records, coerce_frame, to_arrow, to_frame
 from deliverypulse.store.files import remove_stale_temp_files
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Shared, Stream, StreamRun, ordered
+from deliverypulse.streams import (
+    DEFAULT_RUNTIME,
+    Runtime,
+    Shared,
+    Stream,
+    StreamRun,
+    clamp_cursor,
+    ordered,
+)
 
 log = logging.getLogger("deliverypulse.collector")
 
@@ -202,8 +211,17 @@ def _collect_source(
         return
     except Exception as error:  # a connector bug must not stop the other sources
         summary.source_errors[source.name] = _describe(error)
-        log.exception("%s: connector failed", source.name)
+        log.error("%s: connector failed: %s", source.name, _describe(error), exc_info=_debug())
         return
+    refused = [(repo, problem) for repo in repos if (problem := repo_problem(repo))]
+    if refused:
+        # A provider's list (an organisation's repositories) is input like any other: a name
+        # that would steer a request or a path elsewhere is skipped, said, and fails the run.
+        repos = [repo for repo in repos if not repo_problem(repo)]
+        summary.source_errors[source.name] = "; ".join(
+            f"repo name {repo!r} skipped: {problem}" for repo, problem in refused
+        )
+        log.error("%s: %s", source.name, summary.source_errors[source.name])
     declared = connector_class.stream_specs or tuple(
         legacy_stream(name) for name in connector_class.streams
     )
@@ -213,7 +231,17 @@ def _collect_source(
     try:
         workers = max(1, min(connector_class.concurrency, config.concurrency, len(repos) or 1))
         writer = _SourceWriter(store, state, source.name, results)
-        run = _RepoRun(connector, source, state, writer, streams, results, full_refresh, progress)
+        run = _RepoRun(
+            connector,
+            source,
+            state,
+            writer,
+            streams,
+            results,
+            full_refresh,
+            progress,
+            started=connector.runtime.clock(),
+        )
         try:
             if workers == 1:
                 for repo in repos:
@@ -294,7 +322,9 @@ class _RepoRun:
     results: dict[str, StreamResult]
     full_refresh: bool
     progress: Progress
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))  # cursors stop here
     stopped: bool = False
+    warned_clock: bool = False  # one warning per source and run about times in the future
 
     def collect_repo(self, repo: str) -> bool:
         """Collect every stream of one repo; False once the source should stop (auth).
@@ -318,7 +348,14 @@ class _RepoRun:
                 self.stopped = isinstance(error, AuthError)
             except Exception as error:
                 result.errors.append(f"{repo}: {_describe(error)}")
-                log.exception("%s %s %s failed", self.source.name, stream, repo)
+                log.error(
+                    "%s %s %s failed: %s",
+                    self.source.name,
+                    stream,
+                    repo,
+                    _describe(error),
+                    exc_info=_debug(),
+                )
             finally:
                 result.seconds = time.monotonic() - started
                 with self.writer.lock:
@@ -346,7 +383,17 @@ class _RepoRun:
             if table == spec.table_name:
                 result.fetched += len(frame)
             self.progress.rows_fetched(self.source.name, stream, repo, len(frame))
-            text = page.cursor_text
+            cursor, clamped = clamp_cursor(page.cursor, self.started)
+            if clamped and not self.warned_clock:
+                self.warned_clock = True
+                log.warning(
+                    "%s %s %s: a time later than this run's start (a clock that lies?); the "
+                    "rows are stored, the cursor stays at the run's start",
+                    self.source.name,
+                    stream,
+                    repo,
+                )
+            text = replace(page, cursor=cursor).cursor_text
             checkpoint = None if text is None else (stream, repo, text)
             self.writer.add(table, frame, checkpoint)
 
@@ -367,6 +414,11 @@ def classified(source: SourceConfig, table: str, records: Records) -> Records:
 def _concat_arrow(table: str, frames: Iterable[pd.DataFrame]) -> pa.Table:
     spec = spec_for(table)
     return pa.concat_tables([to_arrow(spec, frame) for frame in frames]).unify_dictionaries()
+
+
+def _debug() -> bool:
+    """Tracebacks go to the log only under ``--debug``; otherwise one line says what failed."""
+    return log.isEnabledFor(logging.DEBUG)
 
 
 def _describe(error: BaseException) -> str:

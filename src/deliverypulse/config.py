@@ -14,17 +14,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from deliverypulse.connector import Connector, load_connector
 from deliverypulse.errors import ConfigError, UnknownConnectorError
+from deliverypulse.names import source_name_problem
 from deliverypulse.sources import COMMON_OPTIONS, Option, SourceConfig, parse_since
 from deliverypulse.store.schemas import STREAMS
 
 DEFAULT_OUTPUT = "deliverypulse-data"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 TOP_LEVEL_KEYS = ("output", "sources", "collect")
 OUTPUT_KEYS = ("path",)
+COLLECT_KEYS = ("concurrency",)
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,16 @@ def config_from_dict(
     if not out.is_absolute():
         out = (Path.cwd() if output else base_dir) / out
     collect_table = raw.get("collect", {})
-    concurrency = collect_table.get("concurrency", 4) if isinstance(collect_table, Mapping) else 4
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigError("expected a whole number >= 1", file=file, key="collect.concurrency")
+    if not isinstance(collect_table, Mapping):
+        raise ConfigError("[collect] must be a table", file=file, key="collect")
+    _reject_unknown(collect_table, COLLECT_KEYS, file=file, where="[collect]")
+    concurrency = collect_table.get("concurrency", 4)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigError(
+            f"expected a whole number >= 1, got {concurrency!r}",
+            file=file,
+            key="collect.concurrency",
+        )
 
     entries = raw.get("sources")
     if not isinstance(entries, list) or not entries:
@@ -136,10 +145,8 @@ def _source(entry: Any, index: int, *, file: Path | None, base_dir: Path) -> Sou
             continue
         options[key] = _checked(option, value, file=file, source=display, key=key)
     name = options["name"] or _default_name(type_name, connector, options)
-    if not _NAME.match(name):
-        raise ConfigError(
-            "use letters, digits, '.', '_' and '-' only", file=file, source=name, key="name"
-        )
+    if problem := source_name_problem(name):
+        raise ConfigError(problem, file=file, source=name, key="name")
     source = SourceConfig(
         name=name, type=type_name, options=options, config_file=file, base_dir=base_dir
     )
@@ -150,6 +157,8 @@ def _source(entry: Any, index: int, *, file: Path | None, base_dir: Path) -> Sou
 
 def _checked(option: Option, value: Any, *, file: Path | None, source: str, key: str) -> Any:
     """``value`` if it has the option's type; a regex option compiled."""
+    if option.is_url:
+        return _url(value, file=file, source=source, key=key)
     if option.is_pattern:
         if not isinstance(value, (str, re.Pattern)):
             raise ConfigError(
@@ -168,11 +177,32 @@ def _checked(option: Option, value: Any, *, file: Path | None, source: str, key:
     return value
 
 
+def _url(value: Any, *, file: Path | None, source: str, key: str) -> str:
+    """An http(s) URL with a host, checked now rather than failing (or retrying) at run time."""
+    problem = None
+    if not isinstance(value, str):
+        problem = f"expected an http(s) URL, got {value!r}"
+    else:
+        try:
+            parts = urlsplit(value.strip())
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as error:
+            problem = f"{value!r} is not a valid URL ({error})"
+        else:
+            if parts.scheme not in ("http", "https"):
+                problem = f"{value!r}: expected an http:// or https:// URL"
+            elif not parts.hostname:
+                problem = f"{value!r}: the URL has no host"
+    if problem:
+        raise ConfigError(problem, file=file, source=source, key=key)
+    return str(value).strip()
+
+
 def _check_common(source: SourceConfig, connector: type[Connector]) -> None:
     try:
         source.since  # noqa: B018 - parses and validates
     except ConfigError as error:
-        raise source.error(str(error), "since") from None
+        raise source.error(error.detail, "since") from None
     for stream in source.streams:
         if stream not in connector.streams:
             raise source.error(

@@ -57,6 +57,7 @@ class ConfigError(DeliveryPulseError):
         self.file = str(file) if file is not None else None
         self.source = source
         self.key = key
+        self.detail = message  # what was wrong, without where
         where = []
         if self.file:
             where.append(self.file)

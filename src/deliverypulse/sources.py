@@ -20,6 +20,11 @@ from deliverypulse.redaction import read_token
 from deliverypulse.rules import BOT_PATTERN, HOTFIX_PATTERN, PRODUCTION_PATTERN
 
 
+class URL(str):
+    """The kind of an option that holds an http(s) URL (an API root, an instance): the core
+    checks its scheme and host when the config is read, not when the first request fails."""
+
+
 @dataclass(frozen=True)
 class Option:
     """A config key a connector accepts: its type(s), default and one line of help."""
@@ -28,6 +33,11 @@ class Option:
     default: Any = None
     required: bool = False
     help: str = ""
+
+    @property
+    def is_url(self) -> bool:
+        """An http(s) URL option, checked by the core."""
+        return self.kind is URL
 
     @property
     def is_pattern(self) -> bool:
@@ -41,6 +51,7 @@ class Option:
 
 _TYPE_NAMES: dict[Any, str] = {
     re.Pattern: "a regular expression",
+    URL: "an http(s) URL",
     str: "a string",
     int: "an integer",
     float: "a number",
@@ -184,4 +195,4 @@ def parse_since(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-__all__ = ["COMMON_OPTIONS", "Option", "SourceConfig", "parse_since"]
+__all__ = ["COMMON_OPTIONS", "URL", "Option", "SourceConfig", "parse_since"]

@@ -104,22 +104,47 @@ def parse_time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def maybe_time(value: Any) -> datetime | None:
+    """A time to compute with while building a row, or None when missing or unparseable: the
+    raw value still goes into the row, where the core's coercion rejects it with a DataError
+    naming the table, column, row and value."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_time(value)
+    except DataError:
+        return None
+
+
+def seconds_between(start: Any, end: Any) -> float | None:
+    """``end - start`` in seconds for two ISO-8601 times; None if either is missing or bad."""
+    first, last = maybe_time(start), maybe_time(end)
+    return (last - first).total_seconds() if first and last else None
+
+
 def iso(value: datetime) -> str:
     """A datetime as ISO-8601 UTC text with a ``Z``."""
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _times(values: tuple[str | None, ...]) -> list[tuple[datetime, str]]:
+    """The values that are times, parsed (missing and unparseable ones are left out: a bad
+    time never moves a cursor; the row holding it is rejected by coercion, naming it)."""
+    parsed = ((maybe_time(v), v) for v in values if v)
+    return [(when, text) for when, text in parsed if when is not None]
+
+
 def latest(*values: str | None) -> str | None:
-    """The latest of some ISO-8601 times (None ignored)."""
-    present = [v for v in values if v]
-    return max(present, key=parse_time) if present else None
+    """The latest of some ISO-8601 times (missing or unparseable ones ignored)."""
+    present = _times(values)
+    return max(present, key=lambda pair: pair[0])[1] if present else None
 
 
 def earliest(*values: str | None) -> str | None:
-    """The earliest of some ISO-8601 times (None ignored)."""
-    present = [v for v in values if v]
-    return min(present, key=parse_time) if present else None
+    """The earliest of some ISO-8601 times (missing or unparseable ones ignored)."""
+    present = _times(values)
+    return min(present, key=lambda pair: pair[0])[1] if present else None
 
 
 def shift(value: str, *, days: float = 0, seconds: float = 0) -> str:
@@ -194,6 +219,15 @@ class WalkCursor:
         """The oldest time still worth reading: the watermark, or the source's ``since``."""
         return latest(self.since, iso(since) if since else None)
 
+    def clamped(self, ceiling: str) -> WalkCursor:
+        """No time later than ``ceiling`` (see :func:`clamp_cursor`)."""
+        return replace(
+            self,
+            since=earliest(self.since, ceiling) if self.since else None,
+            high=earliest(self.high, ceiling) if self.high else None,
+            open=earliest(self.open, ceiling) if self.open else None,
+        )
+
 
 @dataclass(frozen=True)
 class Watermark:
@@ -237,18 +271,19 @@ class Watermark:
 
     def is_new(self, object_id: str, updated_at: str | None) -> bool:
         """False for an object the previous run already stored in this state."""
-        if not self.updated_at or not updated_at:
+        when = maybe_time(updated_at)
+        if not self.updated_at or when is None:
             return True
-        mark, when = parse_time(self.updated_at), parse_time(updated_at)
+        mark = parse_time(self.updated_at)
         return when > mark or (when == mark and object_id not in self.seen)
 
     def advance(self, objects: Iterable[tuple[str, str | None]]) -> Watermark:
         """The watermark after storing ``objects`` (``(id, updated_at)``, any order)."""
         state = self
         for object_id, updated_at in objects:
-            if not updated_at:
+            when = maybe_time(updated_at)
+            if when is None or updated_at is None:
                 continue
-            when = parse_time(updated_at)
             mark = parse_time(state.updated_at) if state.updated_at else None
             if mark is not None and when == mark:
                 if object_id not in state.seen:
@@ -269,6 +304,31 @@ class Watermark:
 
     def with_extra(self, **values: Any) -> Watermark:
         return replace(self, extra={**self.extra, **values})
+
+    def clamped(self, ceiling: str) -> Watermark:
+        """No time later than ``ceiling`` (see :func:`clamp_cursor`)."""
+        if self.updated_at and parse_time(self.updated_at) > parse_time(ceiling):
+            return replace(self, updated_at=ceiling, seen=())
+        return self
+
+
+#: How far past the run's own start a cursor may move (clocks of servers and runners differ).
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+def clamp_cursor(cursor: Any, started: datetime) -> tuple[Any, bool]:
+    """``cursor`` with no time later than the run's start plus :data:`CLOCK_SKEW`, and whether
+    that changed it.
+
+    A row stamped in the future (a broken clock: a workflow run "finished" in 9999) is stored
+    like any other, but a watermark that jumped to it would make every later incremental run
+    skip everything. Cursor values that know times (``clamped``) are clamped; text is not.
+    """
+    clamp = getattr(cursor, "clamped", None)
+    if clamp is None:
+        return cursor, False
+    limited = clamp(iso(started + CLOCK_SKEW))
+    return limited, limited != cursor
 
 
 # --- paginators ------------------------------------------------------------------------------
@@ -354,7 +414,8 @@ class NewestFirst:
 
 
 def _older(value: str | None, floor: str | None) -> bool:
-    return bool(value and floor and parse_time(value) < parse_time(floor))
+    when = maybe_time(value)
+    return bool(when and floor and when < parse_time(floor))
 
 
 @dataclass(frozen=True)
@@ -504,6 +565,7 @@ def ordered(streams: Iterable[Stream], chosen: Iterable[str] | None = None) -> l
 
 
 __all__ = [
+    "CLOCK_SKEW",
     "DEFAULT_RUNTIME",
     "Cursor",
     "NewestFirst",
@@ -518,12 +580,15 @@ __all__ = [
     "UpdatedAfter",
     "WalkCursor",
     "Watermark",
+    "clamp_cursor",
     "earliest",
     "held_back",
     "iso",
     "latest",
+    "maybe_time",
     "ordered",
     "parse_time",
+    "seconds_between",
     "shift",
     "utc_now",
 ]

@@ -154,6 +154,7 @@ def metrics_command(
     if output_format == "parquet" and output is None and sys.stdout.isatty():
         raise click.UsageError("--format parquet needs --output FILE (or a pipe)")
     groups = list(by)
+    ds = load(directory)  # a dataset that cannot be read is a data error (exit 1), not usage
     with usage_errors(OptionError, ValueError, DataError):
         options = MetricOptions.build(
             tz=tz,
@@ -165,7 +166,6 @@ def metrics_command(
             environments=environments or None,
             since=since,
         )
-        ds = load(directory)
         table = (
             summary(ds, groups or None, options=options)
             if headline

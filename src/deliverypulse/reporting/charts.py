@@ -7,10 +7,11 @@ reader can select the labels. One calm palette throughout; cluster colours match
 
 from __future__ import annotations
 
+import functools
 import io
 import re
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, cast
 
 import matplotlib
 import matplotlib.dates
@@ -22,6 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from deliverypulse.dora.clusters import BENCHMARKS
+
+P = ParamSpec("P")
 
 INK = "#1f2933"
 MUTED = "#616e7c"
@@ -48,6 +51,8 @@ STAGE_LABELS = {
 }
 
 _STYLE: dict[str, Any] = {
+    # Names come from the data (repos, teams): draw "$x$" as the text it is, never as mathtext.
+    "text.parse_math": False,
     "svg.fonttype": "none",
     "svg.hashsalt": "deliverypulse",
     "font.family": "sans-serif",
@@ -71,6 +76,18 @@ _STYLE: dict[str, Any] = {
     "legend.frameon": False,
     "figure.dpi": 96,
 }
+
+
+def _drawn_as_text(chart: Callable[P, str]) -> Callable[P, str]:
+    """Build a chart with the page's style in force throughout, so every text made while
+    drawing (tick labels, legends, layout passes) is plain text, not mathtext."""
+
+    @functools.wraps(chart)
+    def build(*args: P.args, **kwargs: P.kwargs) -> str:
+        with matplotlib.rc_context(cast(Any, _STYLE)):
+            return chart(*args, **kwargs)
+
+    return build
 
 
 def _svg(figure: Figure, name: str) -> str:
@@ -120,6 +137,7 @@ def duration_unit(hours: Sequence[float] | pd.Series) -> tuple[float, str]:
     return (1.0, "hours") if largest < 48 else (24.0, "days")
 
 
+@_drawn_as_text
 def trends(table: pd.DataFrame, period: str, benchmarks: str = "2023") -> str:
     """Four small multiples over time: deployments, median lead time, change failure rate and
     median recovery time, one point per ``period``. Behind the last three, faint bands of the
@@ -194,6 +212,7 @@ def _bands(axis: Axes, bounds: tuple[float, float, float], divisor: float, top: 
             )
 
 
+@_drawn_as_text
 def lead_time_breakdown(rows: pd.DataFrame) -> str:
     """Stacked horizontal bars: the median of each stage per row (``label`` plus one column per
     stage, in hours). Medians of stages do not add up to the median lead time; the page says
@@ -240,6 +259,7 @@ def lead_time_breakdown(rows: pd.DataFrame) -> str:
     return _svg(figure, "lead-time-breakdown")
 
 
+@_drawn_as_text
 def failure_rates(
     groups: pd.DataFrame, name: str, colours: Sequence[str] | None = None, xlabel: str = ""
 ) -> str:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deliverypulse.errors import DataError
+from deliverypulse.names import check_source_name
 from deliverypulse.store.files import write_atomic
 from deliverypulse.store.schemas import SCHEMA_VERSION, TableSpec, spec_for
 
@@ -29,7 +30,9 @@ class ParquetStore:
         self._guard = threading.Lock()
 
     def partition_path(self, table: str, source: str) -> Path:
-        return self.root / table / f"source={source}" / PART_NAME
+        """Where ``source``'s rows of ``table`` live; a name that is no folder name (``..``,
+        ``a/b``) is refused, so nothing is ever written outside the dataset."""
+        return self.root / table / f"source={check_source_name(source)}" / PART_NAME
 
     def sources(self, table: str) -> list[str]:
         directory = self.root / table
@@ -92,9 +95,23 @@ class ParquetStore:
 
 
 def _conform(spec: TableSpec, table: pa.Table, path: Path) -> pa.Table:
-    """Bring a file written by an older schema version up to the current one."""
+    """Bring a file written by an older schema version up to the current one.
+
+    A file without the table's key columns is not ours (a stray export, another tool's file):
+    reading it as rows of nulls would corrupt every figure, so it is an error naming it.
+    """
     if table.schema.equals(spec.schema, check_metadata=False):
         return table
+    missing = [name for name in spec.key if name not in table.column_names]
+    if missing:
+        raise DataError(
+            f"{path} is not a deliverypulse {spec.name} file: it has no "
+            f"{', '.join(repr(name) for name in missing)} column "
+            f"(it has {', '.join(table.column_names[:8]) or 'no columns'}); move it out of the "
+            "dataset folder or delete it",
+            table=spec.name,
+            column=missing[0],
+        )
     columns = []
     for field in spec.schema:
         if field.name in table.column_names:
