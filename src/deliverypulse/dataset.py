@@ -61,7 +61,7 @@ def start_frame(data: Any = None, *, source: str | None = None) -> pd.DataFrame:
 def _strings(frame: pd.DataFrame, name: str, default: str | None) -> pd.Series:
     if name in frame.columns:
         column = frame[name].astype("string")
-        return column.replace("", pd.NA) if name == "repo" else column.fillna(default)
+        return column.mask(column == "") if name == "repo" else column.fillna(default)
     return pd.Series([default] * len(frame), dtype="string")
 
 
@@ -180,13 +180,19 @@ class Dataset:
             spec = spec_for(name)
             for source, part in frame.groupby("source", sort=True, observed=True):
                 store.upsert(name, str(source), to_arrow(spec, part.reset_index(drop=True)))
+        frame = self.collection_start
         starts = [
             Start(
-                str(row.source),
-                SOURCE_START if pd.isna(row.repo) else str(row.repo),
-                None if pd.isna(row.start) else row.start.to_pydatetime(),
+                str(source),
+                SOURCE_START if pd.isna(repo) else str(repo),
+                None if pd.isna(start) else pd.Timestamp(start).to_pydatetime(),
             )
-            for row in self.collection_start.itertuples(index=False)
+            for source, repo, start in zip(
+                frame["source"].tolist(),
+                frame["repo"].tolist(),
+                frame["start"].tolist(),
+                strict=True,
+            )
         ]
         SyncState(Path(path)).set_starts(starts)
 

@@ -155,8 +155,8 @@ def _collection_start(ds: Dataset, success: pd.DataFrame, environments: Any) -> 
     aligned = success[["source", "repo", "environment"]].merge(
         first.reset_index(), on=["source", "repo", "environment"], how="left"
     )
-    first = as_micros(aligned["_first"].fillna(success["created_at"]))
-    return np.where(given != NAT, given, first)
+    earliest = as_micros(aligned["_first"].fillna(success["created_at"]))
+    return np.where(given != NAT, given, earliest)
 
 
 def _commit_change_rows(

@@ -85,7 +85,8 @@ def _live(frame: pd.DataFrame, success: BoolArray) -> IntArray:
     group = frame.groupby(SEQUENCE, sort=False).ngroup().to_numpy(np.int64)
     marks = pd.Series(np.where(success, np.arange(len(frame)), np.nan))
     previous = marks.groupby(group).shift(1).groupby(group).ffill()
-    return previous.fillna(-1).to_numpy(np.int64)
+    live: IntArray = np.asarray(previous.fillna(-1), dtype=np.int64)
+    return live
 
 
 def _walk(
@@ -185,8 +186,8 @@ def _as_changes(
         owned[["attempt", "change"]].assign(commit=-1),
         visited.loc[trunk, ["attempt"]].assign(change=-1, commit=rows[trunk]),
     ]
-    out = pd.concat(parts, ignore_index=True).drop_duplicates()
-    return out.astype(np.int64).assign(shipped=False)
+    out: pd.DataFrame = pd.concat(parts, ignore_index=True).drop_duplicates().astype(np.int64)
+    return out.assign(shipped=False)
 
 
 __all__ = ["COLUMNS", "attempt_changes"]
