@@ -267,9 +267,17 @@ class _SourceWriter:
         self._frames: dict[str, list[pd.DataFrame]] = defaultdict(list)
         self._rows = 0
         self._cursors: dict[tuple[str, str], str] = {}
-        self._repos: set[str] = set()  # repos with rows or cursors since the last write
+        self._starting: set[str] = set()  # repos whose reads set where their collection starts
         # A full refresh keeps the keys of every row it read, per table and repo read.
         self._seen: dict[tuple[str, str], list[pd.DataFrame]] = defaultdict(list)
+
+    def starts_here(self, repo: str) -> None:
+        """This run's reads of ``repo`` say where its collection starts: it had no cursors (a
+        first collection, or a full refresh), or the run has a ``since`` (which can move the
+        start earlier). A run without ``since`` that resumes from cursors reads only what is
+        new, so it leaves the start alone."""
+        with self.lock:
+            self._starting.add(repo)
 
     def add(
         self, table: str, frame: pd.DataFrame, repo: str, cursor: tuple[str, str] | None
@@ -277,7 +285,6 @@ class _SourceWriter:
         """Buffer one page's rows, read for ``repo``; ``cursor`` is (stream, value) if the page
         carries one."""
         with self.lock:
-            self._repos.add(repo)
             if len(frame):
                 self._frames[table].append(frame)
                 self._rows += len(frame)
@@ -336,18 +343,23 @@ class _SourceWriter:
                 self.results[table].added += added
         self._frames.clear()
         self._rows = 0
-        if self._cursors or self._repos:
+        if self._cursors or self._starting:
             # The collection's start goes with the first cursors of a repo, in the same write.
-            starts = [Start(self.source, repo, self.since) for repo in sorted(self._repos)]
+            starts = [
+                Start(self.source, repo, self.since)
+                for repo in sorted(self._starting)
+            ]
+            if starts:
+                starts.append(Start(self.source, SOURCE_START, self.since))
             self.state.set_cursors(
                 [
                     (self.source, stream, repo, value)
                     for (stream, repo), value in self._cursors.items()
                 ],
-                [*starts, Start(self.source, SOURCE_START, self.since)],
+                starts,
             )
             self._cursors.clear()
-            self._repos.clear()
+            self._starting.clear()
 
 
 @dataclass
@@ -372,6 +384,9 @@ class _RepoRun:
         merges it into the source's total under a lock, so no count is lost to a race.
         """
         shared = Shared()  # what a stream hands the streams declared after it, for this repo
+        first = all(self.state.cursor(self.source.name, s.name, repo) is None for s in self.streams)
+        if self.full_refresh or first or self.source.since is not None:
+            self.writer.starts_here(repo)
         good: set[str] = set()
         bad: set[str] = set()
         for spec in self.streams:
