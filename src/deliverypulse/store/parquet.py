@@ -102,7 +102,7 @@ class ParquetStore:
             ours = existing.select(columns).to_pandas(types_mapper=_as_string)
             seen = keys.select(key).to_pandas(types_mapper=_as_string).drop_duplicates()
             found = ours.merge(seen.assign(__seen=True), on=key, how="left")["__seen"]
-            drop = found.isna().to_numpy(dtype=bool)
+            drop = found.isna().to_numpy(dtype=bool).copy()
             if repos is not None:
                 drop &= ours["repo"].isin(sorted(repos)).to_numpy(dtype=bool)
             if not drop.any():
