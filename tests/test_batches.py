@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 from gitrepo import BOB, GitRepo
 
 import deliverypulse as dp

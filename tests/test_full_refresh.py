@@ -28,8 +28,16 @@ def build_repo(path: Path) -> GitRepo:
 
 def collect(config: Path, *extra: str) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "deliverypulse", "collect", "--config", str(config), "--json"]
-        + list(extra),
+        [
+            sys.executable,
+            "-m",
+            "deliverypulse",
+            "collect",
+            "--config",
+            str(config),
+            "--json",
+            *list(extra),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

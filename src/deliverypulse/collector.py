@@ -345,10 +345,7 @@ class _SourceWriter:
         self._rows = 0
         if self._cursors or self._starting:
             # The collection's start goes with the first cursors of a repo, in the same write.
-            starts = [
-                Start(self.source, repo, self.since)
-                for repo in sorted(self._starting)
-            ]
+            starts = [Start(self.source, repo, self.since) for repo in sorted(self._starting)]
             if starts:
                 starts.append(Start(self.source, SOURCE_START, self.since))
             self.state.set_cursors(
