@@ -72,9 +72,8 @@ def test_lead_time_runs_from_the_earliest_authored_commit(
     project = server.projects["acme/app"]
     since = project.merge_requests[0]["created_at"][:10]
     collect(server, tmp_path, since=since)
-    # ``since`` is passed to the metrics too: until the dataset records where collection
-    # started (issue 10, item 3), the first deployment would otherwise ship nothing.
-    lead = dp.lead_times(dp.load(tmp_path), since=since).set_index("change_id")
+    # No ``since`` for the metrics: the dataset records where collection started.
+    lead = dp.lead_times(dp.load(tmp_path)).set_index("change_id")
     # Where each merge request shipped, by the fake's own bookkeeping (what GitLab's
     # deployment merge requests endpoint answers), not by our linking.
     finished = {d["id"]: pd.Timestamp(d["finished_at"]) for d in project.deployments}

@@ -84,9 +84,11 @@ def test_frequency_per_day_and_deployment_days_per_week() -> None:
     assert row["period_days"] == 29
     assert row["deployments"] == 3
     assert row["deployment_days"] == 2
-    assert row["deployments_per_day"] == pytest.approx(3 / 29)
-    assert row["deployment_days_per_week"] == pytest.approx(2 * 7 / 29)
-    assert row["deployment_frequency_cluster"] == "medium"  # 3/29 ≈ 0.10 per day: weekly-ish
+    # Rates are per day of a month's average length (365.25 / 12 days), not of February's 29,
+    # so the same count rates the same in every month.
+    assert row["deployments_per_day"] == pytest.approx(3 / (365.25 / 12))
+    assert row["deployment_days_per_week"] == pytest.approx(2 * 7 / (365.25 / 12))
+    assert row["deployment_frequency_cluster"] == "medium"  # ≈ 0.099 per day: under weekly
 
 
 def test_group_by_a_user_column_and_by_repo() -> None:

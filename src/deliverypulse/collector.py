@@ -33,6 +33,7 @@ from deliverypulse.sources import SourceConfig
 from deliverypulse.store import DatasetLock, ParquetStore, SyncState, spec_for
 from deliverypulse.store.coerce import Records, coerce_frame, to_arrow, to_frame
 from deliverypulse.store.files import remove_stale_temp_files
+from deliverypulse.store.state import SOURCE_START, Start
 from deliverypulse.streams import (
     DEFAULT_RUNTIME,
     Runtime,
@@ -60,6 +61,7 @@ class StreamResult:
     repos: int = 0
     fetched: int = 0
     added: int = 0
+    removed: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -72,6 +74,7 @@ class StreamResult:
         self.repos += other.repos
         self.fetched += other.fetched
         self.added += other.added
+        self.removed += other.removed
         self.seconds += other.seconds
         self.errors.extend(other.errors)
 
@@ -80,7 +83,9 @@ class StreamResult:
         head = f"{self.source} {self.stream}: "
         body = (
             f"{self.repos} repo{'s' if self.repos != 1 else ''}, {self.fetched:,} rows fetched, "
-            f"{self.added:,} new, {self.seconds:.1f}s"
+            f"{self.added:,} new, "
+            + (f"{self.removed:,} removed, " if self.removed else "")
+            + f"{self.seconds:.1f}s"
         )
         if self.errors:
             return f"{head}FAILED ({'; '.join(self.errors)}) after {body}"
@@ -230,7 +235,7 @@ def _collect_source(
     summary.results.extend(results.values())
     try:
         workers = max(1, min(connector_class.concurrency, config.concurrency, len(repos) or 1))
-        writer = _SourceWriter(store, state, source.name, results)
+        writer = _SourceWriter(store, state, source.name, results, full_refresh, source.since)
         run = _RepoRun(
             connector,
             source,
@@ -254,6 +259,10 @@ def _collect_source(
             # Rows of completed pages are good even if a later page or repo failed: write them,
             # and the cursors that cover them.
             writer.flush()
+        if full_refresh:
+            # Only now that every row read is durable, and only where the read completed.
+            everything = run.clean and len(run.completed) == len(repos)
+            writer.replace_unread(run.completed, everything)
     finally:
         connector.close()
 
@@ -268,28 +277,88 @@ class _SourceWriter:
     """
 
     def __init__(
-        self, store: ParquetStore, state: SyncState, source: str, results: dict[str, StreamResult]
+        self,
+        store: ParquetStore,
+        state: SyncState,
+        source: str,
+        results: dict[str, StreamResult],
+        full_refresh: bool = False,
+        since: datetime | None = None,
     ) -> None:
         self.store = store
         self.state = state
         self.source = source
         self.results = results
+        self.full_refresh = full_refresh
+        self.since = since
         self.lock = threading.Lock()  # also guards the totals in ``results``
         self._frames: dict[str, list[pd.DataFrame]] = defaultdict(list)
         self._rows = 0
         self._cursors: dict[tuple[str, str], str] = {}
+        self._starting: set[str] = set()  # repos whose reads set where their collection starts
+        # A full refresh keeps the keys of every row it read, per table and repo read.
+        self._seen: dict[tuple[str, str], list[pd.DataFrame]] = defaultdict(list)
 
-    def add(self, table: str, frame: pd.DataFrame, cursor: tuple[str, str, str] | None) -> None:
-        """Buffer one page's rows; ``cursor`` is (stream, repo, value) if the page carries one."""
+    def starts_here(self, repo: str) -> None:
+        """This run's reads of ``repo`` say where its collection starts: it had no cursors (a
+        first collection, or a full refresh), or the run has a ``since`` (which can move the
+        start earlier). A run without ``since`` that resumes from cursors reads only what is
+        new, so it leaves the start alone."""
+        with self.lock:
+            self._starting.add(repo)
+
+    def add(
+        self, table: str, frame: pd.DataFrame, repo: str, cursor: tuple[str, str] | None
+    ) -> None:
+        """Buffer one page's rows, read for ``repo``; ``cursor`` is (stream, value) if the page
+        carries one."""
         with self.lock:
             if len(frame):
                 self._frames[table].append(frame)
                 self._rows += len(frame)
+                if self.full_refresh:
+                    key = [name for name in spec_for(table).key if name != "source"]
+                    columns = key if "repo" in key else [*key, "repo"]
+                    self._seen[(table, repo)].append(frame[columns])
             if cursor is not None:
-                stream, repo, value = cursor
+                stream, value = cursor
                 self._cursors[(stream, repo)] = value
                 if self._rows >= FLUSH_ROWS:
                     self._flush()
+
+    def replace_unread(self, completed: dict[str, set[str]], everything: bool) -> None:
+        """After a full refresh: drop the rows it did not read again, only in the tables and
+        repos whose streams all completed (all of the source's rows when ``everything``
+        completed), then record that their collection now starts at this run's ``since``."""
+        with self.lock:
+            tables = sorted({table for names in completed.values() for table in names})
+            for table in tables:
+                repos = {repo for repo, names in completed.items() if table in names}
+                seen = [
+                    frame
+                    for (name, repo), frames in self._seen.items()
+                    if name == table and repo in repos
+                    for frame in frames
+                ]
+                spec = spec_for(table)
+                key = [name for name in spec.key if name != "source"]
+                keys = (
+                    pd.concat(seen, ignore_index=True)
+                    if seen
+                    else pd.DataFrame({name: pd.Series(dtype="string") for name in key})
+                )
+                scope = None if everything else repos
+                keys_table = pa.Table.from_pandas(keys[key].astype("string"), preserve_index=False)
+                removed = self.store.keep_only(table, self.source, keys_table, scope)
+                if removed:
+                    log.info("%s %s: %d rows the source no longer has", self.source, table, removed)
+                if table in self.results:
+                    self.results[table].removed += removed
+            starts = [Start(self.source, repo, self.since, reset=True) for repo in completed]
+            if everything:
+                starts.append(Start(self.source, SOURCE_START, self.since, reset=True))
+            self.state.set_starts(starts)
+            self._seen.clear()
 
     def flush(self) -> None:
         with self.lock:
@@ -302,14 +371,20 @@ class _SourceWriter:
                 self.results[table].added += added
         self._frames.clear()
         self._rows = 0
-        if self._cursors:
+        if self._cursors or self._starting:
+            # The collection's start goes with the first cursors of a repo, in the same write.
+            starts = [Start(self.source, repo, self.since) for repo in sorted(self._starting)]
+            if starts:
+                starts.append(Start(self.source, SOURCE_START, self.since))
             self.state.set_cursors(
                 [
                     (self.source, stream, repo, value)
                     for (stream, repo), value in self._cursors.items()
-                ]
+                ],
+                starts,
             )
             self._cursors.clear()
+            self._starting.clear()
 
 
 @dataclass
@@ -325,6 +400,9 @@ class _RepoRun:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))  # cursors stop here
     stopped: bool = False
     warned_clock: bool = False  # one warning per source and run about times in the future
+    #: Per repo whose streams all ran: the tables none of its failed streams reads or wrote.
+    completed: dict[str, set[str]] = field(default_factory=dict)
+    clean: bool = True  # no stream of any repo failed
 
     def collect_repo(self, repo: str) -> bool:
         """Collect every stream of one repo; False once the source should stop (auth).
@@ -333,6 +411,11 @@ class _RepoRun:
         merges it into the source's total under a lock, so no count is lost to a race.
         """
         shared = Shared()  # what a stream hands the streams declared after it, for this repo
+        first = all(self.state.cursor(self.source.name, s.name, repo) is None for s in self.streams)
+        if self.full_refresh or first or self.source.since is not None:
+            self.writer.starts_here(repo)
+        good: set[str] = set()
+        bad: set[str] = set()
         for spec in self.streams:
             stream, total = spec.name, self.results[spec.name]
             if self.stopped:
@@ -340,8 +423,9 @@ class _RepoRun:
             result = StreamResult(self.source.name, stream, repos=1)
             started = time.monotonic()
             self.progress.stream_started(self.source.name, stream, repo)
+            written = {spec.table_name}
             try:
-                self._collect_stream(spec, repo, result, shared)
+                self._collect_stream(spec, repo, result, shared, written)
             except DeliveryPulseError as error:
                 result.errors.append(f"{repo}: {error}")
                 log.error("%s %s %s: %s", self.source.name, stream, repo, error)
@@ -361,10 +445,15 @@ class _RepoRun:
                 with self.writer.lock:
                     total.add(result)
                 self.progress.stream_finished(self.source.name, stream, repo)
+                (good if result.ok else bad).update(written)
+                self.clean &= result.ok
+        if not self.stopped:
+            with self.writer.lock:
+                self.completed[repo] = good - bad
         return not self.stopped
 
     def _collect_stream(
-        self, spec: Stream, repo: str, result: StreamResult, shared: Shared
+        self, spec: Stream, repo: str, result: StreamResult, shared: Shared, written: set[str]
     ) -> None:
         stream = spec.name
         text = None if self.full_refresh else self.state.cursor(self.source.name, stream, repo)
@@ -378,6 +467,7 @@ class _RepoRun:
         )
         for page in merge_pages(self.connector.read_stream(run), MERGED_PAGE_ROWS):
             table = page.table or spec.table_name
+            written.add(table)
             records = classified(self.source, table, page.records)
             frame = coerce_frame(spec_for(table), records, source=self.source.name, repo=repo)
             if table == spec.table_name:
@@ -394,8 +484,8 @@ class _RepoRun:
                     repo,
                 )
             text = replace(page, cursor=cursor).cursor_text
-            checkpoint = None if text is None else (stream, repo, text)
-            self.writer.add(table, frame, checkpoint)
+            checkpoint = None if text is None else (stream, text)
+            self.writer.add(table, frame, repo, checkpoint)
 
 
 def classified(source: SourceConfig, table: str, records: Records) -> Records:

@@ -2,21 +2,109 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from deliverypulse.errors import DeliveryPulseError
-from deliverypulse.store.coerce import Records, coerce_frame, from_arrow, to_arrow
+from deliverypulse.errors import DataError, DeliveryPulseError
+from deliverypulse.store.coerce import Records, coerce_frame, from_arrow, to_arrow, to_frame
 from deliverypulse.store.parquet import ParquetStore
 from deliverypulse.store.schemas import TABLES, spec_for
+from deliverypulse.store.state import SOURCE_START, Start, SyncState
+from deliverypulse.timeutil import utc
+
+#: Columns of :attr:`Dataset.collection_start`.
+START_COLUMNS = ("source", "repo", "start")
 
 
 def empty_frame(table: str) -> pd.DataFrame:
     """A zero-row frame with ``table``'s columns and dtypes."""
     return from_arrow(spec_for(table).schema.empty_table())
+
+
+def start_frame(data: Any = None, *, source: str | None = None) -> pd.DataFrame:
+    """Collection starts as a frame of ``source``, ``repo`` and ``start``.
+
+    ``repo`` missing: the source's own start (for its rows under other repo names). ``start``
+    missing (NaT): the collection read the source's whole history. Accepts a frame, records,
+    or a mapping ``{repo: start}`` (with ``source``); a bad value is a :class:`DataError`.
+    """
+    if data is None:
+        rows: Any = []
+    elif isinstance(data, Mapping):
+        rows = [{"repo": repo, "start": start} for repo, start in data.items()]
+    else:
+        rows = data
+    frame = to_frame(rows)
+    if "start" not in frame.columns and len(frame):
+        raise DataError("collection_start needs a 'start' column", table="collection_start")
+    out = pd.DataFrame(
+        {
+            "source": _strings(frame, "source", source),
+            "repo": _strings(frame, "repo", None),
+            "start": _times(frame),
+        }
+    )
+    if bool(out["source"].isna().any()):
+        raise DataError(
+            "collection_start: every row needs a source (or pass source=)",
+            table="collection_start",
+            column="source",
+        )
+    return out.reset_index(drop=True)
+
+
+def _strings(frame: pd.DataFrame, name: str, default: str | None) -> pd.Series:
+    if name in frame.columns:
+        column = frame[name].astype("string")
+        return column.mask(column == "") if name == "repo" else column.fillna(default)
+    return pd.Series([default] * len(frame), dtype="string")
+
+
+def _times(frame: pd.DataFrame) -> pd.Series:
+    if "start" not in frame.columns:
+        return pd.Series([], dtype="datetime64[us, UTC]")
+    try:
+        return pd.Series(
+            [pd.NaT if pd.isna(value) else utc(value) for value in frame["start"]],
+            dtype="datetime64[us, UTC]",
+        )
+    except (TypeError, ValueError) as error:
+        raise DataError(
+            f"collection_start: 'start' must be timestamps ({error})",
+            table="collection_start",
+            column="start",
+        ) from None
+
+
+def collection_start_of(ds: Dataset, rows: pd.DataFrame, since: Any = None) -> pd.Series:
+    """Per row of ``rows`` (with ``source`` and ``repo``), where its repo's collection started.
+
+    ``since``: a time (every repo starts there), a frame like :func:`start_frame` takes (per
+    source and repo), or ``None``: what the dataset recorded (:attr:`Dataset.collection_start`;
+    a repo without a row of its own takes its source's). NaT where nothing is known or the
+    whole history was read; callers then start at the repo's first production deployment.
+    """
+    index = rows.index
+    if since is not None and not isinstance(since, pd.DataFrame | list | Mapping):
+        return pd.Series(utc(since), index=index, dtype="datetime64[us, UTC]")
+    table = ds.collection_start if since is None else start_frame(since)
+    if table.empty or rows.empty:
+        return pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
+    keys = rows[["source", "repo"]].astype("string").reset_index(drop=True)
+    own = table.loc[table["repo"].notna()].drop_duplicates(["source", "repo"], keep="last")
+    whole = table.loc[table["repo"].isna(), ["source", "start"]].drop_duplicates(
+        "source", keep="last"
+    )
+    found = keys.merge(own, on=["source", "repo"], how="left")["start"]
+    has_own = keys.merge(own.assign(_own=True), on=["source", "repo"], how="left")["_own"]
+    fallback = keys.merge(whole, on="source", how="left")["start"]
+    start = found.where(has_own.notna().to_numpy(dtype=bool), fallback)
+    return pd.Series(start.to_numpy(), index=index, dtype="datetime64[us, UTC]")
 
 
 @dataclass
@@ -37,6 +125,10 @@ class Dataset:
         default_factory=partial(empty_frame, "deployment_changes")
     )
     path: Path | None = None
+    collection_start: pd.DataFrame = field(default_factory=start_frame)
+    """Where each source's (``repo`` missing) and repo's collection started: ``start`` is the
+    collect run's ``since``, or NaT when it read the whole history. Every stage starts there
+    unless given ``since``."""
 
     @classmethod
     def from_frames(
@@ -48,6 +140,7 @@ class Dataset:
         test_runs: Records | None = None,
         incidents: Records | None = None,
         deployment_changes: Records | None = None,
+        collection_start: Any = None,
         source: str = "manual",
     ) -> Dataset:
         """Build a Dataset from DataFrames or lists of dicts.
@@ -55,6 +148,8 @@ class Dataset:
         Each table is coerced to its schema: missing optional columns are filled with nulls,
         ISO strings become UTC timestamps, a missing ``source`` becomes ``source``. A value that
         does not fit raises :class:`DataError` naming the table, column and row.
+        ``collection_start``: where each repo's collection started (rows of ``source``,
+        ``repo``, ``start``, or ``{repo: start}``), as ``collect --since`` records it.
         """
         given = {
             "deployments": deployments,
@@ -69,7 +164,8 @@ class Dataset:
             for name, data in given.items()
             if data is not None
         }
-        return cls(**frames)  # type: ignore[arg-type]
+        starts = start_frame(collection_start, source=source)
+        return cls(**frames, collection_start=starts)  # type: ignore[arg-type]
 
     def table(self, name: str) -> pd.DataFrame:
         spec_for(name)
@@ -84,6 +180,21 @@ class Dataset:
             spec = spec_for(name)
             for source, part in frame.groupby("source", sort=True, observed=True):
                 store.upsert(name, str(source), to_arrow(spec, part.reset_index(drop=True)))
+        frame = self.collection_start
+        starts = [
+            Start(
+                str(source),
+                SOURCE_START if pd.isna(repo) else str(repo),
+                None if pd.isna(start) else pd.Timestamp(start).to_pydatetime(),
+            )
+            for source, repo, start in zip(
+                frame["source"].tolist(),
+                frame["repo"].tolist(),
+                frame["start"].tolist(),
+                strict=True,
+            )
+        ]
+        SyncState(Path(path)).set_starts(starts)
 
     def summary(self) -> dict[str, int]:
         return {name: len(self.table(name)) for name in TABLES}
@@ -103,7 +214,14 @@ def load(path: Path | str) -> Dataset:
         )
     store = ParquetStore(root)
     tables = {name: from_arrow(store.read(name)) for name in TABLES}
-    return Dataset(**tables, path=root)
+    recorded = SyncState(root).starts()
+    starts = start_frame(
+        [
+            {"source": row["source"], "repo": row["repo"], "start": row.get("since")}
+            for row in recorded
+        ]
+    )
+    return Dataset(**tables, path=root, collection_start=starts)
 
 
-__all__ = ["Dataset", "empty_frame", "load"]
+__all__ = ["START_COLUMNS", "Dataset", "collection_start_of", "empty_frame", "load", "start_frame"]

@@ -77,9 +77,10 @@ def _per_change(column: pd.Series) -> npt.NDArray[np.float64]:
 
 
 def _batch_sizes(prepared: Prepared) -> pd.DataFrame:
-    """Per deployment row (index): changes shipped, their commits (``commit_count``) and
-    lines changed (``additions + deletions``). Sums are missing when no shipped change knows
-    the number."""
+    """Per outcome row (index): the changes it put live (``prepared.batches``: counted changes
+    only, those put live again after a rollback included), their commits (``commit_count``) and
+    lines changed (``additions + deletions``). Sums are missing when no change in the batch
+    knows the number."""
     changes = prepared.changes
     additions, deletions = _per_change(changes["additions"]), _per_change(changes["deletions"])
     lines = np.where(
@@ -88,16 +89,16 @@ def _batch_sizes(prepared: Prepared) -> pd.DataFrame:
         np.nan_to_num(additions) + np.nan_to_num(deletions),
     )
     commits = _per_change(changes["commit_count"])
-    row = prepared.link_change
-    known = row >= 0
+    batches = prepared.batches
+    row = batches["change"].to_numpy(np.int64)
     shipped = pd.DataFrame(
         {
-            "_deployment": prepared.links.deployment,
-            "_lines": np.where(known, lines[np.where(known, row, 0)], np.nan),
-            "_commits": np.where(known, commits[np.where(known, row, 0)], np.nan),
+            "_outcome": batches["outcome"].to_numpy(np.int64),
+            "_lines": lines[row],
+            "_commits": commits[row],
         }
     )
-    grouped = shipped.groupby("_deployment", sort=False)
+    grouped = shipped.groupby("_outcome", sort=False)
     return pd.DataFrame(
         {
             "batch_changes": grouped.size(),
@@ -122,11 +123,13 @@ def deployment_table(
 ) -> pd.DataFrame:
     """One row per production deployment attempt (success, failure, error) in the window.
 
-    A successful deployment that shipped no linked change has ``batch_changes`` 0 and no batch
-    group (a redeploy, or a repo's first deployment); a failed attempt shipped nothing, so its
-    batch size is unknown (null). ``lead_time_h`` is the median lead time of the changes it
-    shipped (bots excluded, as in the metrics). ``data``, ``options``, ``links`` and keywords
-    as in :func:`deliverypulse.metrics`.
+    A successful deployment's batch is what it put live (``Prepared.batches``): the changes it
+    shipped and, after a rollback, those it put live again; changes are counted as every metric
+    counts them (bots excluded by default). One that put no change live has ``batch_changes`` 0
+    and no batch group (a redeploy, or a repo's first deployment); a failed attempt's sizes are
+    null here (what it tried to put live is in ``Prepared.batches``). ``lead_time_h`` is the
+    median lead time of the changes it shipped (bots excluded, as in the metrics). ``data``,
+    ``options``, ``links`` and keywords as in :func:`deliverypulse.metrics`.
     """
     prepared = resolve(data, options, links, keywords)
     outcomes = prepared.outcomes  # prepare() already starts the window at ``since``
@@ -142,10 +145,12 @@ def deployment_table(
 
     sizes = _batch_sizes(prepared)
     success = outcomes["is_success"].to_numpy(dtype=bool)
-    shipped = _at(sizes, rows, "batch_changes").fillna(0).where(success, pd.NA)
+    positions = np.arange(len(outcomes), dtype=np.int64)
+    shipped = _at(sizes, positions, "batch_changes").fillna(0).where(success, pd.NA)
     frame["batch_changes"] = shipped.astype("Int64").array
     for name in ("batch_commits", "batch_lines"):
-        frame[name] = _at(sizes, rows, name).round().astype("Int64").array
+        sums = _at(sizes, positions, name).where(success, pd.NA)
+        frame[name] = sums.round().astype("Int64").array
     frame["batch_group"] = batch_groups(frame["batch_changes"], bins)
 
     lead_hours = hours(prepared.lead["lead_time"]).to_numpy(dtype=float)

@@ -64,3 +64,16 @@ def format_option(choices: list[str], help: str | None = None) -> Callable[[F], 
         show_default=True,
         help=help,
     )
+
+
+#: ``--since`` / ``--until``: the window of the metrics, the analysis and the report.
+since_option = click.option(
+    "--since",
+    help="Start of the window (date, UTC): nothing before it is linked or counted "
+    "(default: where each repo's collection started).",
+)
+until_option = click.option(
+    "--until",
+    help="End of the window (date, UTC, excluded): only deployments before it count, "
+    "e.g. --since 2024-03-01 --until 2024-04-01 is March.",
+)

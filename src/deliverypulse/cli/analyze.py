@@ -25,7 +25,7 @@ from deliverypulse.analysis import (
     analyze,
 )
 from deliverypulse.cli._errors import handle_errors, usage_errors
-from deliverypulse.cli._options import F, dataset_directory, format_option
+from deliverypulse.cli._options import F, dataset_directory, format_option, until_option
 from deliverypulse.dataset import load
 from deliverypulse.errors import OptionError
 
@@ -146,6 +146,7 @@ def _at_least_one(name: str, default: int, help: str) -> Callable[[F], F]:
     help="Lower edges of the batch-size groups, in changes (1,2,4,8 gives 1, 2-3, 4-7, 8+).",
 )
 @click.option("--since", help="Analyse only deployments finished on or after this date.")
+@until_option
 @handle_errors
 def analyze_command(
     directory: Path,
@@ -154,10 +155,12 @@ def analyze_command(
     min_per_group: int,
     bins: str,
     since: str | None,
+    until: str | None,
 ) -> None:
     """Do big batches and approval gates make releases safer? Tests on the dataset in DIRECTORY."""
     edges = parse_bins(bins)
     start = parse_since(since)
+    end = parse_since(until)
     with usage_errors(AnalysisError, OptionError):
         result = analyze(
             load(directory),
@@ -165,6 +168,7 @@ def analyze_command(
             min_deployments=min_deployments,
             min_per_group=min_per_group,
             since=start,
+            until=end,
         )
     if output_format == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))

@@ -42,7 +42,12 @@ DEFAULT_CONFIG = "deliverypulse.toml"
     help="Dataset directory (overrides [output] path).",
 )
 @click.option("--since", help="Collect nothing older than this date (YYYY-MM-DD).")
-@click.option("--full-refresh", is_flag=True, help="Ignore saved cursors and read everything.")
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Ignore saved cursors and read everything again; rows the source no longer returns "
+    "are removed (only where the refresh completed).",
+)
 @click.option(
     "--wait",
     "lock_timeout",

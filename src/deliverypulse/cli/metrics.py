@@ -18,7 +18,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deliverypulse.cli._errors import handle_errors, usage_errors
-from deliverypulse.cli._options import dataset_directory, format_option, period_option, tz_option
+from deliverypulse.cli._options import (
+    dataset_directory,
+    format_option,
+    period_option,
+    since_option,
+    tz_option,
+    until_option,
+)
 from deliverypulse.dataset import load
 from deliverypulse.dora import SIGNALS, MetricOptions, metrics, summary
 from deliverypulse.dora.clusters import BENCHMARKS
@@ -128,7 +135,8 @@ def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
     multiple=True,
     help="Treat these environments as production (default: is_production). Repeatable.",
 )
-@click.option("--since", help="The collection's start: nothing before it is linked.")
+@since_option
+@until_option
 @click.option(
     "--write", "write", is_flag=True, help="Also store the table as DIR/metrics/part-0.parquet."
 )
@@ -148,6 +156,7 @@ def metrics_command(
     no_trunk: bool,
     environments: tuple[str, ...],
     since: str | None,
+    until: str | None,
     write: bool,
 ) -> None:
     """DORA metrics of the dataset in DIRECTORY, per period (and group)."""
@@ -165,6 +174,7 @@ def metrics_command(
             trunk=not no_trunk,
             environments=environments or None,
             since=since,
+            until=until,
         )
         table = (
             summary(ds, groups or None, options=options)

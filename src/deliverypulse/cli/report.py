@@ -10,8 +10,15 @@ from pathlib import Path
 
 import click
 
-from deliverypulse.cli._errors import handle_errors
-from deliverypulse.cli._options import dataset_directory, period_option, tz_option
+from deliverypulse.cli._errors import handle_errors, usage_errors
+from deliverypulse.cli._options import (
+    dataset_directory,
+    period_option,
+    since_option,
+    tz_option,
+    until_option,
+)
+from deliverypulse.errors import OptionError
 
 
 @click.command("report")
@@ -27,16 +34,37 @@ from deliverypulse.cli._options import dataset_directory, period_option, tz_opti
 @period_option("Period of the trend charts.")
 @tz_option
 @click.option("--title", help="Title at the top of the page.")
-def report_command(directory: Path, output: Path, period: str, tz: str, title: str | None) -> None:
+@since_option
+@until_option
+def report_command(
+    directory: Path,
+    output: Path,
+    period: str,
+    tz: str,
+    title: str | None,
+    since: str | None,
+    until: str | None,
+) -> None:
     """Write one self-contained HTML report (opens offline) of the dataset in DIRECTORY."""
-    handle_errors(_write)(directory, output, period, tz, title)
+    handle_errors(_write)(directory, output, period, tz, title, since, until)
 
 
-def _write(directory: Path, output: Path, period: str, tz: str, title: str | None) -> None:
+def _write(
+    directory: Path,
+    output: Path,
+    period: str,
+    tz: str,
+    title: str | None,
+    since: str | None,
+    until: str | None,
+) -> None:
     from deliverypulse.dataset import load
+    from deliverypulse.dora.options import MetricOptions
     from deliverypulse.reporting import report
 
-    written = report(load(directory), output, period=period, tz=tz, title=title)
+    with usage_errors(OptionError, ValueError):
+        options = MetricOptions.build(since=since, until=until)
+    written = report(load(directory), output, period=period, tz=tz, title=title, options=options)
     click.echo(str(written))
 
 

@@ -11,10 +11,11 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
+from deliverypulse.dora.periods import AVERAGE_DAYS
 from deliverypulse.errors import OptionError
 
 CLUSTERS = ("elite", "high", "medium", "low")
-_MONTH_DAYS = 365.25 / 12
+_MONTH_DAYS = AVERAGE_DAYS["month"]
 
 
 class Bands(NamedTuple):

@@ -28,6 +28,7 @@ _CHANGE_COLUMNS = [
     "is_revert",
     "is_hotfix",
     "is_trunk",
+    "is_counted",
     "first_commit_at",
     "created_at",
     "ready_at",
@@ -92,9 +93,8 @@ def lead_rows(
         _deployment=chosen,
         _rank=rank[first],
     )
-    frame["is_bot"] = is_bot(frame, options.bot_pattern)
-    if options.exclude_bots:
-        frame = frame.loc[~frame["is_bot"].to_numpy(dtype=bool)]
+    # ``changes`` says what counts as a change (bots excluded by default): one definition.
+    frame = frame.loc[frame.pop("is_counted").to_numpy(dtype=bool)]
     if len(frame):
         table = pa.table(
             {"r": frame["_rank"].to_numpy(), "c": pa.array(frame["change_id"], pa.large_string())}

@@ -33,6 +33,7 @@ class OptionKeywords(TypedDict, total=False):
 
     environments: str | Iterable[str] | None
     since: Any
+    until: Any
     failure_signals: str | Iterable[str]
     revert_window: str | pd.Timedelta
     exclude_bots: bool
@@ -48,6 +49,7 @@ class OptionKeywords(TypedDict, total=False):
 PREPARE_OPTIONS = (
     "environments",
     "since",
+    "until",
     "failure_signals",
     "revert_window",
     "exclude_bots",
@@ -69,7 +71,14 @@ class MetricOptions:
     since: pd.Timestamp | None = None
     """Start of the window (UTC; a date or a naive time is taken as UTC). Nothing made before it
     is linked, and every metric and the analysis count only deployments from it on. ``None``:
-    per repo and environment, the creation of its first production deployment."""
+    per source and repo, where the dataset recorded its collection started
+    (``Dataset.collection_start``: ``collect --since``); where the whole history was collected,
+    per repo and environment the creation of its first production deployment."""
+
+    until: pd.Timestamp | None = None
+    """End of the window (UTC; a date is its midnight, so ``until="2024-04-01"`` ends with
+    March): every metric, the analysis and the report count only deployments, and changes
+    deployed, before it. ``None``: no end."""
 
     failure_signals: tuple[str, ...] = SIGNALS
     """What makes a deployment failed: any of :data:`SIGNALS`."""
@@ -78,7 +87,8 @@ class MetricOptions:
     """A revert or hotfix merged within this time after a deployment marks it failed."""
 
     exclude_bots: bool = True
-    """Leave changes by bots out of the lead time."""
+    """Changes by bots are no changes: left out of the lead time, the batch sizes and every
+    count of changes (their deployments still count, and can still fail)."""
 
     bot_pattern: str = BOT_PATTERN
     """A bot author where ``is_bot`` is unknown (and for trunk commits)."""
@@ -118,6 +128,7 @@ class MetricOptions:
         return {
             "environments": None if self.environments is None else list(self.environments),
             "since": None if self.since is None else str(self.since),
+            "until": None if self.until is None else str(self.until),
             "failure_signals": list(self.failure_signals),
             "revert_window": str(self.revert_window),
             "exclude_bots": self.exclude_bots,
@@ -171,6 +182,12 @@ def _checked(options: MetricOptions) -> dict[str, Any]:
     except (ValueError, TypeError):
         raise OptionError(f"since must be a date or a timestamp, not {options.since!r}") from None
     try:
+        until = None if options.until is None else utc(options.until)
+    except (ValueError, TypeError):
+        raise OptionError(f"until must be a date or a timestamp, not {options.until!r}") from None
+    if since is not None and until is not None and until <= since:
+        raise OptionError(f"until ({until}) must come after since ({since})")
+    try:
         window = pd.Timedelta(options.revert_window)
     except (ValueError, TypeError):
         raise OptionError(
@@ -185,6 +202,7 @@ def _checked(options: MetricOptions) -> dict[str, Any]:
     return {
         "environments": _names(options.environments),
         "since": since,
+        "until": until,
         "failure_signals": check_signals(options.failure_signals),
         "revert_window": window,
         "exclude_bots": _flag("exclude_bots", options.exclude_bots),

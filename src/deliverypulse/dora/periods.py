@@ -68,6 +68,11 @@ def period_days(index: IntArray, period: Period) -> IntArray:
     return first_day(index + 1, period) - first_day(index, period)
 
 
+#: The average length of a period in days: a month is a year's twelfth (365.25 / 12 days),
+#: so a rate per period does not depend on a month's calendar length.
+AVERAGE_DAYS: dict[str, float] = {"week": 7.0, "month": 365.25 / 12}
+
+
 def day_start(days: IntArray, tz: str) -> pd.Series:
     """Local midnight of each day number, as a time-zone-aware timestamp.
 
@@ -81,6 +86,7 @@ def day_start(days: IntArray, tz: str) -> pd.Series:
 
 
 __all__ = [
+    "AVERAGE_DAYS",
     "PERIODS",
     "OptionError",
     "Period",

@@ -16,13 +16,14 @@ from typing import Any, Unpack
 import numpy as np
 import pandas as pd
 
-from deliverypulse.dataset import Dataset
+from deliverypulse.dataset import Dataset, collection_start_of
 from deliverypulse.dora.failure import outcome_rows
-from deliverypulse.dora.lead_time import lead_rows
+from deliverypulse.dora.lead_time import is_bot, lead_rows
 from deliverypulse.dora.options import PREPARE_OPTIONS, MetricOptions, OptionKeywords
 from deliverypulse.errors import OptionError
 from deliverypulse.linking import Links, find_links, trunk_frame
-from deliverypulse.timeutil import IntArray
+from deliverypulse.linking.attempts import attempt_changes
+from deliverypulse.timeutil import BoolArray, IntArray
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,9 +31,17 @@ class Prepared:
     """A dataset linked and classified once under one set of options.
 
     ``changes`` is every change: the dataset's, then (with ``options.trunk``) the deployed
-    commits without pull request (``is_trunk``). The arrays give, per row, a position:
-    ``link_change`` the row in ``changes`` of each link (-1: unknown), ``outcome_deployment``
-    and ``lead_deployment`` the row in ``dataset.deployments`` of each outcome and lead row.
+    commits without pull request (``is_trunk``); ``is_counted`` says whether it counts as a
+    change under the options (the one definition: bots are left out with ``exclude_bots``).
+    The arrays give, per row, a position: ``link_change`` the row in ``changes`` of each link
+    (-1: unknown), ``outcome_deployment`` and ``lead_deployment`` the row in
+    ``dataset.deployments`` of each outcome and lead row.
+
+    ``batches`` is each attempt's batch, one row per (``outcome``: row in ``outcomes``,
+    ``change``: row in ``changes``) for counted changes: what a successful deployment put live
+    (what it shipped, and after a rollback what it put live again) and what a failed attempt
+    tried to put live (its sha's commit-graph difference from the live deployment's).
+    ``shipped`` is true where this attempt first shipped the change.
     """
 
     dataset: Dataset
@@ -44,6 +53,7 @@ class Prepared:
     outcome_deployment: IntArray
     lead: pd.DataFrame  # one row per deployed change: what lead_times() returns
     lead_deployment: IntArray
+    batches: pd.DataFrame  # (outcome, change, shipped): what each attempt put live or tried to
 
 
 def _links(ds: Dataset, links: pd.DataFrame | Links | None, options: MetricOptions) -> Links:
@@ -64,22 +74,77 @@ def _links(ds: Dataset, links: pd.DataFrame | Links | None, options: MetricOptio
 def change_table(
     ds: Dataset, links: Links, options: MetricOptions
 ) -> tuple[pd.DataFrame, IntArray]:
-    """Every change (the dataset's, then trunk commits as changes) and each link's row in it."""
+    """Every change (the dataset's, then trunk commits as changes) and each link's row in it.
+
+    ``is_bot`` is resolved (the author's name where the flag is unknown) and ``is_counted``
+    added: whether the row counts as a change at all under ``options``. Every metric and the
+    analysis count changes through it."""
     changes = ds.changes.assign(is_trunk=False)
     link_change = links.change.copy()
+    commits = trunk_commits(links, options)
+    if commits.size:
+        own = trunk_frame(
+            ds.commits,
+            commits,
+            hotfix_pattern=options.hotfix_pattern,
+            bot_pattern=options.bot_pattern,
+        )
+        is_commit = links.commit >= 0
+        link_change[is_commit] = len(changes) + np.searchsorted(commits, links.commit[is_commit])
+        changes = pd.concat([changes, own.assign(is_trunk=True)], ignore_index=True)
+    bots = is_bot(changes, options.bot_pattern)
+    changes["is_bot"] = bots.astype("boolean")
+    changes["is_counted"] = ~bots.to_numpy(dtype=bool) if options.exclude_bots else True
+    return changes, link_change
+
+
+def trunk_commits(links: Links, options: MetricOptions) -> IntArray:
+    """Rows in ``ds.commits`` of the trunk changes, in the order ``change_table`` adds them."""
+    if not options.trunk:
+        return np.zeros(0, dtype=np.int64)
     commits = np.unique(links.commit)
-    commits = commits[commits >= 0]
-    if not options.trunk or commits.size == 0:
-        return changes, link_change
-    own = trunk_frame(
-        ds.commits,
-        commits,
-        hotfix_pattern=options.hotfix_pattern,
-        bot_pattern=options.bot_pattern,
+    return commits[commits >= 0]
+
+
+def in_window(ds: Dataset, rows: pd.DataFrame, at: pd.Series, options: MetricOptions) -> BoolArray:
+    """Per row (with ``source`` and ``repo``): is ``at`` inside the window, from the repo's
+    start (``options.since``, else where the dataset recorded its collection started) to
+    ``options.until`` (excluded)?"""
+    start = collection_start_of(ds, rows, options.since)
+    inside = ~(at < start).fillna(False).to_numpy(dtype=bool)
+    if options.until is not None:
+        inside &= ~(at >= options.until).fillna(False).to_numpy(dtype=bool)
+    return inside
+
+
+def _batches(
+    ds: Dataset,
+    links: Links,
+    outcomes: pd.DataFrame,
+    changes: pd.DataFrame,
+    options: MetricOptions,
+) -> pd.DataFrame:
+    """Each attempt's batch as rows (outcome, change, shipped), counted changes only."""
+    found = attempt_changes(ds, outcomes, links)
+    position = found["change"].to_numpy(np.int64).copy()
+    commit = found["commit"].to_numpy(np.int64)
+    commits = trunk_commits(links, options)
+    is_commit = commit >= 0
+    if commits.size:
+        at = np.minimum(np.searchsorted(commits, commit[is_commit]), commits.size - 1)
+        known = commits[at] == commit[is_commit]
+        position[np.flatnonzero(is_commit)] = np.where(known, len(ds.changes) + at, -1)
+    else:
+        position[is_commit] = -1  # a commit that is no change (``trunk`` off) or never shipped
+    keep = position >= 0
+    keep[keep] = changes["is_counted"].to_numpy(dtype=bool)[position[keep]]
+    return pd.DataFrame(
+        {
+            "outcome": found["attempt"].to_numpy(np.int64)[keep],
+            "change": position[keep],
+            "shipped": found["shipped"].to_numpy(dtype=bool)[keep],
+        }
     )
-    is_commit = links.commit >= 0
-    link_change[is_commit] = len(changes) + np.searchsorted(commits, links.commit[is_commit])
-    return pd.concat([changes, own.assign(is_trunk=True)], ignore_index=True), link_change
 
 
 def prepare(
@@ -101,13 +166,19 @@ def prepare(
     found = _links(ds, links, chosen)
     changes, link_change = change_table(ds, found, chosen)
     outcomes = outcome_rows(ds, found, changes, link_change, chosen)
-    if chosen.since is not None:
-        # The window starts at ``since`` for every metric and the analysis: links of earlier
-        # deployments are already dropped; drop their outcomes too.
-        earlier = (outcomes["deployed_at"] < chosen.since).fillna(False).to_numpy(dtype=bool)
-        outcomes = outcomes.loc[~earlier].reset_index(drop=True)
+    batches = _batches(ds, found, outcomes, changes, chosen)
+    # The window of every metric and the analysis: from each repo's start (``since``, else its
+    # recorded collection start; links of earlier deployments are already dropped) to ``until``.
+    inside = in_window(ds, outcomes, outcomes["deployed_at"], chosen)
+    renumber = np.cumsum(inside) - 1
+    outcomes = outcomes.loc[inside].reset_index(drop=True)
+    kept = inside[batches["outcome"].to_numpy(np.int64)]
+    batches = batches.loc[kept].reset_index(drop=True)
+    batches["outcome"] = renumber[batches["outcome"].to_numpy(np.int64)]
     outcome_deployment = outcomes.pop("_row").to_numpy(np.int64)
     lead, lead_deployment = lead_rows(ds, found, changes, link_change, chosen)
+    inside = in_window(ds, lead, lead["deployed_at"], chosen)
+    lead, lead_deployment = lead.loc[inside].reset_index(drop=True), lead_deployment[inside]
     return Prepared(
         dataset=ds,
         options=chosen,
@@ -118,6 +189,7 @@ def prepare(
         outcome_deployment=outcome_deployment,
         lead=lead,
         lead_deployment=lead_deployment,
+        batches=batches,
     )
 
 
@@ -190,7 +262,9 @@ __all__ = [
     "Prepared",
     "change_table",
     "deployment_outcomes",
+    "in_window",
     "lead_times",
     "prepare",
     "resolve",
+    "trunk_commits",
 ]

@@ -16,6 +16,7 @@ from deliverypulse.dataset import Dataset
 from deliverypulse.dora.clusters import classify
 from deliverypulse.dora.options import MetricOptions, OptionKeywords
 from deliverypulse.dora.periods import (
+    AVERAGE_DAYS,
     Period,
     check_period,
     day_start,
@@ -168,10 +169,12 @@ def _grid(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return table.reindex(full)
 
 
-def _finish(table: pd.DataFrame, benchmarks: str) -> pd.DataFrame:
+def _finish(table: pd.DataFrame, benchmarks: str, days: Any) -> pd.DataFrame:
+    """Counts as integers, rates per day of ``days`` (a period's average length, or the days of
+    a summary's range), and the DORA cluster of each rate."""
     for name in COUNT_COLUMNS:
         table[name] = table[name].fillna(0).astype("Int64")
-    days = table["period_days"].astype(float)
+    days = pd.Series(days, index=table.index, dtype=float)
     table["deployments_per_day"] = table["deployments"].astype(float) / days
     table["deployment_days_per_week"] = table["deployment_days"].astype(float) * 7 / days
     attempts = table["deployment_attempts"].astype(float).replace(0, np.nan)
@@ -261,7 +264,10 @@ def metrics(
     One row per group (``by``: ``source``, ``repo`` or any deployments column such as
     ``team``) and period (Monday-start weeks or months in ``tz``), from each group's first
     active period to its last, quiet periods included. ``period`` is the local midnight the
-    period starts. Durations are in hours; percentiles interpolate linearly. Deployments count
+    period starts and ``period_days`` its calendar length; rates (``deployments_per_day``,
+    ``deployment_days_per_week``) and so the ratings are per day of a period's average length
+    (7 days a week, 365.25 / 12 a month), so one deployment a month rates the same in
+    February and March. Durations are in hours; percentiles interpolate linearly. Deployments count
     in the period they finished, changes in the period they were deployed. ``data``: a Dataset,
     or what :func:`deliverypulse.prepare` made of one; ``options``/keywords:
     :class:`MetricOptions` (docs/metrics.md).
@@ -289,7 +295,7 @@ def metrics(
     index = table["_p"].to_numpy(dtype=np.int64)
     table["period"] = day_start(first_day(index, chosen), tz)
     table["period_days"] = period_days(index, chosen)
-    table = _finish(table, benchmarks)
+    table = _finish(table, benchmarks, AVERAGE_DAYS[chosen])
     return table[[*by_list, *head, *METRIC_COLUMNS]].reset_index(drop=True)
 
 
@@ -341,8 +347,7 @@ def summary(
     table["start"] = day_start(first, tz)
     table["end"] = day_start(last, tz)
     table["days"] = last - first + 1
-    table["period_days"] = table["days"]
-    table = _finish(table, benchmarks)
+    table = _finish(table, benchmarks, table["days"].to_numpy(dtype=float))
     return table[[*by_list, *head, *METRIC_COLUMNS]].reset_index(drop=True)
 
 

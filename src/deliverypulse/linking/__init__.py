@@ -32,9 +32,11 @@ def link(
     """The ``deployment_changes`` table: which changes each production deployment shipped.
 
     ``environments``: environment names to treat as production (default: ``is_production``,
-    else an environment named ``prod``/``production``). ``since``: the collection's start;
-    nothing made before it is linked, so a first deployment does not sweep up old history
-    (default: per repo and environment, the creation of its first production deployment).
+    else an environment named ``prod``/``production``). ``since``: the collection's start, one
+    time or a frame of ``source``, ``repo``, ``start``; nothing made before it is linked, so a
+    first deployment does not sweep up old history (default: where the dataset recorded each
+    repo's collection started, ``ds.collection_start``; where it read the whole history, the
+    creation of the repo and environment's first production deployment).
     ``approximate``: where the commit graph is missing, link by merge time instead and flag
     the rows ``is_approximate``. ``trunk``: deployed commits that belong to no change become
     changes of their own, ``change_id`` = sha (see :func:`trunk_changes`).

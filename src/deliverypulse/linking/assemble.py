@@ -18,12 +18,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deliverypulse.dataset import Dataset
+from deliverypulse.dataset import Dataset, collection_start_of
 from deliverypulse.linking.graph import Codes, Graph, commit_graph, propagate, strings
 from deliverypulse.selection import production_mask, successful_deployments
 from deliverypulse.store.coerce import coerce_frame
 from deliverypulse.store.schemas import DEPLOYMENT_CHANGES
-from deliverypulse.timeutil import NAT, BoolArray, IntArray, as_micros, utc_micros
+from deliverypulse.timeutil import NAT, BoolArray, IntArray, as_micros
 
 _NONE = np.iinfo(np.int64).max  # label of a commit no deployment reaches
 _BEFORE = 0  # label of a commit made before the collection's start
@@ -119,7 +119,8 @@ def _inputs(ds: Dataset, success: pd.DataFrame, since: Any, environments: Any) -
     )
     success["_rank"] = np.arange(1, len(success) + 1, dtype=np.int64)
     success["_node"] = graph.found[2]
-    success["_start"] = _collection_start(ds, success, since, environments)
+    success["_since"] = as_micros(collection_start_of(ds, success, since))
+    success["_start"] = _collection_start(ds, success, environments)
 
     change_node = graph.found[1]
     merge_node = np.zeros(graph.size, dtype=bool)
@@ -135,12 +136,14 @@ def _inputs(ds: Dataset, success: pd.DataFrame, since: Any, environments: Any) -
     )
 
 
-def _collection_start(
-    ds: Dataset, success: pd.DataFrame, since: Any, environments: Any
-) -> IntArray:
-    """Per successful deployment, the start of its repo and environment's collection."""
-    if since is not None:
-        return np.full(len(success), utc_micros(since), dtype=np.int64)
+def _collection_start(ds: Dataset, success: pd.DataFrame, environments: Any) -> IntArray:
+    """Per successful deployment, the start of its repo and environment's collection: where
+    its repo's collection started (``_since``: the ``since`` given, else what the dataset
+    recorded), else the creation of the first production deployment of that repo and
+    environment."""
+    given = success["_since"].to_numpy(np.int64)
+    if (given != NAT).all():
+        return given
     deployments = ds.deployments
     production = deployments.loc[production_mask(deployments, environments)]
     first = (
@@ -152,7 +155,8 @@ def _collection_start(
     aligned = success[["source", "repo", "environment"]].merge(
         first.reset_index(), on=["source", "repo", "environment"], how="left"
     )
-    return as_micros(aligned["_first"].fillna(success["created_at"]))
+    earliest = as_micros(aligned["_first"].fillna(success["created_at"]))
+    return np.where(given != NAT, given, earliest)
 
 
 def _commit_change_rows(
@@ -184,7 +188,11 @@ def find_links(
     approximate: bool = True,
     trunk: bool = True,
 ) -> Links:
-    """:func:`link` with the positions of each row's deployment, change or commit."""
+    """:func:`link` with the positions of each row's deployment, change or commit.
+
+    ``since``: one time for every repo, or a frame of ``source``, ``repo``, ``start`` (see
+    :func:`deliverypulse.dataset.start_frame`); ``None``: the dataset's
+    ``collection_start``."""
     success = successful_deployments(ds, environments)
     if success.empty:
         return Links.empty()
@@ -210,7 +218,7 @@ def find_links(
         parts.append(_change_links(ds.changes, inputs, labels, graph_repos, in_slot, approximate))
         if trunk:
             parts.append(_trunk_links(ds.commits, inputs, labels, graph_repos[node_repo]))
-    return _finish(parts, success, ds.changes, ds.commits, since)
+    return _finish(parts, success, ds.changes, ds.commits)
 
 
 def _change_links(
@@ -308,7 +316,6 @@ def _finish(
     success: pd.DataFrame,
     changes: pd.DataFrame,
     commits: pd.DataFrame,
-    since: Any,
 ) -> Links:
     """Resolve ranks to deployments and row numbers to ids and positions."""
     links = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -317,10 +324,9 @@ def _finish(
     deployment = links["_rank"].to_numpy(np.int64) - 1
     is_change = (links["_kind"] == "change").to_numpy(dtype=bool)
     row = links["_row"].to_numpy(np.int64)
-    keep = np.ones(len(links), dtype=bool)
-    if since is not None:
-        deployed = as_micros(success["deployed_at"])[deployment]
-        keep = deployed >= utc_micros(since)
+    # Deployments before their repo's collection start (given or recorded) ship nothing.
+    start = success["_since"].to_numpy(np.int64)[deployment]
+    keep = (start == NAT) | (as_micros(success["deployed_at"])[deployment] >= start)
     change_key = np.where(is_change, row, -1 - row)
     unique = pd.DataFrame({"d": deployment, "c": change_key}).duplicated().to_numpy(dtype=bool)
     keep &= ~unique

@@ -445,9 +445,12 @@ def definitions(options: Options, analysis: Analysis) -> tuple[tuple[str, str], 
     since = (
         f"Only what happened from {fmt.day(metric.since)} on."
         if metric.since is not None
-        else "Each repo's history starts at its first production deployment, so the first "
-        "deployment does not sweep up years of older changes."
+        else "Each repo's history starts where its collection started (or, where the whole "
+        "history was collected, at its first production deployment), so the first deployment "
+        "does not sweep up years of older changes."
     )
+    if metric.until is not None:
+        since += f" Nothing from {fmt.day(metric.until)} on is counted."
     return (
         ("Production deployment", production + " " + since),
         (

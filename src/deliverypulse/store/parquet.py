@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -84,6 +85,35 @@ class ParquetStore:
             merged = _sorted(spec, _latest_per_key(spec, rows.cast(spec.schema)))
             write_atomic(path, lambda temp: _write(merged, temp))
 
+    def keep_only(
+        self, table: str, source: str, keys: pa.Table, repos: set[str] | None = None
+    ) -> int:
+        """Drop the partition's rows that a full refresh did not read again; returns how many.
+
+        ``keys``: the primary-key columns (without ``source``) of every row the refresh read.
+        ``repos``: drop only rows of these repos (``None``: of the whole source). The partition
+        is rewritten atomically, and only when a row goes.
+        """
+        spec = spec_for(table)
+        key = [name for name in spec.key if name != "source"]
+        with self._guard:
+            path = self.partition_path(table, source)
+            existing = self._read_partition(spec, path)
+            if existing is None or existing.num_rows == 0:
+                return 0
+            columns = key if "repo" in key else [*key, "repo"]
+            ours = existing.select(columns).to_pandas(types_mapper=_as_string)
+            seen = keys.select(key).to_pandas(types_mapper=_as_string).drop_duplicates()
+            found = ours.merge(seen.assign(__seen=True), on=key, how="left")["__seen"]
+            drop = found.isna().to_numpy(dtype=bool).copy()
+            if repos is not None:
+                drop &= ours["repo"].isin(sorted(repos)).to_numpy(dtype=bool)
+            if not drop.any():
+                return 0
+            kept = existing.filter(pa.array(~drop))
+            write_atomic(path, lambda temp: _write(kept, temp))
+            return int(drop.sum())
+
     def _read_partition(self, spec: TableSpec, path: Path) -> pa.Table | None:
         if not path.exists():
             return None
@@ -92,6 +122,11 @@ class ParquetStore:
         except (pa.ArrowException, OSError) as error:
             raise DataError(f"cannot read {path}: {error}", table=spec.name) from error
         return _conform(spec, table, path)
+
+
+def _as_string(arrow_type: pa.DataType) -> object:
+    """Key columns as pandas strings, so keys from a file and from a run compare alike."""
+    return pd.StringDtype()
 
 
 def _conform(spec: TableSpec, table: pa.Table, path: Path) -> pa.Table:
