@@ -44,6 +44,28 @@ DEPLOYMENT_COLUMNS = (
 )
 
 
+#: Columns of ``Analysis.what_if``: one row per repo (or team) with gated deployments.
+WHAT_IF_COLUMNS = (
+    "group",  # the repo (or team) the row is about
+    "gated_deployments",
+    "approval_wait_median_h",
+    "approval_wait_total_h",
+    "lead_time_saved_median_h",  # estimated drop in the median lead time without the waits
+    "lead_time_saved_low_h",
+    "lead_time_saved_high_h",
+    "failure_difference",  # gated minus ungated change failure rate, within the group
+    "failure_difference_low",
+    "failure_difference_high",
+    "failure_note",  # e.g. "no ungated deployments to compare with"
+    "plain",  # the row in plain words, for a board
+)
+
+
+def empty_what_if() -> pd.DataFrame:
+    """A ``what_if`` frame with no rows (no group had gated deployments)."""
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in WHAT_IF_COLUMNS})
+
+
 @dataclass(frozen=True)
 class Estimate:
     """One effect estimate and the test behind it (a finding may carry several, e.g. the crude
@@ -76,11 +98,18 @@ class Finding:
     name: str = ""
     estimates: tuple[Estimate, ...] = ()
     enough_data: bool = True
+    #: The finding in plain words a board reads: countable numbers, no test names. Its
+    #: estimate, interval and p-value (in ``statement``) all come from ``estimates[0]``.
+    plain: str = ""
+    #: What the leading estimate compares: "within repo" (like with like) or "across repos".
+    scope: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "question": self.question,
+            "plain": self.plain or self.statement,
+            "scope": self.scope,
             "groups": frame_records(self.groups),
             "effect": self.effect,
             "estimate": json_value(self.estimate),
@@ -109,8 +138,11 @@ class Finding:
 class Analysis:
     """Batch size and approval gates against failure, recovery and lead time, with a verdict.
 
-    ``deployments``: one row per production deployment (columns ``DEPLOYMENT_COLUMNS``).
-    ``verdict``: plain sentences, most important first, caveats included.
+    ``deployments``: one row per production deployment attempt (columns
+    ``DEPLOYMENT_COLUMNS``; a failed attempt's batch is what it tried to put live).
+    ``verdict``: plain sentences, most important first, caveats included; ``headline`` is the
+    first thing a board reads. ``what_if``: per repo (or team) with gated deployments, what
+    dropping the gate would save and what the data says about failures (``WHAT_IF_COLUMNS``).
     """
 
     deployments: pd.DataFrame
@@ -122,6 +154,13 @@ class Analysis:
     window: tuple[pd.Timestamp | None, pd.Timestamp | None]
     caveats: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
+    what_if: pd.DataFrame = field(default_factory=empty_what_if)
+
+    @property
+    def headline(self) -> str:
+        """The answer in plain words with numbers a person can check: the verdict's first
+        sentence."""
+        return self.verdict[0] if self.verdict else ""
 
     def finding(self, name: str) -> Finding:
         """The finding called ``name`` (``batch_size``, ``gates``, ``gate_lead_time``...)."""
@@ -135,12 +174,14 @@ class Analysis:
         return {
             "enough_data": self.enough_data,
             "window": [json_value(self.window[0]), json_value(self.window[1])],
+            "headline": self.headline,
             "verdict": list(self.verdict),
             "caveats": list(self.caveats),
             "parameters": {key: json_value(value) for key, value in self.parameters.items()},
             "batch_size": self.batch_size.to_dict(),
             "gates": self.gates.to_dict(),
             "findings": [item.to_dict() for item in self.findings],
+            "what_if": frame_records(self.what_if),
             "deployments": frame_records(self.deployments),
         }
 
@@ -177,9 +218,11 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 __all__ = [
     "DEPLOYMENT_COLUMNS",
     "GROUP_COLUMNS",
+    "WHAT_IF_COLUMNS",
     "Analysis",
     "Estimate",
     "Finding",
+    "empty_what_if",
     "frame_records",
     "json_value",
 ]
