@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -9,6 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from deliverypulse.errors import DeliveryPulseError
+from deliverypulse.store.catalogue import (
+    Service,
+    read_catalogue,
+    services_frame,
+    services_from_frame,
+    write_catalogue,
+)
 from deliverypulse.store.coerce import Records, coerce_frame, from_arrow, to_arrow
 from deliverypulse.store.parquet import ParquetStore
 from deliverypulse.store.schemas import TABLES, spec_for
@@ -26,6 +34,10 @@ class Dataset:
     Timestamps are UTC ``datetime64[us, UTC]``; text, integer, float and boolean columns use
     pandas' nullable dtypes; list columns (``labels``, ``parents``...) hold Python lists.
     Columns you add (``team``, say) travel along and can be used to group metrics.
+
+    ``services`` is the service catalogue the data was collected with (the config's
+    ``[[services]]``, stored as ``_deliverypulse/services.json``): one row per service with
+    ``name``, ``repos``, ``configuration_items``, ``incident_services`` and ``team``.
     """
 
     deployments: pd.DataFrame = field(default_factory=partial(empty_frame, "deployments"))
@@ -36,6 +48,11 @@ class Dataset:
     deployment_changes: pd.DataFrame = field(
         default_factory=partial(empty_frame, "deployment_changes")
     )
+    change_requests: pd.DataFrame = field(default_factory=partial(empty_frame, "change_requests"))
+    deployment_change_requests: pd.DataFrame = field(
+        default_factory=partial(empty_frame, "deployment_change_requests")
+    )
+    services: pd.DataFrame = field(default_factory=lambda: services_frame(()))
     path: Path | None = None
 
     @classmethod
@@ -48,13 +65,18 @@ class Dataset:
         test_runs: Records | None = None,
         incidents: Records | None = None,
         deployment_changes: Records | None = None,
+        change_requests: Records | None = None,
+        deployment_change_requests: Records | None = None,
+        services: Iterable[Service] | pd.DataFrame | None = None,
         source: str = "manual",
     ) -> Dataset:
         """Build a Dataset from DataFrames or lists of dicts.
 
         Each table is coerced to its schema: missing optional columns are filled with nulls,
         ISO strings become UTC timestamps, a missing ``source`` becomes ``source``. A value that
-        does not fit raises :class:`DataError` naming the table, column and row.
+        does not fit raises :class:`DataError` naming the table, column and row. ``services``
+        is the catalogue: :class:`~deliverypulse.store.catalogue.Service` values or a frame
+        like ``Dataset.services``.
         """
         given = {
             "deployments": deployments,
@@ -63,13 +85,27 @@ class Dataset:
             "test_runs": test_runs,
             "incidents": incidents,
             "deployment_changes": deployment_changes,
+            "change_requests": change_requests,
+            "deployment_change_requests": deployment_change_requests,
         }
         frames = {
             name: coerce_frame(spec_for(name), data, source=source, keep_extra=True)
             for name, data in given.items()
             if data is not None
         }
+        if services is not None:
+            values = (
+                services_from_frame(services)
+                if isinstance(services, pd.DataFrame)
+                else tuple(services)
+            )
+            frames["services"] = services_frame(values)
         return cls(**frames)  # type: ignore[arg-type]
+
+    @property
+    def catalogue(self) -> tuple[Service, ...]:
+        """``services`` as values (what the linking stage reads)."""
+        return services_from_frame(self.services)
 
     def table(self, name: str) -> pd.DataFrame:
         spec_for(name)
@@ -84,6 +120,8 @@ class Dataset:
             spec = spec_for(name)
             for source, part in frame.groupby("source", sort=True, observed=True):
                 store.upsert(name, str(source), to_arrow(spec, part.reset_index(drop=True)))
+        if len(self.services):
+            write_catalogue(Path(path), self.catalogue)
 
     def summary(self) -> dict[str, int]:
         return {name: len(self.table(name)) for name in TABLES}
@@ -103,7 +141,7 @@ def load(path: Path | str) -> Dataset:
         )
     store = ParquetStore(root)
     tables = {name: from_arrow(store.read(name)) for name in TABLES}
-    return Dataset(**tables, path=root)
+    return Dataset(**tables, services=services_frame(read_catalogue(root)), path=root)
 
 
 __all__ = ["Dataset", "empty_frame", "load"]
