@@ -30,8 +30,14 @@ PACKAGES = {
     "deliverypulse_git": ROOT / "connectors" / "deliverypulse_git",
     "deliverypulse_github": ROOT / "connectors" / "deliverypulse_github",
     "deliverypulse_gitlab": ROOT / "connectors" / "deliverypulse_gitlab",
+    "deliverypulse_servicenow": ROOT / "connectors" / "deliverypulse_servicenow",
 }
-CONNECTORS = ("deliverypulse_git", "deliverypulse_github", "deliverypulse_gitlab")
+CONNECTORS = (
+    "deliverypulse_git",
+    "deliverypulse_github",
+    "deliverypulse_gitlab",
+    "deliverypulse_servicenow",
+)
 
 #: Stage of each core module (by dotted prefix, longest wins); a higher stage may import a lower.
 STAGES: dict[str, int] = {

@@ -42,7 +42,7 @@ from deliverypulse.errors import (
     RetryableAPIError,
     UnknownConnectorError,
 )
-from deliverypulse.linking import link
+from deliverypulse.linking import caused_by_deployments, link, link_change_requests
 from deliverypulse.reporting import report
 from deliverypulse.sources import Option, SourceConfig
 from deliverypulse.streams import (
@@ -96,10 +96,12 @@ __all__ = [
     "__version__",
     "analyze",
     "available_connectors",
+    "caused_by_deployments",
     "collect",
     "deployment_outcomes",
     "lead_times",
     "link",
+    "link_change_requests",
     "load",
     "load_config",
     "metrics",

@@ -31,6 +31,7 @@ from deliverypulse.redaction import redact
 from deliverypulse.rules import classify_changes
 from deliverypulse.sources import SourceConfig
 from deliverypulse.store import DatasetLock, ParquetStore, SyncState, spec_for
+from deliverypulse.store.catalogue import write_catalogue
 from deliverypulse.store.coerce import Records, coerce_frame, to_arrow, to_frame
 from deliverypulse.store.files import remove_stale_temp_files
 from deliverypulse.store.state import SOURCE_START, Start
@@ -157,6 +158,8 @@ def run_collect(
             log.info("removed %d temporary files left by an interrupted run", removed)
         store = ParquetStore(config.output)
         state = SyncState(config.output)
+        if config.services:  # a config without [[services]] (collect --git) keeps the stored one
+            write_catalogue(config.output, config.services)  # the linking stage reads it back
         for source in config.sources:
             if since is not None:
                 source = replace(source, options={**source.options, "since": since})

@@ -1,4 +1,5 @@
-"""The TOML configuration: an ``[output]`` table and one ``[[sources]]`` table per source.
+"""The TOML configuration: an ``[output]`` table, one ``[[sources]]`` table per source and the
+service catalogue, one ``[[services]]`` table per service.
 
 Validation happens once, up front, and every error names the file, the source and the key, and
 says what was expected. Tokens are never in the file: a source names the environment variable
@@ -20,13 +21,22 @@ from deliverypulse.connector import Connector, load_connector
 from deliverypulse.errors import ConfigError, UnknownConnectorError
 from deliverypulse.names import source_name_problem
 from deliverypulse.sources import COMMON_OPTIONS, Option, SourceConfig, parse_since
+from deliverypulse.store.catalogue import Service
 from deliverypulse.store.schemas import STREAMS
 
 DEFAULT_OUTPUT = "deliverypulse-data"
 
-TOP_LEVEL_KEYS = ("output", "sources", "collect")
+TOP_LEVEL_KEYS = ("output", "sources", "collect", "services")
 OUTPUT_KEYS = ("path",)
 COLLECT_KEYS = ("concurrency",)
+#: The keys of a ``[[services]]`` table, their types and what they are for.
+SERVICE_KEYS: dict[str, Option] = {
+    "name": Option(str, required=True, help="unique name of the service"),
+    "repos": Option(list, help="its repos, owner/name or GitLab paths"),
+    "configuration_items": Option(list, help="its ServiceNow configuration item names"),
+    "incident_services": Option(list, help="its PagerDuty / Opsgenie services (name or id)"),
+    "team": Option(str, help="the team that owns it"),
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class Config:
     sources: tuple[SourceConfig, ...]
     path: Path | None = None
     concurrency: int = 4
+    services: tuple[Service, ...] = ()
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -84,6 +95,7 @@ def config_from_dict(
             key="collect.concurrency",
         )
 
+    services = _services(raw.get("services", []), file=file)
     entries = raw.get("sources")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(
@@ -93,7 +105,7 @@ def config_from_dict(
         )
     sources = []
     for index, entry in enumerate(entries, start=1):
-        source = _source(entry, index, file=file, base_dir=base_dir)
+        source = _source(entry, index, file=file, base_dir=base_dir, services=services)
         if source.get("enabled", True):
             sources.append(source)
     seen: set[str] = set()
@@ -101,10 +113,77 @@ def config_from_dict(
         if source.name in seen:
             raise source.error("two sources have this name; give each a unique 'name'", "name")
         seen.add(source.name)
-    return Config(output=out.resolve(), sources=tuple(sources), path=file, concurrency=concurrency)
+    return Config(
+        output=out.resolve(),
+        sources=tuple(sources),
+        path=file,
+        concurrency=concurrency,
+        services=services,
+    )
 
 
-def _source(entry: Any, index: int, *, file: Path | None, base_dir: Path) -> SourceConfig:
+def _services(entries: Any, *, file: Path | None) -> tuple[Service, ...]:
+    """The ``[[services]]`` tables, checked like sources: unknown keys (with a suggestion),
+    types, names unique."""
+    if not isinstance(entries, list):
+        raise ConfigError("[[services]] must be an array of tables", file=file, key="services")
+    found: list[Service] = []
+    for index, entry in enumerate(entries, start=1):
+        label = f"[[services]] #{index}"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{label} must be a table", file=file, key="services")
+        where = str(entry.get("name") or label)
+        for key in entry:
+            if key not in SERVICE_KEYS:
+                raise ConfigError(
+                    f"unknown key{_suggest(key, SERVICE_KEYS)}; services accept: "
+                    f"{', '.join(SERVICE_KEYS)}",
+                    file=file,
+                    source=f"service {where}",
+                    key=key,
+                )
+        values: dict[str, Any] = {}
+        for key, option in SERVICE_KEYS.items():
+            value = entry.get(key)
+            if value is None:
+                if option.required:
+                    raise ConfigError(
+                        f"missing; expected {option.describe()} ({option.help})",
+                        file=file,
+                        source=f"service {where}",
+                        key=key,
+                    )
+                continue
+            checked = _checked(option, value, file=file, source=f"service {where}", key=key)
+            if option.kind is list and not all(isinstance(v, str) and v for v in checked):
+                raise ConfigError(
+                    f"expected a list of non-empty strings, got {value!r}",
+                    file=file,
+                    source=f"service {where}",
+                    key=key,
+                )
+            values[key] = tuple(checked) if option.kind is list else checked
+        if not str(values["name"]).strip():
+            raise ConfigError("must not be empty", file=file, source=label, key="name")
+        if any(s.name == values["name"] for s in found):
+            raise ConfigError(
+                "two services have this name; give each a unique 'name'",
+                file=file,
+                source=f"service {where}",
+                key="name",
+            )
+        found.append(Service(**values))
+    return tuple(found)
+
+
+def _source(
+    entry: Any,
+    index: int,
+    *,
+    file: Path | None,
+    base_dir: Path,
+    services: tuple[Service, ...] = (),
+) -> SourceConfig:
     label = f"[[sources]] #{index}"
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{label} must be a table", file=file, key="sources")
@@ -148,7 +227,12 @@ def _source(entry: Any, index: int, *, file: Path | None, base_dir: Path) -> Sou
     if problem := source_name_problem(name):
         raise ConfigError(problem, file=file, source=name, key="name")
     source = SourceConfig(
-        name=name, type=type_name, options=options, config_file=file, base_dir=base_dir
+        name=name,
+        type=type_name,
+        options=options,
+        config_file=file,
+        base_dir=base_dir,
+        services=services,
     )
     _check_common(source, connector)
     connector.validate(source)
@@ -247,9 +331,11 @@ def _suggest(key: str, known: Any) -> str:
 
 __all__ = [
     "COMMON_OPTIONS",
+    "SERVICE_KEYS",
     "STREAMS",
     "Config",
     "Option",
+    "Service",
     "SourceConfig",
     "config_from_dict",
     "load_config",

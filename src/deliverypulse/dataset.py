@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -11,6 +11,13 @@ from typing import Any
 import pandas as pd
 
 from deliverypulse.errors import DataError, DeliveryPulseError
+from deliverypulse.store.catalogue import (
+    Service,
+    read_catalogue,
+    services_frame,
+    services_from_frame,
+    write_catalogue,
+)
 from deliverypulse.store.coerce import Records, coerce_frame, from_arrow, to_arrow, to_frame
 from deliverypulse.store.parquet import ParquetStore
 from deliverypulse.store.schemas import TABLES, spec_for
@@ -114,6 +121,10 @@ class Dataset:
     Timestamps are UTC ``datetime64[us, UTC]``; text, integer, float and boolean columns use
     pandas' nullable dtypes; list columns (``labels``, ``parents``...) hold Python lists.
     Columns you add (``team``, say) travel along and can be used to group metrics.
+
+    ``services`` is the service catalogue the data was collected with (the config's
+    ``[[services]]``, stored as ``_deliverypulse/services.json``): one row per service with
+    ``name``, ``repos``, ``configuration_items``, ``incident_services`` and ``team``.
     """
 
     deployments: pd.DataFrame = field(default_factory=partial(empty_frame, "deployments"))
@@ -124,6 +135,11 @@ class Dataset:
     deployment_changes: pd.DataFrame = field(
         default_factory=partial(empty_frame, "deployment_changes")
     )
+    change_requests: pd.DataFrame = field(default_factory=partial(empty_frame, "change_requests"))
+    deployment_change_requests: pd.DataFrame = field(
+        default_factory=partial(empty_frame, "deployment_change_requests")
+    )
+    services: pd.DataFrame = field(default_factory=lambda: services_frame(()))
     path: Path | None = None
     collection_start: pd.DataFrame = field(default_factory=start_frame)
     """Where each source's (``repo`` missing) and repo's collection started: ``start`` is the
@@ -141,6 +157,9 @@ class Dataset:
         incidents: Records | None = None,
         deployment_changes: Records | None = None,
         collection_start: Any = None,
+        change_requests: Records | None = None,
+        deployment_change_requests: Records | None = None,
+        services: Iterable[Service] | pd.DataFrame | None = None,
         source: str = "manual",
     ) -> Dataset:
         """Build a Dataset from DataFrames or lists of dicts.
@@ -150,6 +169,8 @@ class Dataset:
         does not fit raises :class:`DataError` naming the table, column and row.
         ``collection_start``: where each repo's collection started (rows of ``source``,
         ``repo``, ``start``, or ``{repo: start}``), as ``collect --since`` records it.
+        ``services`` is the catalogue: :class:`~deliverypulse.store.catalogue.Service` values
+        or a frame like ``Dataset.services``.
         """
         given = {
             "deployments": deployments,
@@ -158,14 +179,28 @@ class Dataset:
             "test_runs": test_runs,
             "incidents": incidents,
             "deployment_changes": deployment_changes,
+            "change_requests": change_requests,
+            "deployment_change_requests": deployment_change_requests,
         }
         frames = {
             name: coerce_frame(spec_for(name), data, source=source, keep_extra=True)
             for name, data in given.items()
             if data is not None
         }
+        if services is not None:
+            values = (
+                services_from_frame(services)
+                if isinstance(services, pd.DataFrame)
+                else tuple(services)
+            )
+            frames["services"] = services_frame(values)
         starts = start_frame(collection_start, source=source)
         return cls(**frames, collection_start=starts)  # type: ignore[arg-type]
+
+    @property
+    def catalogue(self) -> tuple[Service, ...]:
+        """``services`` as values (what the linking stage reads)."""
+        return services_from_frame(self.services)
 
     def table(self, name: str) -> pd.DataFrame:
         spec_for(name)
@@ -195,6 +230,8 @@ class Dataset:
             )
         ]
         SyncState(Path(path)).set_starts(starts)
+        if len(self.services):
+            write_catalogue(Path(path), self.catalogue)
 
     def summary(self) -> dict[str, int]:
         return {name: len(self.table(name)) for name in TABLES}
@@ -221,7 +258,12 @@ def load(path: Path | str) -> Dataset:
             for row in recorded
         ]
     )
-    return Dataset(**tables, path=root, collection_start=starts)
+    return Dataset(
+        **tables,
+        services=services_frame(read_catalogue(root)),
+        path=root,
+        collection_start=starts,
+    )
 
 
 __all__ = ["START_COLUMNS", "Dataset", "collection_start_of", "empty_frame", "load", "start_frame"]

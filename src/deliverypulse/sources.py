@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from deliverypulse.errors import ConfigError
 from deliverypulse.redaction import read_token
 from deliverypulse.rules import BOT_PATTERN, HOTFIX_PATTERN, PRODUCTION_PATTERN
+from deliverypulse.store.catalogue import Service
 
 
 class URL(str):
@@ -95,6 +96,9 @@ class SourceConfig:
         pattern = source.pattern("deployments_tag")    # an Option(re.Pattern, ...), compiled
 
     The config filled in every declared default, so a connector never repeats one.
+    ``services`` is the config's service catalogue (``[[services]]``), the same for every
+    source: a connector that knows only a configuration item or a service names its repo
+    from it.
     """
 
     name: str
@@ -102,6 +106,7 @@ class SourceConfig:
     options: Mapping[str, Any]
     config_file: Path | None = None
     base_dir: Path = field(default_factory=Path.cwd)
+    services: tuple[Service, ...] = ()
 
     def get(self, key: str, default: Any = None) -> Any:
         """An option's raw value (``default`` if unset); prefer the typed accessors below."""
@@ -195,4 +200,4 @@ def parse_since(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-__all__ = ["COMMON_OPTIONS", "URL", "Option", "SourceConfig", "parse_since"]
+__all__ = ["COMMON_OPTIONS", "URL", "Option", "Service", "SourceConfig", "parse_since"]

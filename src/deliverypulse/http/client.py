@@ -405,7 +405,8 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
 
 
 def _message(response: httpx.Response | None) -> str:
-    """The provider's own error message (GitHub and GitLab put it in ``message``)."""
+    """The provider's own error message (GitHub and GitLab put it in ``message``; ServiceNow
+    in ``{"error": {"message": ..., "detail": ...}, "status": "failure"}``)."""
     if response is None:
         return ""
     try:
@@ -413,7 +414,11 @@ def _message(response: httpx.Response | None) -> str:
     except ValueError:
         return ""
     message = payload.get("message") if isinstance(payload, dict) else None
-    return str(message)[:300] if message else ""
+    envelope = payload.get("error") if isinstance(payload, dict) else None
+    if not message and isinstance(envelope, dict) and envelope.get("message"):
+        detail = envelope.get("detail")
+        message = f"{envelope['message']}{f' ({detail})' if detail else ''}"
+    return redact(str(message)[:300]) if message else ""
 
 
 def _describe_graphql_error(error: Any) -> str:

@@ -4,8 +4,10 @@ The stage has three parts: the commit graph of every repo (:mod:`.graph`: shas a
 parents as CSR, a vectorised label propagation), link assembly (:mod:`.assemble`: graph
 difference per repo and environment, merge-time fallback, positions), and trunk changes
 (:mod:`.trunk`: deployed commits without a pull request, classified by
-:mod:`deliverypulse.rules`). :func:`link` is the stage's public face; :func:`find_links` gives
-later stages the :class:`Links` value with positions.
+:mod:`deliverypulse.rules`); change requests are linked to the deployments they covered by
+:mod:`.change_requests` (:func:`link_change_requests`, :func:`caused_by_deployments`).
+:func:`link` is the stage's public face; :func:`find_links` gives later stages the
+:class:`Links` value with positions.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 
 from deliverypulse.dataset import Dataset
 from deliverypulse.linking.assemble import Links, find_links
+from deliverypulse.linking.change_requests import caused_by_deployments, link_change_requests
 from deliverypulse.linking.trunk import trunk_frame
 from deliverypulse.rules import BOT_PATTERN, HOTFIX_PATTERN
 
@@ -68,4 +71,12 @@ def trunk_changes(
     )
 
 
-__all__ = ["Links", "find_links", "link", "trunk_changes", "trunk_frame"]
+__all__ = [
+    "Links",
+    "caused_by_deployments",
+    "find_links",
+    "link",
+    "link_change_requests",
+    "trunk_changes",
+    "trunk_frame",
+]

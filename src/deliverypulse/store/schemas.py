@@ -192,6 +192,10 @@ INCIDENTS = TableSpec(
             ("severity", STR),
             ("labels", STR_LIST),
             ("url", STR),
+            ("service", STR),
+            ("urgency", STR),
+            ("status", STR),
+            ("caused_by", STR),
         ],
     ),
     key=("source", "repo", "incident_id"),
@@ -216,14 +220,93 @@ DEPLOYMENT_CHANGES = TableSpec(
     required=("deployment_id", "change_id"),
 )
 
+#: Change types a change request can have (ServiceNow's ``type`` values).
+CHANGE_REQUEST_TYPES = ("standard", "normal", "emergency")
+
+#: A change request (ServiceNow ``change_request``), with what its approver rows say. Its key
+#: has no ``repo``: ``repo`` is the one repo the service catalogue gives its configuration item
+#: (else the instance), so a catalogue edit changes a column, never the row's identity.
+CHANGE_REQUESTS = TableSpec(
+    name="change_requests",
+    schema=_schema(
+        "change_requests",
+        [
+            ("change_request_id", STR),  # the change's number, e.g. CHG0030001
+            ("number", STR),
+            ("type", STR),  # standard | normal | emergency
+            ("state", STR),
+            ("approval", STR),
+            ("cab_required", BOOL),
+            ("cab_at", TS),
+            ("opened_at", TS),
+            ("approval_requested_at", TS),
+            ("approved_at", TS),
+            ("rejected_at", TS),
+            ("approvers", STR_LIST),
+            ("planned_start", TS),
+            ("planned_end", TS),
+            ("work_start", TS),
+            ("work_end", TS),
+            ("closed_at", TS),
+            ("close_code", STR),
+            ("configuration_item", STR),
+            ("assignment_group", STR),
+            ("title", STR),
+            ("url", STR),
+            ("references", STR_LIST),  # deployment references found in its text
+            ("sys_id", STR),
+            ("updated_at", TS),
+        ],
+    ),
+    key=("source", "change_request_id"),
+    time_column="opened_at",
+    required=("change_request_id",),
+)
+
+#: Which change request covered which production deployment (derived by
+#: ``deliverypulse.linking.link_change_requests``): ``source``/``repo``/``deployment_id`` name
+#: the deployment, ``change_request_source`` the source the change request came from.
+DEPLOYMENT_CHANGE_REQUESTS = TableSpec(
+    name="deployment_change_requests",
+    schema=_schema(
+        "deployment_change_requests",
+        [
+            ("deployment_id", STR),
+            ("change_request_id", STR),
+            ("link", STR),  # explicit | window
+            ("ambiguous", BOOL),
+            ("change_request_source", STR),
+        ],
+    ),
+    key=("source", "repo", "deployment_id", "change_request_id"),
+    time_column="deployment_id",
+    required=("deployment_id", "change_request_id", "link"),
+)
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
-    for spec in (DEPLOYMENTS, CHANGES, COMMITS, TEST_RUNS, INCIDENTS, DEPLOYMENT_CHANGES)
+    for spec in (
+        DEPLOYMENTS,
+        CHANGES,
+        COMMITS,
+        TEST_RUNS,
+        INCIDENTS,
+        DEPLOYMENT_CHANGES,
+        CHANGE_REQUESTS,
+        DEPLOYMENT_CHANGE_REQUESTS,
+    )
 }
 
 #: Tables a connector may write (``deployment_changes`` is normally derived by ``link``; a
 #: connector may also write it when the provider itself says what a deployment shipped).
-STREAMS: tuple[str, ...] = ("deployments", "changes", "commits", "test_runs", "incidents")
+STREAMS: tuple[str, ...] = (
+    "deployments",
+    "changes",
+    "commits",
+    "test_runs",
+    "incidents",
+    "change_requests",
+)
 
 
 def spec_for(table: str) -> TableSpec:
