@@ -40,6 +40,7 @@ from deliverypulse.errors import (
     OptionError,
     RateLimitError,
     RetryableAPIError,
+    StorageError,
     UnknownConnectorError,
 )
 from deliverypulse.linking import caused_by_deployments, link, link_change_requests
@@ -86,6 +87,7 @@ __all__ = [
     "RunSummary",
     "Runtime",
     "SourceConfig",
+    "StorageError",
     "Stream",
     "StreamRun",
     "TextCursor",

@@ -8,6 +8,7 @@ failing source (or repo) is recorded and the others go on; the caller decides th
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -24,7 +25,13 @@ import pyarrow as pa
 from deliverypulse.config import Config, load_config
 from deliverypulse.connector import Connector, legacy_stream, load_connector, merge_pages
 from deliverypulse.dataset import Dataset, load
-from deliverypulse.errors import AuthError, CollectError, DeliveryPulseError
+from deliverypulse.errors import (
+    AuthError,
+    CollectError,
+    ConfigError,
+    DeliveryPulseError,
+    StorageError,
+)
 from deliverypulse.names import repo_problem
 from deliverypulse.progress import NullProgress, Progress
 from deliverypulse.redaction import redact
@@ -151,13 +158,13 @@ def run_collect(
         config = replace(config, output=Path(output).resolve())
     progress = progress or NullProgress()
     summary = RunSummary(output=config.output, started_at=datetime.now(UTC))
-    config.output.mkdir(parents=True, exist_ok=True)
+    _make_output(config)
     with DatasetLock(config.output, timeout=lock_timeout):
         removed = remove_stale_temp_files(config.output)
         if removed:
             log.info("removed %d temporary files left by an interrupted run", removed)
         store = ParquetStore(config.output)
-        state = SyncState(config.output)
+        state = SyncState(config.output, set_aside_damaged=full_refresh)
         if config.services:  # a config without [[services]] (collect --git) keeps the stored one
             write_catalogue(config.output, config.services)  # the linking stage reads it back
         for source in config.sources:
@@ -165,9 +172,31 @@ def run_collect(
                 source = replace(source, options={**source.options, "since": since})
             _collect_source(source, store, state, summary, full_refresh, progress, config, runtime)
         summary.finished_at = datetime.now(UTC)
-        state.record_run(summary.to_dict())
+        try:
+            state.record_run(summary.to_dict())
+        except StorageError as error:  # the rows and cursors were saved; only the record is lost
+            log.warning("the run record was not saved: %s", error)
     progress.close()
     return summary
+
+
+def _make_output(config: Config) -> None:
+    """Create the dataset folder, or say at once (exit 2) why it cannot be: a path under a
+    file, a folder without write permission, a device."""
+    try:
+        config.output.mkdir(parents=True, exist_ok=True)
+        probe = config.output / "_deliverypulse"
+        probe.mkdir(exist_ok=True)
+        if not os.access(probe, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigError(
+            f"the dataset folder {config.output} cannot be used: {reason}; choose a folder "
+            "you can write (--out DIR, or [output] path in the config)",
+            file=config.path,
+            key="output.path",
+        ) from None
 
 
 class CollectOptions(TypedDict, total=False):
@@ -261,7 +290,12 @@ def _collect_source(
         finally:
             # Rows of completed pages are good even if a later page or repo failed: write them,
             # and the cursors that cover them.
-            writer.flush()
+            try:
+                writer.flush()
+            except StorageError as error:  # a full disk: say so; nothing stored is lost
+                summary.source_errors[source.name] = str(error)
+                log.error("%s: %s", source.name, error)
+                return
         if full_refresh:
             # Only now that every row read is durable, and only where the read completed.
             everything = run.clean and len(run.completed) == len(repos)
@@ -369,7 +403,17 @@ class _SourceWriter:
 
     def _flush(self) -> None:
         for table, frames in list(self._frames.items()):
-            added = self.store.upsert(table, self.source, _concat_arrow(table, frames))
+            try:
+                added = self.store.upsert(table, self.source, _concat_arrow(table, frames))
+            except OSError as error:
+                self._frames.clear()
+                self._cursors.clear()  # their rows were not stored: those pages are read again
+                raise StorageError(
+                    f"could not write {table} of source {self.source!r} under "
+                    f"{self.store.root}: {error.strerror or error}; free space or fix the "
+                    "folder's permissions and rerun (rows already stored are kept, and the "
+                    "pages not stored are read again)"
+                ) from None
             if table in self.results:
                 self.results[table].added += added
         self._frames.clear()

@@ -6,7 +6,8 @@
     ├── OptionError                 a library option with a value that cannot work (ValueError)
     │   └── AnalysisError           an analysis option (bins, thresholds)
     ├── DataError                   a record that does not fit its table's schema
-    ├── LockError                   another run is writing the same dataset
+    ├── LockError                   another run is writing the dataset (or the lock is unusable)
+    ├── StorageError                a dataset file that cannot be read or written (says what to do)
     ├── CollectError                one or more sources failed during a collect run
     └── APIError                    a provider answered badly (status, URL, request id)
         ├── RetryableAPIError       worth trying again later (5xx, dropped connection)
@@ -92,6 +93,11 @@ class DataError(DeliveryPulseError):
 
 class LockError(DeliveryPulseError):
     """Another run holds the dataset's lock."""
+
+
+class StorageError(DeliveryPulseError):
+    """A file of the dataset cannot be read or written: a damaged state file, a full disk, a
+    folder without write permission. The message names the file and what to do."""
 
 
 class CollectError(DeliveryPulseError):

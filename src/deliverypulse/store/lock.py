@@ -26,8 +26,15 @@ class DatasetLock:
         self._fd: int | None = None
 
     def __enter__(self) -> DatasetLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            what = "is a folder" if self.path.is_dir() else (error.strerror or str(error))
+            raise LockError(
+                f"cannot use the dataset's lock file {self.path}: {what}; remove it (it holds "
+                "no data: deliverypulse makes it again) or fix the folder's permissions"
+            ) from None
         deadline = time.monotonic() + self.timeout
         while True:
             try:

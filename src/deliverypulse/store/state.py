@@ -12,12 +12,16 @@ refresh replaces it.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from deliverypulse.errors import StorageError
 from deliverypulse.store.files import write_text_atomic
+
+log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 MAX_RUNS_KEPT = 50
@@ -43,7 +47,13 @@ class Start(NamedTuple):
 class SyncState:
     """Cursors and run history of one dataset. Thread-safe; every change is saved at once."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, set_aside_damaged: bool = False) -> None:
+        """Read the state of the dataset at ``root``.
+
+        A damaged file (truncated, empty, not the shape we write) is a :class:`StorageError`
+        that says what to do; with ``set_aside_damaged`` (a full refresh, which needs no
+        cursor) it is renamed ``state.json.damaged`` and the run starts from an empty state.
+        """
         self.path = root / "_deliverypulse" / "state.json"
         self._guard = threading.Lock()
         self._data: dict[str, Any] = {
@@ -52,9 +62,16 @@ class SyncState:
             "starts": {},
             "runs": [],
         }
-        if self.path.exists():
-            loaded = json.loads(self.path.read_text(encoding="utf-8"))
-            self._data.update(loaded)
+        if not self.path.exists():
+            return
+        try:
+            self._data.update(_read(self.path))
+        except StorageError:
+            if not set_aside_damaged:
+                raise
+            damaged = self.path.with_name(self.path.name + ".damaged")
+            self.path.replace(damaged)
+            log.warning("%s was damaged; set aside as %s, starting afresh", self.path, damaged)
 
     def cursor(self, source: str, stream: str, repo: str) -> str | None:
         entry = self._data["cursors"].get(source, {}).get(stream, {}).get(repo)
@@ -137,7 +154,14 @@ class SyncState:
             self._save()
 
     def _save(self) -> None:
-        write_text_atomic(self.path, json.dumps(self._data, indent=1, sort_keys=True))
+        try:
+            write_text_atomic(self.path, json.dumps(self._data, indent=1, sort_keys=True))
+        except OSError as error:
+            raise StorageError(
+                f"cannot write {self.path}: {error.strerror or error}; free space or fix the "
+                "folder's permissions and rerun (rows already stored are kept; the pages they "
+                "came from are read again)"
+            ) from None
 
 
 def _earlier(saved: str | None, since: datetime | None) -> str | None:
@@ -145,6 +169,55 @@ def _earlier(saved: str | None, since: datetime | None) -> str | None:
     if saved is None or since is None:
         return None
     return min(datetime.fromisoformat(saved), since).isoformat()
+
+
+def _damaged(path: Path, why: str) -> StorageError:
+    return StorageError(
+        f"{path} is damaged ({why}); it holds only cursors and run history, the data is safe: "
+        "run 'deliverypulse collect --full-refresh' to re-read everything and rewrite it (the "
+        "damaged file is kept as state.json.damaged), or delete it to do the same"
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The saved state, checked to be the shape this module writes."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise _damaged(path, "not UTF-8 text") from None
+    except OSError as error:
+        raise StorageError(
+            f"cannot read {path}: {error.strerror or error}; check its permissions"
+        ) from None
+    if not text.strip():
+        raise _damaged(path, "the file is empty")
+    try:
+        loaded = json.loads(text)
+    except ValueError as error:
+        raise _damaged(path, f"not valid JSON: {error}") from None
+    if not isinstance(loaded, dict):
+        raise _damaged(path, "not a JSON object")
+    cursors, starts, runs = (
+        loaded.get("cursors", {}),
+        loaded.get("starts", {}),
+        loaded.get("runs", []),
+    )
+    if not isinstance(runs, list):
+        raise _damaged(path, "'runs' is not a list")
+    for name, table in (("cursors", cursors), ("starts", starts)):
+        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+            raise _damaged(path, f"{name!r} is not a table of tables")
+    for streams in cursors.values():
+        for repos in streams.values():
+            if not isinstance(repos, dict) or not all(
+                isinstance(entry, dict) and isinstance(entry.get("cursor"), str | None)
+                for entry in repos.values()
+            ):
+                raise _damaged(path, "a cursor entry is not the shape deliverypulse writes")
+    for repos in starts.values():
+        if not all(isinstance(entry, dict) for entry in repos.values()):
+            raise _damaged(path, "a start entry is not the shape deliverypulse writes")
+    return loaded
 
 
 def _now() -> str:
