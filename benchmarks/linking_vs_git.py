@@ -5,7 +5,9 @@ For each repository: collect it with the git connector (default options unless
 deployment its change was linked to (a commit without a change is its own change). Then ask git
 itself: walking the successful production deployments in time order, ``git rev-list SHA --not
 EARLIER...`` lists the commits each one shipped first. A commit is charged right when both
-agree. Commits git puts in the first deployment are left out (they predate the collection).
+agree. Commits git puts in the first deployment are left out (they predate the collection), and
+so are merge commits that belong to no change: a ``git pull`` merge or the forward merge of a
+maintenance branch is no change by the rules (its commits are), so nothing charges it.
 
     python benchmarks/linking_vs_git.py ~/src/flask ~/src/httpx [--deployments 'tags:^\\d']
 """
@@ -63,12 +65,14 @@ def measure(path: Path, deployments: str | None) -> dict[str, object]:
     ).sort_values(["deployed_at", "created_at", "deployment_id"], kind="stable")
     order = {d: i for i, d in enumerate(deployed["deployment_id"])}
     truth = git_first_shipped(path, list(deployed["sha"].astype(str)))
-    commits = ds.commits[["sha", "change_id"]].copy()
+    commits = ds.commits[["sha", "change_id", "parents"]].copy()
+    no_change = commits["change_id"].isna() & (commits["parents"].map(len) > 1)
     commits["change"] = commits["change_id"].fillna(commits["sha"])
     charged = links.drop_duplicates("change_id").set_index("change_id")["deployment_id"]
     commits["charged"] = commits["change"].map(charged).map(order)
     commits["first"] = commits["sha"].map(truth)
-    judged = commits.loc[commits["first"].fillna(0) >= 1]
+    after_first = commits["first"].fillna(0) >= 1
+    judged = commits.loc[after_first & ~no_change]
     right = judged["charged"].eq(judged["first"]).sum()
     late = judged["charged"] > judged["first"]
     times = deployed["deployed_at"].to_numpy()
@@ -82,6 +86,7 @@ def measure(path: Path, deployments: str | None) -> dict[str, object]:
         "deployments": len(deployed),
         "deployments shipping nothing": int(len(deployed) - shipped),
         "commits judged": len(judged),
+        "merges that are no change (left out)": int((after_first & no_change).sum()),
         "charged to the first containing deployment": f"{right / max(len(judged), 1):.1%}",
         "charged later": int(late.sum()),
         "median days late": f"{float(np.median(late_days)):.0f}" if late_days else "-",

@@ -20,15 +20,17 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
+from deliverypulse import rules
 from deliverypulse.connector import Connector, Page
 from deliverypulse.sources import Option, SourceConfig
 from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, StreamRun, TextCursor
 from deliverypulse_git.gitlog import Commits, Git, GitError, Ref, Sizes
-from deliverypulse_git.graph import Graph, find_changes, tag_deployments
+from deliverypulse_git.graph import Graph, Line, find_changes, first_shipped, tag_deployments
 
 #: Bump when the rows produced for the same history change, so old cursors stop matching.
-CURSOR_VERSION = "2"  # 2: changes carry facts (body, author_is_bot); rollbacks left to metrics
-DEFAULT_DEPLOYMENTS = r"tags:^v\d"
+CURSOR_VERSION = "3"  # 3: changes of every line (maintenance branches); release-version tags
+#: Release versions, with or without "v" (``1.2.3``, ``v1.2``, ``2.0.0rc1``), not archive markers.
+DEFAULT_DEPLOYMENTS = f"tags:{rules.RELEASE_VERSION}"
 _log = logging.getLogger(__name__)
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?[^/:]+:(?!//)(?P<path>.+)$")
 
@@ -255,6 +257,8 @@ class GitConnector(Connector):
                 mainline, base_ref = (sha.strip() if sha else None), None
         if settings.deploy_kind == "tags":
             deploy_refs = tuple(tag_deployments(refs, re.compile(settings.deploy_value)))
+            if not deploy_refs:
+                _warn_no_tag_matched(settings, refs)
         else:
             deploy_tip = _resolve_branch(refs, settings.deploy_value)
             if deploy_tip is None:
@@ -278,22 +282,54 @@ class GitConnector(Connector):
         with ThreadPoolExecutor(max_workers=1) as pool:
             # Sizes need a second git call; it runs while the first one is being parsed.
             sizes_job = None
-            if tips.mainline and wanted & {"changes", "commits"}:
-                sizes_job = pool.submit(self.git.first_parent_sizes, tips.mainline)
+            if tips.revisions and wanted & {"changes", "commits"}:
+                sizes_job = pool.submit(self.git.first_parent_sizes, tips.revisions)
             commits = self.git.log(tips.revisions)
             sizes: dict[str, Sizes] = sizes_job.result() if sizes_job else {}
         graph = Graph(commits)
-        mainline = graph.first_parent_chain(tips.mainline)
-        changes, change_of = find_changes(graph, mainline, sizes, tips.base_ref, self.settings.bots)
+        deployments = self._deployments(graph, tips)
+        shipped = first_shipped(graph, [row["sha"] for row in deployments])
+        lines = [Line(tips.mainline, tips.base_ref)]
+        if self.settings.deploy_kind == "tags":  # a deploy branch's merges are deployments
+            lines += [Line(ref.commit, None) for ref in tips.deploy_refs]
+        changes, change_of = find_changes(graph, lines, sizes, self.settings.bots, shipped)
+        if wanted & {"changes", "commits"}:
+            self._add_sizes(commits, changes, change_of, sizes)
         since = self.source.since
         cutoff = int(since.timestamp()) if since else None
         return {
             "commits": _commits_frame(commits, change_of, sizes, cutoff),
             "changes": _changes_frame(changes, cutoff),
-            "deployments": self._deployments_frame(graph, tips, cutoff),
+            "deployments": self._deployments_frame(deployments, cutoff),
         }
 
-    def _deployments_frame(self, graph: Graph, tips: Tips, cutoff: int | None) -> pd.DataFrame:
+    def _add_sizes(
+        self,
+        commits: Commits,
+        changes: list[dict[str, Any]],
+        change_of: list[str | None],
+        sizes: dict[str, Sizes],
+    ) -> None:
+        """Sizes of the changes and own commits of lines merged in from the side (a maintenance
+        branch merged forward), which no first-parent walk of a tip visits: one more git call."""
+        merges = {change["merge_sha"] for change in changes}
+        missing = [
+            sha
+            for sha, change_id in zip(commits.shas, change_of, strict=True)
+            if (change_id is None or sha in merges) and sha not in sizes
+        ]
+        if not missing:
+            return
+        sizes.update(self.git.first_parent_sizes(missing, walk=False))
+        for change in changes:
+            size = sizes.get(change["merge_sha"])
+            if size is not None and change["additions"] is None:
+                change["additions"] = size.additions
+                change["deletions"] = size.deletions
+                change["changed_files"] = size.changed_files
+
+    def _deployments(self, graph: Graph, tips: Tips) -> list[dict[str, Any]]:
+        """The deployments' rows, in time order (ties by id, as the core orders them)."""
         commits = graph.commits
         rows: list[dict[str, Any]] = []
         if self.settings.deploy_kind == "tags":
@@ -313,6 +349,9 @@ class GitConnector(Connector):
                             commits.author_names[position],
                         )
                     )
+        return sorted(rows, key=lambda row: (row["created_at"], row["deployment_id"]))
+
+    def _deployments_frame(self, rows: list[dict[str, Any]], cutoff: int | None) -> pd.DataFrame:
         frame = pd.DataFrame(rows, columns=_DEPLOYMENT_COLUMNS)
         if cutoff is not None:
             frame = frame[frame["created_at"] >= cutoff]
@@ -401,6 +440,30 @@ def _pages(frame: pd.DataFrame, cursor: TextCursor, size: int) -> Iterator[Page]
         last = start == starts[-1]
         chunk = frame.iloc[start : start + size].reset_index(drop=True)
         yield Page(records=chunk, cursor=cursor if last else None)
+
+
+def _warn_no_tag_matched(settings: Settings, refs: Sequence[Ref]) -> None:
+    """Say so when the tag pattern matched none of the repository's tags, naming a few."""
+    tags = sorted(
+        (ref for ref in refs if ref.name.startswith("refs/tags/")),
+        key=lambda ref: ref.created,
+        reverse=True,
+    )
+    if not tags:
+        return
+    names = [ref.name.removeprefix("refs/tags/") for ref in tags[:5]]
+    more = f" and {len(tags) - len(names)} more" if len(tags) > len(names) else ""
+    default = settings.deploy_value == DEFAULT_DEPLOYMENTS.partition(":")[2]
+    pattern = "the default (release versions: 1.2.3, v1.2, 2.0.0rc1)" if default else None
+    _log.warning(
+        "%s: the deployments pattern %s matched none of its %d tags (newest: %s%s), so no "
+        "deployments were found; set deployments = \"tags:REGEX\" (or --deployments)",
+        settings.path,
+        pattern or repr(settings.deploy_value),
+        len(tags),
+        ", ".join(names),
+        more,
+    )
 
 
 def _compile(source: SourceConfig, key: str, pattern: str) -> re.Pattern[str]:

@@ -29,6 +29,18 @@ BOT_PATTERN = (
     r"|^project_\d+_bot|^group_\d+_bot|-bot$)"
 )
 
+#: A release version, with or without "v": ``1.2``, ``v1.2.3``, ``2.0.0rc1``, ``3.0.0-beta.1``,
+#: ``0.13.0.dev0``, ``1.0.0+build.5``. Not archive markers (``0.x``, ``0.12.x``), moving tags
+#: (``v1``, ``latest``, ``nightly``) or other names. The git connector's default tag pattern.
+RELEASE_VERSION = (
+    r"(?i)^v?\d+\.\d+(?:\.\d+)*"
+    r"(?:[-._]?(?:a|b|c|rc|alpha|beta|pre|preview|dev|post)(?:[-._]?\d+)*)*"
+    r"(?:\+[0-9a-z.-]+)?$"
+)
+
+#: The release line of a version-like name: its major.minor (``v2.3.1`` and ``2.3.x``: 2.3).
+RELEASE_LINE = r"(?i)^v?(\d+)\.(\d+)(?!\d)"
+
 #: The title GitHub's and GitLab's "Revert" buttons and ``git revert`` write: ``Revert "..."``.
 REVERT_TITLE = r'(?i)^\s*revert\s+"'
 
@@ -189,6 +201,15 @@ def classify_changes(
     return out.drop(columns=[c for c in FACT_COLUMNS if c in out.columns])
 
 
+def release_lines(names: pd.Series) -> pd.Series:
+    """Per name (a deployment's ref): its release line, ``"MAJOR.MINOR"`` (:data:`RELEASE_LINE`),
+    or missing when the name is no version."""
+    parts = names.astype("string").str.extract(RELEASE_LINE)
+    major = parts[0].str.lstrip("0").replace("", "0")
+    minor = parts[1].str.lstrip("0").replace("", "0")
+    return (major + "." + minor).astype("string")
+
+
 def _is_list(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray))
 
@@ -198,6 +219,8 @@ __all__ = [
     "FACT_COLUMNS",
     "HOTFIX_PATTERN",
     "PRODUCTION_PATTERN",
+    "RELEASE_LINE",
+    "RELEASE_VERSION",
     "REVERT_TITLE",
     "bot_flags",
     "classify_changes",
@@ -208,6 +231,7 @@ __all__ = [
     "is_production",
     "is_revert",
     "production_flags",
+    "release_lines",
     "revert_flags",
     "reverted_reference",
 ]
