@@ -457,7 +457,7 @@ def _warn_no_tag_matched(settings: Settings, refs: Sequence[Ref]) -> None:
     pattern = "the default (release versions: 1.2.3, v1.2, 2.0.0rc1)" if default else None
     _log.warning(
         "%s: the deployments pattern %s matched none of its %d tags (newest: %s%s), so no "
-        "deployments were found; set deployments = \"tags:REGEX\" (or --deployments)",
+        'deployments were found; set deployments = "tags:REGEX" (or --deployments)',
         settings.path,
         pattern or repr(settings.deploy_value),
         len(tags),

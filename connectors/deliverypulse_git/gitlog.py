@@ -165,7 +165,9 @@ class Git:
             commits.bodies.append(_essentials(body))
         return commits
 
-    def first_parent_sizes(self, revisions: Sequence[str], *, walk: bool = True) -> dict[str, Sizes]:
+    def first_parent_sizes(
+        self, revisions: Sequence[str], *, walk: bool = True
+    ) -> dict[str, Sizes]:
         """Sizes of commits against their first parent (a merge: the whole change): of the
         first-parent history of each of ``revisions``, or (``walk=False``) of those commits."""
         if not revisions:

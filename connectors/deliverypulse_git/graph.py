@@ -200,10 +200,7 @@ def _brings_a_line(graph: Graph, position: int, members: list[int], shipped: lis
     shipped a member before the merge (so the members cannot all ship with it)."""
     commits = graph.commits
     own = shipped[position]
-    for member in members:
-        if shipped[member] != own or _is_request(commits, member):
-            return True
-    return False
+    return any(shipped[member] != own or _is_request(commits, member) for member in members)
 
 
 def _is_request(commits: Commits, position: int) -> bool:

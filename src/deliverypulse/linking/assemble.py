@@ -27,6 +27,7 @@ from deliverypulse.linking.graph import (
     spread_to_ancestors,
     strings,
 )
+from deliverypulse.rules import release_lines
 from deliverypulse.selection import production_mask, successful_deployments
 from deliverypulse.store.coerce import coerce_frame
 from deliverypulse.store.schemas import DEPLOYMENT_CHANGES
@@ -49,9 +50,10 @@ class Links:
     change: IntArray
     commit: IntArray
     #: Per row of ``ds.deployments``: the row of the first successful production deployment
-    #: (same repo and environment, in time order) whose commit reaches this deployment's
-    #: commit: itself when it ships something new, an earlier one when its commit was live
-    #: before; -1 where the graph does not say (no commits, or history before the
+    #: of the same repo, environment and release line (:func:`deliverypulse.rules.release_lines`;
+    #: no version: the environment), in time order, whose commit reaches this deployment's
+    #: commit: itself when it is new to its line, an earlier one when that one's commit already
+    #: contained it; -1 where the graph does not say (no commits, or history before the
     #: collection's start). None when the links did not come from the graph.
     reached_by: IntArray | None = None
 
@@ -209,6 +211,7 @@ def find_links(
     node_time = _node_times(ds, inputs)
     undated = node_time == NAT
     reached_by = np.full(len(ds.deployments), -1, dtype=np.int64)
+    success["_line"] = pd.factorize(release_lines(success["ref"]).fillna(""))[0]
     parts: list[pd.DataFrame] = []
     for slot in range(int(success["_slot"].max()) + 1):
         in_slot = success.loc[success["_slot"] == slot]
@@ -223,7 +226,7 @@ def find_links(
         propagate(
             graph, labels, seeded["_node"].to_numpy(np.int64), seeded["_rank"].to_numpy(np.int64)
         )
-        _reached_by(reached_by, labels, seeded, success["_row"].to_numpy(np.int64))
+        _reached_by(graph, reached_by, labels, seeded, success)
         graph_repos = np.zeros(start_of_repo.size, dtype=bool)
         graph_repos[seeded["_repo"].to_numpy(np.int64)] = True
         parts.append(_change_links(ds.changes, inputs, labels, graph_repos, in_slot, approximate))
@@ -251,14 +254,37 @@ def _node_times(ds: Dataset, inputs: _Inputs) -> IntArray:
 
 
 def _reached_by(
-    reached_by: IntArray, labels: IntArray, seeded: pd.DataFrame, success_row: IntArray
+    graph: Graph,
+    reached_by: IntArray,
+    labels: IntArray,
+    seeded: pd.DataFrame,
+    success: pd.DataFrame,
 ) -> None:
     """For one environment's deployments (in place): the row in ``ds.deployments`` of the
-    first deployment whose commit reaches each one's commit, from the propagated labels."""
-    label = labels[seeded["_node"].to_numpy(np.int64)]
-    known = (label != _NONE) & (label != _BEFORE)
-    rows = seeded["_row"].to_numpy(np.int64)
-    reached_by[rows[known]] = success_row[label[known] - 1]
+    first deployment of the same line whose commit reaches each one's commit.
+
+    The environment's labels already give the first deployment of any line; where that one
+    is of another line (a late tag of an old commit as a new release, say), the line's own
+    deployments are propagated once more, for those lines only.
+    """
+    if seeded.empty:
+        return
+    node = seeded["_node"].to_numpy(np.int64)
+    rank = seeded["_rank"].to_numpy(np.int64)
+    line = seeded["_line"].to_numpy(np.int64)
+    success_row = success["_row"].to_numpy(np.int64)
+    success_line = success["_line"].to_numpy(np.int64)
+    first = labels[node]
+    known = (first != _NONE) & (first != _BEFORE)
+    first = np.where(known, first, rank)
+    other = known & (success_line[first - 1] != line)
+    for chosen in np.unique(line[other]):
+        own = line == chosen
+        line_labels = np.where(labels == _BEFORE, _BEFORE, _NONE)
+        propagate(graph, line_labels, node[own], rank[own])
+        again = other & own
+        first[again] = line_labels[node[again]]
+    reached_by[seeded["_row"].to_numpy(np.int64)[known]] = success_row[first[known] - 1]
 
 
 def _change_links(
@@ -362,9 +388,7 @@ def _branches(
     target_repo = targets["_repo"].to_numpy(np.int64)
     ref = refs.astype(object).where(refs.notna(), None).to_numpy()[targets.index.to_numpy()]
     is_base = pd.MultiIndex.from_arrays([target_repo, ref]).isin(counts.index)
-    target_branch = pd.Series(ref, dtype=object).where(
-        is_base, pd.Series(target_repo).map(default)
-    )
+    target_branch = pd.Series(ref, dtype=object).where(is_base, pd.Series(target_repo).map(default))
     codes = pd.factorize(pd.concat([change_branch, target_branch], ignore_index=True))[0]
     return codes[: len(merged)].astype(np.int64), codes[len(merged) :].astype(np.int64)
 
