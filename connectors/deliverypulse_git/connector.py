@@ -97,9 +97,12 @@ class GitConnector(Connector):
 
     How git's facts become rows (git lacks some of what GitHub and GitLab record):
 
-    - changes: each first-parent merge on the mainline (``Merge pull request #N from o/b``,
-      GitLab's ``See merge request g/p!N``, Bitbucket, Azure DevOps, or a plain ``Merge branch``
-      whose change_id is then its sha) and each mainline commit whose subject ends ``(#N)``.
+    - changes: each pull or merge request merged into any branch the history reaches
+      (``Merge pull request #N from o/b``, a merge subject ending ``(#N)``, GitLab's ``See merge
+      request g/p!N``, Bitbucket, Azure DevOps, or a plain ``Merge branch`` whose change_id is
+      then its sha) and each commit on a line whose subject ends ``(#N)``. Lines are the
+      mainline, the deployment tags' own history, and maintenance branches merged forward
+      (their forward merge is no change; see :func:`deliverypulse_git.graph.find_changes`).
       created_at = first_commit_at = the earliest author date among the commits the merge brings
       in, because git keeps no pull-request creation time; merged_at = the committer date.
       Sizes are the merge's diff against its first parent. Review fields stay empty.
@@ -110,7 +113,7 @@ class GitConnector(Connector):
       resolves it through the graph and sets ``reverts`` to that change; otherwise the core's
       rule names what is reverted. The author's email, which no row stores, is matched
       against ``bots`` here (``author_is_bot``); the name is matched by the core.
-    - Mainline commits that are neither are left without change_id: trunk-based changes.
+    - Commits on a line that are neither are left without change_id: trunk-based changes.
       A ``git pull`` merge on the mainline (``Merge branch 'main' of ...``) is no change: the
       shared history on its second parent is walked as mainline instead.
     - deployments: a tag's creation time (tagger date; a lightweight tag's commit date) or a
@@ -132,7 +135,7 @@ class GitConnector(Connector):
             "changes",
             _read_table,
             cursor=TextCursor,
-            reads="first-parent merges and '(#N)' squash commits on the mainline (git log)",
+            reads="pull/merge request merges and '(#N)' commits on every line (git log)",
         ),
         Stream(
             "commits",

@@ -1,7 +1,8 @@
 """Turns a commit graph into changes and deployments, in one pass over the commits.
 
-A change is a first-parent merge on the mainline (its commits: those it brings in that the
-mainline did not have yet) or a squash commit whose subject ends ``(#N)``. Merge subjects follow
+A change is a merge on a line (its commits: those it brings in that nothing claimed yet) or a
+squash commit whose subject ends ``(#N)``. Lines are the mainline, the deployment tags' own
+history, and maintenance branches where they are merged forward. Merge subjects follow
 GitHub (https://docs.github.com/en/pull-requests/collaborating-with-pull-requests/incorporating-changes-from-a-pull-request/about-pull-request-merges),
 GitLab (https://docs.gitlab.com/ee/user/project/merge_requests/commit_templates.html) and
 ``git merge`` (https://git-scm.com/docs/git-merge) defaults.

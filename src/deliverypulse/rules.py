@@ -204,10 +204,13 @@ def classify_changes(
 def release_lines(names: pd.Series) -> pd.Series:
     """Per name (a deployment's ref): its release line, ``"MAJOR.MINOR"`` (:data:`RELEASE_LINE`),
     or missing when the name is no version."""
-    parts = names.astype("string").str.extract(RELEASE_LINE)
+    codes, uniques = pd.factorize(names.astype("string"))  # refs repeat: parse each once
+    parts = pd.Series(uniques, dtype="string").str.extract(RELEASE_LINE)
     major = parts[0].str.lstrip("0").replace("", "0")
     minor = parts[1].str.lstrip("0").replace("", "0")
-    return (major + "." + minor).astype("string")
+    lines = (major + "." + minor).astype("string").to_numpy()
+    picked = pd.array(lines.take(np.maximum(codes, 0)), dtype="string")
+    return pd.Series(picked, index=names.index).where(codes >= 0)
 
 
 def _is_list(value: Any) -> bool:
