@@ -13,6 +13,8 @@ import pandas as pd
 
 import deliverypulse as dp
 from deliverypulse.dataset import Dataset
+from deliverypulse.rules import release_lines, release_order
+from deliverypulse.selection import rollback_targets, successful_deployments
 
 
 def commit(sha: str, parents: list[str], day: int) -> dict[str, Any]:
@@ -36,11 +38,14 @@ def deploy(
 
 
 def rolled_back(ds: Dataset) -> dict[str, str]:
-    """{rollback: the deployment it marked as failed}, as the failure outcomes see it."""
-    outcomes = dp.deployment_outcomes(ds).sort_values("deployed_at")
-    failed = outcomes.loc[outcomes["failed_by_rollback"], "deployment_id"].tolist()
-    rework = outcomes.loc[outcomes["is_rework"], "deployment_id"].tolist()
-    return dict(zip(rework, failed, strict=True))
+    """{rollback: the deployment it rolled back}; the failure outcomes must agree."""
+    success = successful_deployments(ds)
+    target = rollback_targets(success, dp.prepare(ds).links.reached_by)
+    ids = success["deployment_id"].tolist()
+    found = {ids[i]: ids[j] for i, j in enumerate(target) if j >= 0}
+    outcomes = dp.deployment_outcomes(ds)
+    assert set(outcomes.loc[outcomes["failed_by_rollback"], "deployment_id"]) == set(found.values())
+    return found
 
 
 # main: m1 ─ m2 ─ m3 ─ m4 ─ m5          1.0.x: m2 ─ b1 ─ b2
@@ -88,18 +93,24 @@ def test_release_lines_keep_patch_releases_and_archive_tags_apart() -> None:
         # A patch of the older line, tagged after 1.1.0, on its own branch: new to line 1.0.
         deploy("1.0.1", "b1", "2024-01-05T12:00Z", ref="1.0.1"),
         deploy("1.0.2", "b2", "2024-01-06T12:00Z", ref="1.0.2"),
-        # An archive marker of the 1.0 line, late, on 1.0.1's commit: 1.0.2 (b2) contains b1,
-        # so within line 1.0 this goes back: a rollback of 1.0.2, not of 1.1.0.
+        # An archive marker of the 1.0 line, late, on 1.0.1's commit (which 1.0.2's b2
+        # contains): it names no version above 1.0.2, so it is an old commit tagged late.
         deploy("1.0.x", "b1", "2024-01-07T12:00Z", ref="1.0.x"),
         # A new line's first release on an old commit (m3, first shipped by 1.1.0): nothing to
         # roll back in line 1.2.
         deploy("1.2.0", "m3", "2024-01-08T12:00Z", ref="1.2.0"),
-        # 1.1.1 tags m5 (new); then 1.1.2 tags m3, which 1.1.0's m4 already contained.
+        # 1.1.1 tags m5 (new); then 1.1.2 tags m3, which 1.1.0's m4 already contained: going
+        # back under a higher version, a rollback. So is 1.0.3 on 1.0.0's commit m2 (older than
+        # the collection's start: the shas say it was deployed before).
         deploy("1.1.1", "m5", "2024-01-09T12:00Z", ref="1.1.1"),
         deploy("1.1.2", "m3", "2024-01-10T12:00Z", ref="1.1.2"),
+        deploy("1.0.3", "m2", "2024-01-11T12:00Z", ref="1.0.3"),
+        # Old releases tagged late (lower versions than the line's live one): no rollbacks.
+        deploy("1.1.0rc1", "m3", "2024-01-12T12:00Z", ref="1.1.0rc1"),
+        deploy("v1.0.1", "b1", "2024-01-13T12:00Z", ref="v1.0.1"),
     ]
     ds = Dataset.from_frames(commits=MAIN, deployments=deployments)
-    assert rolled_back(ds) == {"1.0.x": "1.0.2", "1.1.2": "1.1.1"}
+    assert rolled_back(ds) == {"1.1.2": "1.1.1", "1.0.3": "1.0.x"}
 
 
 def test_a_line_whose_commit_another_line_shipped_first_is_checked_on_its_own() -> None:
@@ -118,3 +129,19 @@ def test_a_line_whose_commit_another_line_shipped_first_is_checked_on_its_own() 
     reached = {rows[i]: rows[j] for i, j in enumerate(links.reached_by) if j >= 0}
     assert reached == {"1.0.0": "1.0.0", "2.0.0": "2.0.0", "2.0.1": "2.0.0", "3.0.0": "3.0.0"}
     assert rolled_back(ds) == {"2.0.1": "2.0.0"}
+
+
+def test_release_lines_of_refs() -> None:
+    refs = pd.Series(["v2.3.1", "2.3.x", "0.12.x", "2.3.0rc1", "main", None, "v02.010"])
+    assert release_lines(refs).fillna("-").tolist() == [
+        "2.3",
+        "2.3",
+        "0.12",
+        "2.3",
+        "-",
+        "-",
+        "2.10",
+    ]
+    assert release_lines(pd.Series([None, None], dtype="string")).isna().all()
+    names = pd.Series(["1.0", "v1.0.0", "1.0.0rc1", "0.12.x", "0.12.5", "main", "1.10", "1.9"])
+    assert release_order(names).fillna(-1).tolist() == [3, 3, 2, 0, 1, -1, 5, 4]

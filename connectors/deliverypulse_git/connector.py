@@ -129,7 +129,7 @@ class GitConnector(Connector):
             "deployments",
             _read_table,
             cursor=TextCursor,
-            reads="version tags (git for-each-ref) or first-parent merges onto a deploy branch",
+            reads="release-version tags (git for-each-ref) or merges onto a deploy branch",
         ),
         Stream(
             "changes",

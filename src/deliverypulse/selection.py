@@ -12,7 +12,12 @@ import numpy as np
 import pandas as pd
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.rules import PRODUCTION_PATTERN, production_flags, release_lines
+from deliverypulse.rules import (
+    PRODUCTION_PATTERN,
+    production_flags,
+    release_lines,
+    release_order,
+)
 from deliverypulse.timeutil import NAT, BoolArray, IntArray, as_micros
 
 #: Statuses of a deployment that reached its environment.
@@ -90,8 +95,10 @@ def rollback_flags(success: pd.DataFrame, reached_by: IntArray | None = None) ->
     line had a commit that contains this one (with the commit graph, ``reached_by``), or, where
     the graph does not say, an earlier deployment of the environment had this very sha.
     Deploying the line's live sha again is a redeploy, not a rollback; nor is a deployment
-    started before the live one was (two overlapping deployments finishing out of order); the
-    first deployment of a line rolls nothing back. The line is the release line of a version
+    started before the live one was (two overlapping deployments finishing out of order), nor a
+    release whose version is lower than the live one's (``0.9.3`` tagged after ``0.9.5``: an
+    old release tagged late; :func:`deliverypulse.rules.release_order`); the first deployment
+    of a line rolls nothing back. The line is the release line of a version
     ref (``v1.2.3`` and ``1.2.0rc1``: 1.2; :func:`deliverypulse.rules.release_lines`),
     otherwise the environment, so a patch release of an older line (1.0.1 tagged after 1.1.0)
     rolls nothing back, and neither does an archive tag (``0.12.x``) of an old line's commit.
@@ -127,6 +134,11 @@ def rollback_targets(success: pd.DataFrame, reached_by: IntArray | None = None) 
     created = as_micros(success["created_at"])
     live_created = np.where(live >= 0, created[np.maximum(live, 0)], NAT)
     overtaken = (created != NAT) & (live_created != NAT) & (created < live_created)
+    # A release tagged after a higher one of its line (tags made late, for old releases) is
+    # no rollback: going back by tagging names a higher version.
+    order = release_order(success["ref"]).fillna(-1).to_numpy(np.int64)
+    live_order = np.where(live >= 0, order[np.maximum(live, 0)], -1)
+    overtaken |= (order >= 0) & (live_order >= 0) & (order < live_order)
     marked = frame["is_rollback"].fillna(False).to_numpy(dtype=bool)
     rollback = (marked | (contained & ~redeploy & ~overtaken)) & (live >= 0)
     return np.where(rollback, live, -1).astype(np.int64)
