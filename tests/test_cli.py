@@ -123,7 +123,8 @@ def test_connectors_lists_first_party_and_in_process_ones() -> None:
     assert "git  [deliverypulse_git:GitConnector]" in result.output
     assert "scripted  [fake_connectors:ScriptedConnector]" in result.output
     assert "  streams: deployments, changes, commits\n" in result.output
-    assert "    changes: reads first-parent merges and '(#N)' squash commits" in result.output
+    reads = "    changes: reads pull/merge request merges and '(#N)' commits on every line"
+    assert reads in result.output
 
 
 def test_connectors_shows_what_each_declared_stream_reads_and_runs_after() -> None:

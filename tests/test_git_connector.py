@@ -391,7 +391,7 @@ def test_deploy_branch_merges_are_deployments(tmp_path: Path) -> None:
 def test_nothing_is_read_again_until_the_tips_move(tmp_path: Path) -> None:
     repo = GitRepo(tmp_path / "app")
     repo.commit("Initial commit", date="2024-03-01T09:00:00+00:00")
-    repo.tag("v1")
+    repo.tag("v1.0")
     source = source_for(repo.path)
     _, cursor = read(source, "commits")
     connector = GitConnector(source)

@@ -344,3 +344,53 @@ def test_hash_collisions_never_link_the_wrong_commit(monkeypatch: pytest.MonkeyP
     )
     links = dplink.link(_full_dataset())
     assert pairs(links) == {("d2", "PR1"), ("d2", "PR2"), ("d3", _full_sha("t3"))}
+
+
+def test_time_fallback_links_only_changes_of_the_deployed_branch() -> None:
+    # No commit graph. main deploys (ref "main", then a tag whose ref is no branch: the
+    # default branch, the base most changes have); a backport merged into release/1.x ships
+    # with release/1.x's own deployment, never with main's.
+    ds = Dataset.from_frames(
+        changes=[
+            change("M1", "2024-01-02T06:00Z", None, base_ref="main"),
+            change("M2", "2024-01-03T06:00Z", None, base_ref="main"),
+            change("B1", "2024-01-02T07:00Z", None, base_ref="release/1.x"),
+            change("N1", "2024-01-02T08:00Z", None),  # no base branch: the default one
+        ],
+        deployments=[
+            deploy("d1", "y1", "2024-01-01T12:00Z", ref="main"),
+            deploy("d2", "y2", "2024-01-02T12:00Z", ref="main"),
+            deploy("d3", "y3", "2024-01-03T12:00Z", ref="v2.0.0"),
+            deploy("r1", "z1", "2024-01-04T12:00Z", ref="release/1.x"),
+        ],
+    )
+    links = dplink.link(ds)
+    assert pairs(links) == {("d2", "M1"), ("d2", "N1"), ("d3", "M2"), ("r1", "B1")}
+    assert links["is_approximate"].all()
+
+
+def test_commits_without_dates_are_not_swept_up_by_the_first_deployment() -> None:
+    # u0 ─ u1 ─ p2 ─ u3 ─┬─ n5       u*: no committed_at nor authored_at (a partial export)
+    #          (2020)   └─ x4 ─┘     p2: dated, before the collection's start
+    # u3 is OLD's merge commit (merged in 2020). u0 and u1 sit behind p2, u3 is dated by its
+    # merge: all three predate the start, so the first deployment ships only x4 and n5.
+    undated = {"committed_at": None, "authored_at": None}
+    commits = [
+        {**commit("u0", [], "2020-01-01T00:00Z"), **undated},
+        {**commit("u1", ["u0"], "2020-01-01T00:00Z"), **undated},
+        commit("p2", ["u1"], "2020-03-01T00:00Z"),
+        {**commit("u3", ["p2"], "2020-01-01T00:00Z"), **undated},
+        {**commit("x4", ["u3"], "2020-01-01T00:00Z"), **undated, "change_id": "NEW"},
+        commit("n5", ["u3", "x4"], "2024-01-02T00:00Z"),
+    ]
+    changes = [
+        change("OLD", "2020-06-01T00:00Z", "u3"),
+        change("NEW", "2024-01-02T00:00Z", "n5"),
+    ]
+    for since in (None, "2024-01-01"):
+        ds = Dataset.from_frames(
+            commits=commits,
+            changes=changes,
+            deployments=[deploy("d1", "n5", "2024-01-03T00:00Z", created="2024-01-01T00:00Z")],
+        )
+        assert pairs(dplink.link(ds, since=since)) == {("d1", "NEW")}

@@ -1,7 +1,8 @@
 """The ``git`` connector: DORA records from a local repository, read with the git CLI.
 
-Deployments come from version tags or from first-parent merges onto a deploy branch; changes
-from merge and squash commits on the mainline; commits with their parents. Specs:
+Deployments come from release-version tags or from first-parent merges onto a deploy branch;
+changes from pull-request merges and squash commits on every branch's line (maintenance branches
+included); commits with their parents. Specs:
 https://git-scm.com/docs/git-log and https://git-scm.com/docs/git-for-each-ref.
 """
 

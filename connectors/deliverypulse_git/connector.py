@@ -20,15 +20,17 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
+from deliverypulse import rules
 from deliverypulse.connector import Connector, Page
 from deliverypulse.sources import Option, SourceConfig
 from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, StreamRun, TextCursor
 from deliverypulse_git.gitlog import Commits, Git, GitError, Ref, Sizes
-from deliverypulse_git.graph import Graph, find_changes, tag_deployments
+from deliverypulse_git.graph import Graph, Line, find_changes, first_shipped, tag_deployments
 
 #: Bump when the rows produced for the same history change, so old cursors stop matching.
-CURSOR_VERSION = "2"  # 2: changes carry facts (body, author_is_bot); rollbacks left to metrics
-DEFAULT_DEPLOYMENTS = r"tags:^v\d"
+CURSOR_VERSION = "3"  # 3: changes of every line (maintenance branches); release-version tags
+#: Release versions, with or without "v" (``1.2.3``, ``v1.2``, ``2.0.0rc1``), not archive markers.
+DEFAULT_DEPLOYMENTS = f"tags:{rules.RELEASE_VERSION}"
 _log = logging.getLogger(__name__)
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?[^/:]+:(?!//)(?P<path>.+)$")
 
@@ -95,9 +97,12 @@ class GitConnector(Connector):
 
     How git's facts become rows (git lacks some of what GitHub and GitLab record):
 
-    - changes: each first-parent merge on the mainline (``Merge pull request #N from o/b``,
-      GitLab's ``See merge request g/p!N``, Bitbucket, Azure DevOps, or a plain ``Merge branch``
-      whose change_id is then its sha) and each mainline commit whose subject ends ``(#N)``.
+    - changes: each pull or merge request merged into any branch the history reaches
+      (``Merge pull request #N from o/b``, a merge subject ending ``(#N)``, GitLab's ``See merge
+      request g/p!N``, Bitbucket, Azure DevOps, or a plain ``Merge branch`` whose change_id is
+      then its sha) and each commit on a line whose subject ends ``(#N)``. Lines are the
+      mainline, the deployment tags' own history, and maintenance branches merged forward
+      (their forward merge is no change; see :func:`deliverypulse_git.graph.find_changes`).
       created_at = first_commit_at = the earliest author date among the commits the merge brings
       in, because git keeps no pull-request creation time; merged_at = the committer date.
       Sizes are the merge's diff against its first parent. Review fields stay empty.
@@ -108,7 +113,7 @@ class GitConnector(Connector):
       resolves it through the graph and sets ``reverts`` to that change; otherwise the core's
       rule names what is reverted. The author's email, which no row stores, is matched
       against ``bots`` here (``author_is_bot``); the name is matched by the core.
-    - Mainline commits that are neither are left without change_id: trunk-based changes.
+    - Commits on a line that are neither are left without change_id: trunk-based changes.
       A ``git pull`` merge on the mainline (``Merge branch 'main' of ...``) is no change: the
       shared history on its second parent is walked as mainline instead.
     - deployments: a tag's creation time (tagger date; a lightweight tag's commit date) or a
@@ -124,13 +129,13 @@ class GitConnector(Connector):
             "deployments",
             _read_table,
             cursor=TextCursor,
-            reads="version tags (git for-each-ref) or first-parent merges onto a deploy branch",
+            reads="release-version tags (git for-each-ref) or merges onto a deploy branch",
         ),
         Stream(
             "changes",
             _read_table,
             cursor=TextCursor,
-            reads="first-parent merges and '(#N)' squash commits on the mainline (git log)",
+            reads="pull/merge request merges and '(#N)' commits on every line (git log)",
         ),
         Stream(
             "commits",
@@ -255,6 +260,8 @@ class GitConnector(Connector):
                 mainline, base_ref = (sha.strip() if sha else None), None
         if settings.deploy_kind == "tags":
             deploy_refs = tuple(tag_deployments(refs, re.compile(settings.deploy_value)))
+            if not deploy_refs:
+                _warn_no_tag_matched(settings, refs)
         else:
             deploy_tip = _resolve_branch(refs, settings.deploy_value)
             if deploy_tip is None:
@@ -278,22 +285,54 @@ class GitConnector(Connector):
         with ThreadPoolExecutor(max_workers=1) as pool:
             # Sizes need a second git call; it runs while the first one is being parsed.
             sizes_job = None
-            if tips.mainline and wanted & {"changes", "commits"}:
-                sizes_job = pool.submit(self.git.first_parent_sizes, tips.mainline)
+            if tips.revisions and wanted & {"changes", "commits"}:
+                sizes_job = pool.submit(self.git.first_parent_sizes, tips.revisions)
             commits = self.git.log(tips.revisions)
             sizes: dict[str, Sizes] = sizes_job.result() if sizes_job else {}
         graph = Graph(commits)
-        mainline = graph.first_parent_chain(tips.mainline)
-        changes, change_of = find_changes(graph, mainline, sizes, tips.base_ref, self.settings.bots)
+        deployments = self._deployments(graph, tips)
+        shipped = first_shipped(graph, [row["sha"] for row in deployments])
+        lines = [Line(tips.mainline, tips.base_ref)]
+        if self.settings.deploy_kind == "tags":  # a deploy branch's merges are deployments
+            lines += [Line(ref.commit, None) for ref in tips.deploy_refs]
+        changes, change_of = find_changes(graph, lines, sizes, self.settings.bots, shipped)
+        if wanted & {"changes", "commits"}:
+            self._add_sizes(commits, changes, change_of, sizes)
         since = self.source.since
         cutoff = int(since.timestamp()) if since else None
         return {
             "commits": _commits_frame(commits, change_of, sizes, cutoff),
             "changes": _changes_frame(changes, cutoff),
-            "deployments": self._deployments_frame(graph, tips, cutoff),
+            "deployments": self._deployments_frame(deployments, cutoff),
         }
 
-    def _deployments_frame(self, graph: Graph, tips: Tips, cutoff: int | None) -> pd.DataFrame:
+    def _add_sizes(
+        self,
+        commits: Commits,
+        changes: list[dict[str, Any]],
+        change_of: list[str | None],
+        sizes: dict[str, Sizes],
+    ) -> None:
+        """Sizes of the changes and own commits of lines merged in from the side (a maintenance
+        branch merged forward), which no first-parent walk of a tip visits: one more git call."""
+        merges = {change["merge_sha"] for change in changes}
+        missing = [
+            sha
+            for sha, change_id in zip(commits.shas, change_of, strict=True)
+            if (change_id is None or sha in merges) and sha not in sizes
+        ]
+        if not missing:
+            return
+        sizes.update(self.git.first_parent_sizes(missing, walk=False))
+        for change in changes:
+            size = sizes.get(change["merge_sha"])
+            if size is not None and change["additions"] is None:
+                change["additions"] = size.additions
+                change["deletions"] = size.deletions
+                change["changed_files"] = size.changed_files
+
+    def _deployments(self, graph: Graph, tips: Tips) -> list[dict[str, Any]]:
+        """The deployments' rows, in time order (ties by id, as the core orders them)."""
         commits = graph.commits
         rows: list[dict[str, Any]] = []
         if self.settings.deploy_kind == "tags":
@@ -313,6 +352,9 @@ class GitConnector(Connector):
                             commits.author_names[position],
                         )
                     )
+        return sorted(rows, key=lambda row: (row["created_at"], row["deployment_id"]))
+
+    def _deployments_frame(self, rows: list[dict[str, Any]], cutoff: int | None) -> pd.DataFrame:
         frame = pd.DataFrame(rows, columns=_DEPLOYMENT_COLUMNS)
         if cutoff is not None:
             frame = frame[frame["created_at"] >= cutoff]
@@ -401,6 +443,30 @@ def _pages(frame: pd.DataFrame, cursor: TextCursor, size: int) -> Iterator[Page]
         last = start == starts[-1]
         chunk = frame.iloc[start : start + size].reset_index(drop=True)
         yield Page(records=chunk, cursor=cursor if last else None)
+
+
+def _warn_no_tag_matched(settings: Settings, refs: Sequence[Ref]) -> None:
+    """Say so when the tag pattern matched none of the repository's tags, naming a few."""
+    tags = sorted(
+        (ref for ref in refs if ref.name.startswith("refs/tags/")),
+        key=lambda ref: ref.created,
+        reverse=True,
+    )
+    if not tags:
+        return
+    names = [ref.name.removeprefix("refs/tags/") for ref in tags[:5]]
+    more = f" and {len(tags) - len(names)} more" if len(tags) > len(names) else ""
+    default = settings.deploy_value == DEFAULT_DEPLOYMENTS.partition(":")[2]
+    pattern = "the default (release versions: 1.2.3, v1.2, 2.0.0rc1)" if default else None
+    _log.warning(
+        "%s: the deployments pattern %s matched none of its %d tags (newest: %s%s), so no "
+        'deployments were found; set deployments = "tags:REGEX" (or --deployments)',
+        settings.path,
+        pattern or repr(settings.deploy_value),
+        len(tags),
+        ", ".join(names),
+        more,
+    )
 
 
 def _compile(source: SourceConfig, key: str, pattern: str) -> re.Pattern[str]:

@@ -165,23 +165,28 @@ class Git:
             commits.bodies.append(_essentials(body))
         return commits
 
-    def first_parent_sizes(self, tip: str) -> dict[str, Sizes]:
-        """Sizes of each mainline commit against its first parent (a merge: the whole change)."""
+    def first_parent_sizes(
+        self, revisions: Sequence[str], *, walk: bool = True
+    ) -> dict[str, Sizes]:
+        """Sizes of commits against their first parent (a merge: the whole change): of the
+        first-parent history of each of ``revisions``, or (``walk=False``) of those commits."""
+        if not revisions:
+            return {}
         args = [
             "log",
             "--no-color",
-            "--first-parent",
+            "--first-parent" if walk else "--no-walk=unsorted",
             "--diff-merges=first-parent",
             "--numstat",
             "--find-renames",
             "--no-ext-diff",
             "--no-textconv",
             f"--format={_NUMSTAT_FORMAT}",
-            tip,
+            "--stdin",
             "--",
         ]
         sizes: dict[str, Sizes] = {}
-        for record in self.stream(args, b"\x1e"):
+        for record in self.stream(args, b"\x1e", stdin="\n".join(revisions) + "\n"):
             lines = record.split("\n")
             additions = deletions = files = 0
             for line in lines[1:]:

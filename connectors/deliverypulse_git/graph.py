@@ -1,7 +1,8 @@
 """Turns a commit graph into changes and deployments, in one pass over the commits.
 
-A change is a first-parent merge on the mainline (its commits: those it brings in that the
-mainline did not have yet) or a squash commit whose subject ends ``(#N)``. Merge subjects follow
+A change is a merge on a line (its commits: those it brings in that nothing claimed yet) or a
+squash commit whose subject ends ``(#N)``. Lines are the mainline, the deployment tags' own
+history, and maintenance branches where they are merged forward. Merge subjects follow
 GitHub (https://docs.github.com/en/pull-requests/collaborating-with-pull-requests/incorporating-changes-from-a-pull-request/about-pull-request-merges),
 GitLab (https://docs.gitlab.com/ee/user/project/merge_requests/commit_templates.html) and
 ``git merge`` (https://git-scm.com/docs/git-merge) defaults.
@@ -10,7 +11,8 @@ GitLab (https://docs.gitlab.com/ee/user/project/merge_requests/commit_templates.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,85 +56,178 @@ class Graph:
         return chain
 
 
+#: ``first_shipped`` of a commit no deployment reaches.
+NEVER = sys.maxsize
+
+
+def first_shipped(graph: Graph, deployed: Sequence[str]) -> list[int]:
+    """Per commit, the index in ``deployed`` (deployment shas in time order) of the first
+    deployment whose commit reaches it, or :data:`NEVER`. One walk: each commit is visited
+    once, by the earliest deployment that reaches it."""
+    shipped = [NEVER] * len(graph.commits)
+    parent_indexes = graph.parent_indexes
+    for rank, sha in enumerate(deployed):
+        start = graph.index.get(sha)
+        if start is None or shipped[start] != NEVER:
+            continue
+        stack = [start]
+        while stack:
+            position = stack.pop()
+            if shipped[position] != NEVER:
+                continue
+            shipped[position] = rank
+            stack.extend(parent_indexes[position])
+    return shipped
+
+
+@dataclass(frozen=True)
+class Line:
+    """A branch whose own commits are walked oldest first: the mainline, a deploy ref."""
+
+    tip: str | None
+    name: str | None  # its branch name, when known (the changes' base_ref)
+
+
 def find_changes(
     graph: Graph,
-    mainline: list[int],
+    lines: Sequence[Line],
     sizes: dict[str, Sizes],
-    base_ref: str | None,
     bots: re.Pattern[str],
+    shipped: list[int],
 ) -> tuple[list[dict[str, Any]], list[str | None]]:
-    """The changes on ``mainline`` (as fact rows) and, per commit, the change_id it belongs to.
+    """The changes of every line (as fact rows) and, per commit, the change_id it belongs to.
 
-    ``base_ref`` is the mainline's branch name (it also tells a ``git pull`` merge); ``bots``
-    is matched against the author's email, a fact the rows do not carry.
+    ``lines`` are walked in order (the mainline first, then the deploy refs); a line's name is
+    its changes' ``base_ref`` and tells a ``git pull`` merge. ``bots`` is matched against the
+    author's email, a fact the rows do not carry. ``shipped`` is :func:`first_shipped`.
 
-    Walks the mainline oldest first; each merge claims the commits reachable from its other
-    parents that nothing claimed before, so every commit is visited once in all.
+    Each line's first-parent chain is walked oldest first; a merge claims the commits reachable
+    from its other parents that nothing claimed before, so every commit is claimed once. A merge
+    whose claimed side holds a pull request of its own, or a commit a deployment shipped before
+    the merge itself, brings in another line (a maintenance branch merged forward): it is no
+    change, and the side's first-parent chain is walked as a line of its own instead.
     """
     commits = graph.commits
     change_of: list[str | None] = [None] * len(commits)
     claimed = bytearray(len(commits))
-    for position in mainline:
-        claimed[position] = 1
     used_ids: set[str] = set()
     changes: list[dict[str, Any]] = []
     members_of: list[list[int]] = []
-    for position, is_sync in _walk_mainline(graph, mainline, claimed, base_ref):
-        is_merge = len(commits.parents[position]) > 1
-        members = _claim(graph, _other_parents(graph, position), claimed) if is_merge else []
-        if is_sync:
-            continue  # `git pull` on the mainline: its commits are walked as mainline above
-        described = (
-            _describe_merge(commits, position) if is_merge else _describe_squash(commits, position)
-        )
-        if described is None:
-            continue
-        number, head_ref, title = described
-        change_id = str(number) if number is not None else commits.shas[position]
-        if change_id in used_ids:  # the same number twice (a cherry-pick): keep both, apart
-            change_id = commits.shas[position]
-        used_ids.add(change_id)
-        for member in (*members, position):
-            change_of[member] = change_id
-        size = sizes.get(commits.shas[position])
-        facts = _Described(change_id, number, head_ref, title, base_ref)
-        changes.append(_change(commits, position, members, facts, size, bots))
-        members_of.append(members)
+    for line in lines:
+        for position, members, base_ref in _walk_line(graph, line, claimed, shipped):
+            is_merge = len(commits.parents[position]) > 1
+            described = (
+                _describe_merge(commits, position)
+                if is_merge
+                else _describe_squash(commits, position)
+            )
+            if described is None:
+                continue
+            number, head_ref, title = described
+            change_id = str(number) if number is not None else commits.shas[position]
+            if change_id in used_ids:  # the same number twice (a cherry-pick): keep both, apart
+                change_id = commits.shas[position]
+            used_ids.add(change_id)
+            for member in (*members, position):
+                change_of[member] = change_id
+            size = sizes.get(commits.shas[position])
+            facts = _Described(change_id, number, head_ref, title, base_ref)
+            changes.append(_change(commits, position, members, facts, size, bots))
+            members_of.append(members)
     for change, members in zip(changes, members_of, strict=True):
         _revert_facts(change, [*members, graph.index[change["merge_sha"]]], graph, change_of)
     return changes, change_of
 
 
-def _walk_mainline(
-    graph: Graph, mainline: list[int], claimed: bytearray, base_ref: str | None
-) -> Iterator[tuple[int, bool]]:
-    """Mainline commits oldest first, as (position, is_sync_merge).
+def _walk_line(
+    graph: Graph, line: Line, claimed: bytearray, shipped: list[int]
+) -> Iterator[tuple[int, list[int], str | None]]:
+    """The commits of a line that may be changes, oldest first, as (position, the side a merge
+    brings in, the line's name); lines merged into it are walked where they were merged.
 
     A sync merge (``git pull`` making ``Merge branch 'main' of ...``, or a fast-forwarded branch
-    whose last commit merged main in) has the real mainline as its second parent: that parent's
-    first-parent chain is walked first, as mainline, then the sync merge itself.
+    whose last commit merged main in) has the line itself as its second parent: that parent's
+    first-parent chain is walked first, as this line, and the sync merge is no change.
     """
     commits = graph.commits
-    sync = _sync_subject(base_ref)
-    stack: list[Iterator[int]] = [iter(mainline)]
+    start = graph.index.get(line.tip) if line.tip else None
+    if start is None or claimed[start]:
+        return
+    stack: list[tuple[Iterator[int], str | None]] = [
+        (iter(_chain(graph, [start], claimed)), line.name)
+    ]
     while stack:
-        position = next(stack[-1], None)
+        walking, name = stack[-1]
+        position = next(walking, None)
         if position is None:
             stack.pop()
-        elif position < 0:
-            yield ~position, True
-        elif sync and len(commits.parents[position]) > 1 and sync.match(commits.subjects[position]):
-            upstream: list[int] = []
-            current = graph.index.get(commits.parents[position][1])
-            while current is not None and not claimed[current]:
-                claimed[current] = 1
-                upstream.append(current)
-                first = commits.parents[current][0] if commits.parents[current] else None
-                current = graph.index.get(first) if first else None
-            upstream.reverse()
-            stack.append(iter([*upstream, ~position]))
-        else:
-            yield position, False
+            continue
+        others = _other_parents(graph, position)
+        if not others:
+            yield position, [], name
+            continue
+        sync = _sync_subject(name)
+        if sync and sync.match(commits.subjects[position]):
+            upstream = _chain(graph, others[:1], claimed)
+            stack.append((iter(upstream), name))  # the sync merge itself is no change
+            continue
+        members = _claim(graph, others, claimed)
+        if _brings_a_line(graph, position, members, shipped):
+            for member in members:
+                claimed[member] = 0
+            side = _chain(graph, others, claimed)
+            stack.append((iter(side), _merged_branch(commits.subjects[position])))
+            continue
+        yield position, members, name
+
+
+def _chain(graph: Graph, starts: list[int], claimed: bytearray) -> list[int]:
+    """The unclaimed first-parent chains from ``starts`` (claimed now), oldest first."""
+    chain: list[int] = []
+    for start in reversed(starts):
+        own: list[int] = []
+        position: int | None = start
+        while position is not None and not claimed[position]:
+            claimed[position] = 1
+            own.append(position)
+            first = graph.commits.parents[position][0] if graph.commits.parents[position] else None
+            position = graph.index.get(first) if first else None
+        chain.extend(reversed(own))
+    return chain
+
+
+def _brings_a_line(graph: Graph, position: int, members: list[int], shipped: list[int]) -> bool:
+    """Whether a merge brings in a line of its own: a member is a pull request, or a deployment
+    shipped a member before the merge (so the members cannot all ship with it)."""
+    commits = graph.commits
+    own = shipped[position]
+    return any(shipped[member] != own or _is_request(commits, member) for member in members)
+
+
+def _is_request(commits: Commits, position: int) -> bool:
+    """A commit that records a pull or merge request: a request's merge or a ``(#N)`` squash."""
+    subject = commits.subjects[position]
+    if _SQUASH_NUMBER.search(subject):
+        return True
+    if len(commits.parents[position]) < 2:
+        return False
+    return bool(
+        _GITHUB_MERGE.match(subject)
+        or _BITBUCKET_MERGE.match(subject)
+        or _AZURE_MERGE.match(subject)
+        or _GITLAB_REQUEST.search(commits.bodies[position])
+    )
+
+
+def _merged_branch(subject: str) -> str | None:
+    """The branch a merge's subject names as merged (``origin/`` and owners left out)."""
+    for pattern in (_GITHUB_MERGE, _BRANCH_MERGE, _BITBUCKET_MERGE):
+        if match := pattern.match(subject):
+            name = match[2] if pattern is _GITHUB_MERGE else match[1]
+            if pattern is _BRANCH_MERGE and subject.startswith("Merge remote-tracking"):
+                name = name.split("/", 1)[-1]
+            return name
+    return None
 
 
 def _sync_subject(base_ref: str | None) -> re.Pattern[str] | None:
@@ -162,8 +257,11 @@ def _describe_merge(commits: Commits, position: int) -> tuple[int | None, str | 
         return int(match[2]), match[1], body_title or subject
     if match := _AZURE_MERGE.match(subject):
         return int(match[1]), None, match[2]
-    request = _GITLAB_REQUEST.search(body)
-    return (int(request[1]) if request else None), None, subject
+    if request := _GITLAB_REQUEST.search(body):
+        return int(request[1]), None, subject
+    if squash := _SQUASH_NUMBER.search(subject):  # GitHub's "pull request title" merge message
+        return int(squash[1]), None, subject[: squash.start()]
+    return None, None, subject
 
 
 def _describe_squash(commits: Commits, position: int) -> tuple[int, None, str] | None:

@@ -29,6 +29,19 @@ BOT_PATTERN = (
     r"|^project_\d+_bot|^group_\d+_bot|-bot$)"
 )
 
+#: A release version, with or without "v": ``1.2``, ``v1.2.3``, ``2.0.0rc1``, ``3.0.0-beta.1``,
+#: ``0.13.0.dev0``, ``1.0.0+build.5``. Not archive markers (``0.x``, ``0.12.x``), moving tags
+#: (``v1``, ``latest``, ``nightly``) or other names. The git connector's default tag pattern.
+RELEASE_VERSION = (
+    r"(?i)^v?\d+\.\d+(?:\.\d+)*"
+    r"(?:[-._]?(?:a|b|c|rc|alpha|beta|pre|preview|dev|post)(?:[-._]?\d+)*)*"
+    r"(?:\+[0-9a-z.-]+)?$"
+)
+
+#: The release line of a version-like name: its major.minor (``v2.3.1`` and ``2.3.x``: 2.3).
+RELEASE_LINE = r"(?i)^v?(\d+)\.(\d+)(?!\d)"
+RELEASE_LINE_RE = re.compile(RELEASE_LINE)
+
 #: The title GitHub's and GitLab's "Revert" buttons and ``git revert`` write: ``Revert "..."``.
 REVERT_TITLE = r'(?i)^\s*revert\s+"'
 
@@ -189,6 +202,46 @@ def classify_changes(
     return out.drop(columns=[c for c in FACT_COLUMNS if c in out.columns])
 
 
+def release_lines(names: pd.Series) -> pd.Series:
+    """Per name (a deployment's ref): its release line, ``"MAJOR.MINOR"`` (:data:`RELEASE_LINE`),
+    or missing when the name is no version."""
+    codes, uniques = pd.factorize(names.astype("string"))  # refs repeat: parse each once
+    if len(uniques) == 0:
+        return pd.Series(pd.NA, index=names.index, dtype="string")
+    parts = pd.Series(uniques, dtype="string").str.extract(RELEASE_LINE)
+    major = parts[0].str.lstrip("0").replace("", "0")
+    minor = parts[1].str.lstrip("0").replace("", "0")
+    lines = (major + "." + minor).astype("string").to_numpy()
+    picked = pd.array(lines.take(np.maximum(codes, 0)), dtype="string")
+    return pd.Series(picked, index=names.index).where(codes >= 0)
+
+
+_RELEASE_NUMBERS = re.compile(r"(?i)^v?(\d+(?:\.\d+)*)(.*)$")
+
+
+def release_order(names: pd.Series) -> pd.Series:
+    """Per name: the rank of its release version among ``names`` (``Int64``; equal versions
+    share a rank), or missing when it is no version. Versions compare by their numbers, and a
+    name with anything after the numbers (``2.0.0rc1``, ``1.0.0.dev0``) ranks below the same
+    numbers alone (``2.0.0``); two such suffixes of the same numbers rank alike."""
+    codes, uniques = pd.factorize(names.astype("string"))
+    keys: list[tuple[tuple[int, ...], int] | None] = []
+    for name in uniques:
+        match = _RELEASE_NUMBERS.match(str(name)) if RELEASE_LINE_RE.match(str(name)) else None
+        if match is None:
+            keys.append(None)
+            continue
+        numbers = tuple(int(part) for part in match[1].split("."))
+        while len(numbers) > 1 and numbers[-1] == 0:  # 1.2 == 1.2.0
+            numbers = numbers[:-1]
+        keys.append((numbers, 0 if match[2] else 1))
+    known = sorted({key for key in keys if key is not None})
+    rank = {key: position for position, key in enumerate(known)}
+    ranks = np.array([rank[key] if key is not None else -1 for key in keys] or [-1], np.int64)
+    picked = np.where(codes >= 0, ranks[np.maximum(codes, 0)], -1)
+    return pd.Series(pd.array(picked, dtype="Int64"), index=names.index).where(picked >= 0)
+
+
 def _is_list(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray))
 
@@ -198,6 +251,8 @@ __all__ = [
     "FACT_COLUMNS",
     "HOTFIX_PATTERN",
     "PRODUCTION_PATTERN",
+    "RELEASE_LINE",
+    "RELEASE_VERSION",
     "REVERT_TITLE",
     "bot_flags",
     "classify_changes",
@@ -208,6 +263,8 @@ __all__ = [
     "is_production",
     "is_revert",
     "production_flags",
+    "release_lines",
+    "release_order",
     "revert_flags",
     "reverted_reference",
 ]

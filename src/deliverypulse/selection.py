@@ -12,8 +12,13 @@ import numpy as np
 import pandas as pd
 
 from deliverypulse.dataset import Dataset
-from deliverypulse.rules import PRODUCTION_PATTERN, production_flags
-from deliverypulse.timeutil import BoolArray
+from deliverypulse.rules import (
+    PRODUCTION_PATTERN,
+    production_flags,
+    release_lines,
+    release_order,
+)
+from deliverypulse.timeutil import NAT, BoolArray, IntArray, as_micros
 
 #: Statuses of a deployment that reached its environment.
 SUCCESS_STATUSES = ("success",)
@@ -81,24 +86,62 @@ def successful_deployments(ds: Dataset, environments: Any = None) -> pd.DataFram
     return frame
 
 
-def rollback_flags(success: pd.DataFrame) -> BoolArray:
+def rollback_flags(success: pd.DataFrame, reached_by: IntArray | None = None) -> BoolArray:
     """Per successful deployment (time order within each sequence, as
-    :func:`successful_deployments` gives): does it roll back the deployment before it?
+    :func:`successful_deployments` gives): does it roll back the live deployment of its line?
 
-    The one rollback rule. It is a rollback if the provider marked it (``is_rollback``), or if
-    it deploys a sha that an earlier successful deployment of the same repo and environment
-    already deployed, other than the one live now (deploying the live sha again is a redeploy).
-    The first deployment of a sequence rolls nothing back. Connectors record only explicit
-    markers; the sequence is judged here, over everything collected, not page by page.
+    The one rollback rule. A rollback deploys a commit that its repo, environment and line
+    already had live: the provider marked it (``is_rollback``), or an earlier deployment of the
+    line had a commit that contains this one (with the commit graph, ``reached_by``), or, where
+    the graph does not say, an earlier deployment of the environment had this very sha.
+    Deploying the line's live sha again is a redeploy, not a rollback; nor is a deployment
+    started before the live one was (two overlapping deployments finishing out of order), nor a
+    release whose version is lower than the live one's (``0.9.3`` tagged after ``0.9.5``: an
+    old release tagged late; :func:`deliverypulse.rules.release_order`); the first deployment
+    of a line rolls nothing back. The line is the release line of a version
+    ref (``v1.2.3`` and ``1.2.0rc1``: 1.2; :func:`deliverypulse.rules.release_lines`),
+    otherwise the environment, so a patch release of an older line (1.0.1 tagged after 1.1.0)
+    rolls nothing back, and neither does an archive tag (``0.12.x``) of an old line's commit.
+
+    ``reached_by`` (:attr:`deliverypulse.linking.Links.reached_by`): per row of
+    ``ds.deployments``, the row of the first deployment of the same line whose commit reached
+    that one's; -1 where the graph does not say. Connectors record only explicit markers; the
+    sequence is judged here, over everything collected, not page by page.
     """
-    groups = success.groupby(SEQUENCE, sort=False)
-    has_previous = groups.cumcount().to_numpy() > 0
-    previous_sha = groups["sha"].shift(1)
-    seen = success.duplicated([*SEQUENCE, "sha"]) & success["sha"].notna()
-    redeploy = (success["sha"] == previous_sha).fillna(False).astype(bool)
-    marked = success["is_rollback"].fillna(False).astype(bool)
-    flags: BoolArray = ((marked | (seen & ~redeploy)) & has_previous).to_numpy(dtype=bool)
-    return flags
+    return rollback_targets(success, reached_by) >= 0
+
+
+def rollback_targets(success: pd.DataFrame, reached_by: IntArray | None = None) -> IntArray:
+    """Per row of ``success`` (see :func:`rollback_flags`): the position in ``success`` of the
+    deployment it rolls back (the live one of its line), or -1 when it is no rollback."""
+    n = len(success)
+    line = release_lines(success["ref"]).fillna("").to_numpy(dtype=object)
+    frame = success[[*SEQUENCE, "sha", "is_rollback"]].assign(
+        _line=line, _position=np.arange(n, dtype=np.int64)
+    )
+    groups = frame.groupby([*SEQUENCE, "_line"], sort=False, dropna=False)
+    live = groups["_position"].shift(1).fillna(-1).to_numpy(np.int64)
+    sha = frame["sha"]
+    redeploy = (sha == groups["sha"].shift(1)).fillna(False).to_numpy(dtype=bool)
+    contained = (frame.duplicated([*SEQUENCE, "sha"]) & sha.notna()).to_numpy(dtype=bool)
+    if reached_by is not None and "_row" in success:
+        rows = success["_row"].to_numpy(np.int64)
+        first = reached_by[rows]
+        known = first >= 0
+        contained = np.where(known, first != rows, contained)
+    # Two overlapping deployments finishing out of order: the one started first cannot
+    # roll back the one it started before.
+    created = as_micros(success["created_at"])
+    live_created = np.where(live >= 0, created[np.maximum(live, 0)], NAT)
+    overtaken = (created != NAT) & (live_created != NAT) & (created < live_created)
+    # A release tagged after a higher one of its line (tags made late, for old releases) is
+    # no rollback: going back by tagging names a higher version.
+    order = release_order(success["ref"]).fillna(-1).to_numpy(np.int64)
+    live_order = np.where(live >= 0, order[np.maximum(live, 0)], -1)
+    overtaken |= (order >= 0) & (live_order >= 0) & (order < live_order)
+    marked = frame["is_rollback"].fillna(False).to_numpy(dtype=bool)
+    rollback = (marked | (contained & ~redeploy & ~overtaken)) & (live >= 0)
+    return np.where(rollback, live, -1).astype(np.int64)
 
 
 __all__ = [
@@ -110,6 +153,7 @@ __all__ = [
     "production_deployments",
     "production_mask",
     "rollback_flags",
+    "rollback_targets",
     "status_mask",
     "successful_deployments",
 ]

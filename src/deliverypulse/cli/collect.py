@@ -36,6 +36,11 @@ DEFAULT_CONFIG = "deliverypulse.toml"
     help="Collect one local git repository; no config needed.",
 )
 @click.option(
+    "--deployments",
+    help="With --git: 'tags:REGEX' (tag names) or 'branch:NAME' (its merges); "
+    "default: release-version tags, with or without 'v'.",
+)
+@click.option(
     "-o",
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -66,6 +71,7 @@ DEFAULT_CONFIG = "deliverypulse.toml"
 def collect_command(
     config_path: Path | None,
     git_path: Path | None,
+    deployments: str | None,
     out: Path | None,
     since: str | None,
     full_refresh: bool,
@@ -76,11 +82,16 @@ def collect_command(
     """Collect deployments, changes, commits, test runs and incidents into the dataset."""
     if config_path and git_path:
         raise click.UsageError("give either --config or --git, not both")
+    if deployments is not None and git_path is None:
+        raise click.UsageError("--deployments goes with --git (in a config, set it per source)")
     since_at = _since(since)
     if git_path is not None:
+        source = {"type": "git", "path": str(git_path)}
+        if deployments is not None:
+            source["deployments"] = deployments
         config = config_from_dict(
             {
-                "sources": [{"type": "git", "path": str(git_path)}],
+                "sources": [source],
                 "output": {"path": str(out or DEFAULT_OUTPUT)},
             }
         )

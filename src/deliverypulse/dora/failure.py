@@ -21,7 +21,7 @@ from deliverypulse.selection import (
     FAILED_STATUSES,
     SEQUENCE,
     production_deployments,
-    rollback_flags,
+    rollback_targets,
 )
 from deliverypulse.timeutil import IntArray, as_micros
 
@@ -80,14 +80,14 @@ def _status_events(frame: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
     return events, found["_next"].dropna().to_numpy(dtype=np.int64)
 
 
-def _rollback_events(frame: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
-    """A rollback (:func:`deliverypulse.selection.rollback_flags`) marks the successful
-    deployment before it as failed; recovery ends when the rollback finishes."""
+def _rollback_events(frame: pd.DataFrame, reached_by: IntArray | None) -> tuple[pd.DataFrame, Any]:
+    """A rollback (:func:`deliverypulse.selection.rollback_targets`) marks the deployment it
+    rolled back (the live one of its line) as failed; recovery ends when the rollback finishes."""
     ok = frame.loc[frame["is_success"]]
-    is_rollback = rollback_flags(ok)
-    previous = ok.groupby("_group", sort=False)["_d"].shift(1)
+    rolled_back = rollback_targets(ok, reached_by)
+    is_rollback = rolled_back >= 0
     rollbacks = ok.loc[is_rollback]
-    target = previous[is_rollback].to_numpy(dtype=np.int64)
+    target = ok["_d"].to_numpy(dtype=np.int64)[rolled_back[is_rollback]]
     events = _events(
         "rollback",
         target,
@@ -246,7 +246,7 @@ def outcome_rows(
         {"_d": d[keep], "_cpos": cpos[keep], "_at": frame["_at"].to_numpy()[d[keep]]}
     )
     status, after_failure = _status_events(frame)
-    rollback, rollbacks = _rollback_events(frame)
+    rollback, rollbacks = _rollback_events(frame, links.reached_by)
     found = {
         "status": status,
         "rollback": rollback,

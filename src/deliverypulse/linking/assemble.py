@@ -10,7 +10,7 @@ on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deliverypulse.dataset import Dataset, collection_start_of
-from deliverypulse.linking.graph import Codes, Graph, commit_graph, propagate, strings
+from deliverypulse.linking.graph import (
+    Codes,
+    Graph,
+    commit_graph,
+    propagate,
+    spread_to_ancestors,
+    strings,
+)
+from deliverypulse.rules import release_lines
 from deliverypulse.selection import production_mask, successful_deployments
 from deliverypulse.store.coerce import coerce_frame
 from deliverypulse.store.schemas import DEPLOYMENT_CHANGES
@@ -41,6 +49,13 @@ class Links:
     deployment: IntArray
     change: IntArray
     commit: IntArray
+    #: Per row of ``ds.deployments``: the row of the first successful production deployment
+    #: of the same repo, environment and release line (:func:`deliverypulse.rules.release_lines`;
+    #: no version: the environment), in time order, whose commit reaches this deployment's
+    #: commit: itself when it is new to its line, an earlier one when that one's commit already
+    #: contained it; -1 where the graph does not say (no commits, or history before the
+    #: collection's start). None when the links did not come from the graph.
+    reached_by: IntArray | None = None
 
     def __len__(self) -> int:
         return len(self.table)
@@ -57,6 +72,7 @@ class Links:
             self.deployment[keep],
             self.change[keep],
             self.commit[keep],
+            self.reached_by,
         )
 
     @classmethod
@@ -200,7 +216,10 @@ def find_links(
     graph = inputs.graph
     commit_repo = inputs.codes.repo[0]
     node_repo = commit_repo[graph.row]
-    node_time = as_micros(ds.commits["committed_at"])[graph.row]
+    node_time = _node_times(ds, inputs)
+    undated = node_time == NAT
+    reached_by = np.full(len(ds.deployments), -1, dtype=np.int64)
+    success["_line"] = pd.factorize(release_lines(success["ref"]).fillna(""))[0]
     parts: list[pd.DataFrame] = []
     for slot in range(int(success["_slot"].max()) + 1):
         in_slot = success.loc[success["_slot"] == slot]
@@ -209,16 +228,71 @@ def find_links(
         node_start = start_of_repo[node_repo]
         labels = np.full(graph.size, _NONE, dtype=np.int64)
         labels[(node_time != NAT) & (node_start != NAT) & (node_time < node_start)] = _BEFORE
+        # An undated commit behind a pre-start one is pre-start too.
+        spread_to_ancestors(graph, labels, _BEFORE, undated & (node_start != NAT))
         seeded = in_slot.loc[in_slot["_node"] >= 0]
         propagate(
             graph, labels, seeded["_node"].to_numpy(np.int64), seeded["_rank"].to_numpy(np.int64)
         )
+        _reached_by(graph, reached_by, labels, seeded, success)
         graph_repos = np.zeros(start_of_repo.size, dtype=bool)
         graph_repos[seeded["_repo"].to_numpy(np.int64)] = True
         parts.append(_change_links(ds.changes, inputs, labels, graph_repos, in_slot, approximate))
         if trunk:
             parts.append(_trunk_links(ds.commits, inputs, labels, graph_repos[node_repo]))
-    return _finish(parts, success, ds.changes, ds.commits)
+    found = _finish(parts, success, ds.changes, ds.commits)
+    return replace(found, reached_by=reached_by)
+
+
+def _node_times(ds: Dataset, inputs: _Inputs) -> IntArray:
+    """When each graph node was made: committed, else authored, else the merge time of a
+    change whose merge sha it is; :data:`NAT` when nothing says."""
+    commits = ds.commits
+    row = inputs.graph.row
+    times = as_micros(commits["committed_at"].fillna(commits["authored_at"]))[row]
+    node = inputs.change_node
+    missing = times == NAT
+    if missing.any() and node.size:
+        merged = as_micros(ds.changes["merged_at"])
+        has = (node >= 0) & (merged != NAT)
+        by_merge = np.full(times.size, NAT, dtype=np.int64)
+        np.maximum.at(by_merge, node[has], merged[has])
+        times = np.where(missing, by_merge, times)
+    return times
+
+
+def _reached_by(
+    graph: Graph,
+    reached_by: IntArray,
+    labels: IntArray,
+    seeded: pd.DataFrame,
+    success: pd.DataFrame,
+) -> None:
+    """For one environment's deployments (in place): the row in ``ds.deployments`` of the
+    first deployment of the same line whose commit reaches each one's commit.
+
+    The environment's labels already give the first deployment of any line; where that one
+    is of another line (a late tag of an old commit as a new release, say), the line's own
+    deployments are propagated once more, for those lines only.
+    """
+    if seeded.empty:
+        return
+    node = seeded["_node"].to_numpy(np.int64)
+    rank = seeded["_rank"].to_numpy(np.int64)
+    line = seeded["_line"].to_numpy(np.int64)
+    success_row = success["_row"].to_numpy(np.int64)
+    success_line = success["_line"].to_numpy(np.int64)
+    first = labels[node]
+    known = (first != _NONE) & (first != _BEFORE)
+    first = np.where(known, first, rank)
+    other = known & (success_line[first - 1] != line)
+    for chosen in np.unique(line[other]):
+        own = line == chosen
+        line_labels = np.where(labels == _BEFORE, _BEFORE, _NONE)
+        propagate(graph, line_labels, node[own], rank[own])
+        again = other & own
+        first[again] = line_labels[node[again]]
+    reached_by[seeded["_row"].to_numpy(np.int64)[known]] = success_row[first[known] - 1]
 
 
 def _change_links(
@@ -259,7 +333,11 @@ def _change_links(
 def _time_links(
     changes: pd.DataFrame, rows: IntArray, change_repo: IntArray, in_slot: pd.DataFrame
 ) -> pd.DataFrame:
-    """Approximate links: a change ships with the first deployment created after its merge."""
+    """Approximate links: a change ships with the first deployment of its base branch created
+    after its merge. A deployment's branch is its ``ref`` where that is some change's base
+    branch in the repo, else the repo's default branch (the base branch most of its changes
+    have); a change without a base branch is taken to be on the default branch. So a backport
+    merged into ``release/1.x`` is not linked to main's next deployment."""
     merged = pd.DataFrame(
         {
             "_change": rows,
@@ -270,6 +348,8 @@ def _time_links(
     starts = in_slot.groupby("_repo")["_start"].first()
     merged["_start"] = starts.reindex(merged["_repo"]).fillna(np.iinfo(np.int64).max).to_numpy()
     merged = merged.loc[(merged["_merged"] != NAT) & (merged["_merged"] >= merged["_start"])]
+    if merged.empty:
+        return pd.DataFrame({"_change": rows[:0], "_rank": rows[:0]})
     targets = pd.DataFrame(
         {
             "_repo": in_slot["_repo"].to_numpy(np.int64),
@@ -277,18 +357,48 @@ def _time_links(
             "_rank": in_slot["_rank"].to_numpy(np.int64),
         }
     ).sort_values(["_created", "_rank"], kind="stable")
+    merged["_branch"], targets["_branch"] = _branches(
+        changes, change_repo, merged, targets, in_slot["ref"]
+    )
     found = pd.merge_asof(
         merged.sort_values("_merged", kind="stable"),
         targets,
         left_on="_merged",
         right_on="_created",
-        by="_repo",
+        by=["_repo", "_branch"],
         direction="forward",
     )
     found = found.loc[found["_rank"].notna()]
     return pd.DataFrame(
         {"_change": found["_change"].to_numpy(np.int64), "_rank": found["_rank"].to_numpy(np.int64)}
     )
+
+
+def _branches(
+    changes: pd.DataFrame,
+    change_repo: IntArray,
+    merged: pd.DataFrame,
+    targets: pd.DataFrame,
+    refs: pd.Series,
+) -> tuple[IntArray, IntArray]:
+    """Branch codes of the merged changes (their base branch) and of the deployments (their
+    ``ref`` if it is a base branch of the repo, else the repo's default), for the repos in
+    ``merged``; -1 where no branch is known."""
+    in_repos = np.isin(change_repo, merged["_repo"].unique())
+    known = pd.DataFrame(
+        {"_repo": change_repo[in_repos], "_base": changes["base_ref"].to_numpy()[in_repos]}
+    ).dropna()
+    counts = known.value_counts(["_repo", "_base"], sort=True)
+    default = counts.reset_index().drop_duplicates("_repo").set_index("_repo")["_base"]
+    base = pd.Series(changes["base_ref"].to_numpy()[merged["_change"].to_numpy()], dtype=object)
+    repo = merged["_repo"].to_numpy(np.int64)
+    change_branch = base.where(base.notna(), pd.Series(repo).map(default))
+    target_repo = targets["_repo"].to_numpy(np.int64)
+    ref = refs.astype(object).where(refs.notna(), None).to_numpy()[targets.index.to_numpy()]
+    is_base = pd.MultiIndex.from_arrays([target_repo, ref]).isin(counts.index)
+    target_branch = pd.Series(ref, dtype=object).where(is_base, pd.Series(target_repo).map(default))
+    codes = pd.factorize(pd.concat([change_branch, target_branch], ignore_index=True))[0]
+    return codes[: len(merged)].astype(np.int64), codes[len(merged) :].astype(np.int64)
 
 
 def _trunk_links(

@@ -250,6 +250,21 @@ def propagate(graph: Graph, labels: IntArray, seeds: IntArray, seed_labels: IntA
     return labels
 
 
+def spread_to_ancestors(graph: Graph, labels: IntArray, label: int, through: BoolArray) -> None:
+    """Give ``label`` (in place) to every node in ``through`` that is an ancestor, by a path
+    inside ``through``, of a node labelled ``label``. Visits only ``through`` nodes after the
+    first step, and nothing at all when ``through`` is empty (say, every commit has a date)."""
+    if not through.any():
+        return
+    frontier = np.flatnonzero(labels == label)
+    while frontier.size:
+        edges, _ = _expand(graph.indptr, frontier)
+        target = graph.parent[edges]
+        target = target[through[target] & (labels[target] != label)]
+        labels[target] = label
+        frontier = np.unique(target)
+
+
 def commit_graph(
     commits: pd.DataFrame, changes: pd.DataFrame, deployments: pd.DataFrame
 ) -> tuple[Codes, Graph, IntArray]:
@@ -271,4 +286,13 @@ def commit_graph(
         return codes, _build(codes, counts), counts
 
 
-__all__ = ["Codes", "Graph", "commit_graph", "parent_lists", "propagate", "split", "strings"]
+__all__ = [
+    "Codes",
+    "Graph",
+    "commit_graph",
+    "parent_lists",
+    "propagate",
+    "split",
+    "spread_to_ancestors",
+    "strings",
+]
