@@ -595,3 +595,20 @@ def test_undoing_its_own_commit_is_no_revert_but_reverting_another_change_is(
     changes = by(read(source_for(repo.path), "changes")[0], "change_id")
     assert (changes["5"]["is_revert"], changes["5"]["reverts"]) == (False, None)
     assert (changes["6"]["is_revert"], changes["6"]["reverts"]) == (True, outside)
+
+
+def test_a_tag_of_a_tag_is_a_deployment_of_the_commit_it_finally_names(tmp_path: Path) -> None:
+    """git for-each-ref peels one level: an annotated tag of an annotated tag was skipped."""
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit("first", date="2024-01-01T10:00:00+00:00")
+    repo.tag("1.0.0rc1", date="2024-01-02T10:00:00+00:00")
+    repo.tag("1.0.0", "1.0.0rc1", date="2024-01-03T10:00:00+00:00")  # a tag of the rc's tag
+    assert repo.git("cat-file", "-t", "1.0.0") == "tag"
+    assert repo.git("cat-file", "-t", "1.0.0^{}") == "commit"
+    out = tmp_path / "data"
+    config = config_from_dict({"sources": [{"type": "git", "path": str(repo.path)}]}, output=out)
+    assert dp.run_collect(config).ok
+    deployed = dp.load(out).deployments.set_index("ref")
+    assert set(deployed.index) == {"1.0.0rc1", "1.0.0"}
+    assert deployed.loc["1.0.0", "sha"] == repo.sha("HEAD")
+    assert deployed.loc["1.0.0", "created_at"].isoformat() == "2024-01-03T10:00:00+00:00"

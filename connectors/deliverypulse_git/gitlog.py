@@ -205,13 +205,48 @@ class Git:
         """Refs under ``patterns`` (say ``refs/tags``), peeled to commits; others are skipped."""
         text = self.output(["for-each-ref", f"--format={_REF_FORMAT}", *patterns]) or ""
         refs = []
+        nested: list[tuple[str, int, str | None]] = []
         for line in text.splitlines():
             name, target, kind, peeled, peeled_kind, created, creator = line.split(_FIELD)
+            if kind == "tag" and peeled_kind == "tag":
+                # A tag of a tag (re-signing, a release tag of an RC tag): git peels one level
+                # here; the deployment is of the commit the chain finally names.
+                nested.append((name, int(created or 0), creator or None))
+                continue
             commit = peeled if kind == "tag" else target
             if (peeled_kind if kind == "tag" else kind) != "commit":
                 continue
             refs.append(Ref(name, commit, int(created or 0), creator or None))
+        names = [tag for tag, _, _ in nested]
+        for (tag, made, maker), peeled_commit in zip(nested, self._commits_of(names), strict=True):
+            if peeled_commit is not None:
+                refs.append(Ref(tag, peeled_commit, made, maker))
         return refs
+
+    def _commits_of(self, names: Sequence[str]) -> list[str | None]:
+        """The commit each ref finally points to (None: no commit, say a tag of a tree), in one
+        ``git cat-file --batch-check`` (https://git-scm.com/docs/git-cat-file)."""
+        if not names:
+            return []
+        query = "".join(f"{name}^{{commit}}\n" for name in names).encode()
+        try:
+            done = subprocess.run(
+                self._command(["cat-file", "--batch-check=%(objectname) %(objecttype)"]),
+                input=query,
+                capture_output=True,
+                env=self.environment,
+                check=False,
+            )
+        except OSError as error:
+            raise GitError(f"cannot run git: {error.strerror}") from None
+        if done.returncode != 0:
+            raise self._failure(["cat-file", "--batch-check"], done.stderr)
+        answers = done.stdout.decode("utf-8", errors="replace").splitlines()
+        commits: list[str | None] = []
+        for answer in answers[: len(names)]:
+            sha, _, kind = answer.partition(" ")
+            commits.append(sha if kind == "commit" else None)
+        return commits + [None] * (len(names) - len(commits))
 
 
 def _essentials(body: str) -> str:
