@@ -31,12 +31,16 @@ PACKAGES = {
     "deliverypulse_github": ROOT / "connectors" / "deliverypulse_github",
     "deliverypulse_gitlab": ROOT / "connectors" / "deliverypulse_gitlab",
     "deliverypulse_servicenow": ROOT / "connectors" / "deliverypulse_servicenow",
+    "deliverypulse_pagerduty": ROOT / "connectors" / "deliverypulse_pagerduty",
+    "deliverypulse_opsgenie": ROOT / "connectors" / "deliverypulse_opsgenie",
 }
 CONNECTORS = (
     "deliverypulse_git",
     "deliverypulse_github",
     "deliverypulse_gitlab",
     "deliverypulse_servicenow",
+    "deliverypulse_pagerduty",
+    "deliverypulse_opsgenie",
 )
 
 #: Stage of each core module (by dotted prefix, longest wins); a higher stage may import a lower.

@@ -1,0 +1,132 @@
+"""A PagerDuty source's options, checked and typed once (the connector builds them in
+``__init__``; the config check builds them too, so a bad option fails at load time).
+
+The API key comes only from the environment (``token_env``). ``services`` keeps incidents of
+the named services: when every entry is a PagerDuty id (``PXXXXXX``) they are sent as
+``service_ids[]``; otherwise incidents are kept by service name or id after reading.
+
+- https://developer.pagerduty.com/docs/rest-api-v2/authentication/
+- https://developer.pagerduty.com/api-reference/9d0b4b12e36f9-list-incidents
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from deliverypulse.redaction import read_token
+from deliverypulse.sources import URL, Option, Service, SourceConfig
+from deliverypulse.store.catalogue import normal
+
+DEFAULT_URL = "https://api.pagerduty.com"
+URGENCIES = ("high", "low")
+STATUSES = ("triggered", "acknowledged", "resolved")
+SERVICE_ID = re.compile(r"^P[A-Z0-9]{5,13}$")
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+OPTIONS: Mapping[str, Option] = {
+    "url": Option(URL, DEFAULT_URL, help="API root (EU accounts: https://api.eu.pagerduty.com)"),
+    "urgencies": Option(list, help='urgencies to keep, e.g. ["high"] (urgencies[])'),
+    "statuses": Option(list, help="statuses to keep: triggered, acknowledged, resolved"),
+    "services": Option(list, help="services to keep, by name or id (service_ids[] for ids)"),
+    "page_size": Option(int, 100, help="incidents per request (limit, at most 100)"),
+    "overlap_minutes": Option(
+        (int, float), 60, help="re-read this much before the previous run's end, minutes"
+    ),
+    "open_lookback_days": Option(
+        (int, float), 30, help="keep re-reading unresolved incidents this many days, at most"
+    ),
+    "max_rate_limit_wait": Option(
+        (int, float), 900, help="longest wait for a rate limit, seconds; beyond it, stop"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one PagerDuty source reads and how, from its ``[[sources]]`` table."""
+
+    url: str
+    host: str
+    token_env: str
+    urgencies: tuple[str, ...]
+    statuses: tuple[str, ...]
+    services: tuple[str, ...]
+    page_size: int
+    overlap_minutes: float
+    open_lookback_days: float
+    max_rate_limit_wait: float
+    catalogue: tuple[Service, ...]
+
+    @property
+    def service_ids(self) -> tuple[str, ...]:
+        """The ``service_ids[]`` to send: the ``services`` option when all are ids."""
+        if self.services and all(SERVICE_ID.match(s) for s in self.services):
+            return self.services
+        return ()
+
+    @property
+    def keep_services(self) -> frozenset[str]:
+        """Names or ids to keep after reading (normalised); empty: keep all."""
+        if not self.services or self.service_ids:
+            return frozenset()
+        return frozenset(normal(s) for s in self.services)
+
+    @property
+    def filters(self) -> str:
+        """What the query selects, as text: a cursor written under other filters is void."""
+        return json.dumps(
+            [sorted(self.urgencies), sorted(self.statuses), sorted(self.services)],
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_source(cls, source: SourceConfig) -> Settings:
+        """The typed settings, or a ``ConfigError`` naming the key that is wrong."""
+        url = source.value("url", str).strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+            raise source.error(f"{url!r}: use https:// (plain http only for a local server)", "url")
+        if parts.query or parts.username:
+            raise source.error(f"{url!r}: give the API root, e.g. {DEFAULT_URL}", "url")
+        token_env = source.token_env
+        if not token_env:
+            raise source.error("set token_env to the variable holding the API key", "token_env")
+        if read_token(token_env) is None:
+            raise source.error(
+                f"environment variable {token_env} is not set (or empty); export it first",
+                "token_env",
+            )
+        urgencies = _choices(source, "urgencies", URGENCIES)
+        statuses = _choices(source, "statuses", STATUSES)
+        services = tuple(s.strip() for s in source.strings("services") if s.strip())
+        page_size = source.value("page_size", int)
+        if not 1 <= page_size <= 100:
+            raise source.error("expected a whole number from 1 to 100", "page_size")
+        numbers = {}
+        for key in ("overlap_minutes", "open_lookback_days", "max_rate_limit_wait"):
+            numbers[key] = source.value(key, float)
+            if numbers[key] < 0:
+                raise source.error("expected a number >= 0", key)
+        return cls(
+            url=url,
+            host=str(parts.netloc),
+            token_env=token_env,
+            urgencies=urgencies,
+            statuses=statuses,
+            services=services,
+            page_size=page_size,
+            catalogue=source.services,
+            **numbers,
+        )
+
+
+def _choices(source: SourceConfig, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    values = tuple(v.strip().lower() for v in source.strings(key))
+    wrong = [v for v in values if v not in allowed]
+    if wrong:
+        raise source.error(f"{wrong[0]!r} is not one of {', '.join(allowed)}", key)
+    return values
