@@ -56,6 +56,9 @@ def test_the_answer_comes_first_in_plain_words(organisation: tuple[Dataset, Anal
     )
     for word in TECHNICAL:
         assert word not in answer, word
+    # The other findings are not repeated in the answer: they follow under "More".
+    assert "In plain words:" not in answer
+    assert "In plain words:" in section(html, "more-findings")
     # One layer down: every technical sentence and estimate, with its test.
     statistics = section(html, "statistics")
     assert str(escape(analysis.gates.statement)) in statistics
@@ -82,10 +85,12 @@ def test_findings_without_a_plain_sentence_fall_back_to_their_statement() -> Non
     analysis = analyze(ds)
     page = build_page(ds, Options(), analysis=analysis)
     assert page.headline == analysis.headline
-    shown = [item.statement for item in analysis.findings if item.enough_data]
-    assert [line for line in page.answer] == [line for line in shown if line != analysis.headline][
-        : len(page.answer)
-    ]
+    leading = [analysis.gates, analysis.batch_size]
+    shown = [item.statement for item in leading if item.enough_data]
+    assert list(page.answer) == [line for line in shown if line != analysis.headline]
+    # The other findings follow further down, in "More from the analysis".
+    others = [item for item in analysis.findings if item not in leading and item.enough_data]
+    assert [text for _, text in page.other_findings] == [item.statement for item in others]
 
 
 def test_what_if_we_dropped_the_gate(organisation: tuple[Dataset, Analysis]) -> None:

@@ -87,20 +87,33 @@ def plain(finding: Finding) -> str:
     return finding.plain or finding.statement
 
 
+def crude(finding: Finding) -> bool:
+    """Whether the finding compares across repos (the crude comparison, shown second)."""
+    return finding.scope.lower().startswith("across repos")
+
+
+def leading(analysis: Analysis, finding: Finding) -> bool:
+    """Whether ``finding`` is one of the two questions the page leads with (gates and batch
+    size), within repos or across them (``gates_crude``...)."""
+    names = {analysis.gates.name, analysis.batch_size.name}
+    return finding.name in names or any(finding.name.startswith(f"{name}_") for name in names)
+
+
 def answer(analysis: Analysis) -> tuple[str, ...]:
-    """The sentences under the headline: each finding in plain words, like-with-like
-    comparisons first, crude ones after and labelled; the headline itself is not repeated."""
+    """The sentences under the headline: the gate and batch-size findings in plain words,
+    like-with-like comparisons first, crude ones after and labelled; the headline itself is
+    not repeated. The other findings follow further down the page."""
     headline = analysis.headline
-    main = [analysis.gates, analysis.batch_size]
-    rest = [item for item in analysis.findings if item.name not in {f.name for f in main}]
+    found = [analysis.gates, analysis.batch_size]
+    found += [item for item in analysis.findings if leading(analysis, item)]
     ordered = sorted(
-        (item for item in [*main, *rest] if item.enough_data and plain(item)),
-        key=lambda item: item.scope == "across repos",
+        (item for item in found if item.enough_data and plain(item)),
+        key=crude,
     )
     lines: list[str] = []
     for item in ordered:
         sentence = plain(item)
-        if item.scope == "across repos" and not sentence.lower().startswith("across"):
+        if crude(item) and not sentence.lower().startswith("across"):
             sentence = f"Across repos (not like with like): {sentence}"
         if sentence != headline and sentence not in lines:
             lines.append(sentence)
@@ -360,8 +373,10 @@ __all__ = [
     "WHAT_IF_LABELS",
     "Spread",
     "answer",
+    "crude",
     "delta",
     "deployment_sources",
+    "leading",
     "mixed_repos",
     "period_change",
     "plain",

@@ -458,7 +458,7 @@ def batch_note(analysis: Analysis) -> str:
     with the counts that show it; empty when the page has one repo."""
     finding = analysis.batch_size
     deployments = analysis.deployments
-    if deployments.empty or deployments["repo"].nunique() < 2 or finding.scope == "across repos":
+    if deployments.empty or deployments["repo"].nunique() < 2 or board.crude(finding):
         return ""
     groups = finding.groups.loc[finding.groups["deployments"].fillna(0).astype(int) > 0]
     if len(groups) < 2:

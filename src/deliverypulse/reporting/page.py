@@ -143,11 +143,10 @@ def build_page(
         repos_table = parts.repos_table(by_repo, analysis)
         repos_message = None
 
-    main = {analysis.gates.name, analysis.batch_size.name}
     others = tuple(
         (finding.question, board.plain(finding))
         for finding in analysis.findings
-        if finding.name not in main and board.plain(finding) and finding.enough_data
+        if not board.leading(analysis, finding) and board.plain(finding) and finding.enough_data
     )
     teams_table = (
         parts.repos_table(by_team, analysis, unit="team")
