@@ -277,7 +277,7 @@ def plain_analysis(analysis: Any) -> Any:
     others = tuple(
         replace(item, plain=f"In plain words: {item.question.lower()}", scope="within repo")
         for item in analysis.findings
-        if item.name not in ("gates", "batch_size")
+        if not item.name.startswith(("gates", "batch_size"))
     )
     what_if = pd.DataFrame(
         {
