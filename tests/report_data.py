@@ -247,3 +247,64 @@ def no_deployments() -> Dataset:
 
 
 __all__ = ["ORGANISATION", "RepoProfile", "no_deployments", "one_repo", "organisation"]
+
+
+# -- an analysis as the issue-11 interface describes it, for the report's tests ------------------
+
+PLAIN_HEADLINE = (
+    "In the 2 repos that deploy both ways, 10 of 49 gated and 0 of 8 ungated deployments "
+    "failed; with so few ungated deployments this could be chance."
+)
+PLAIN_BATCH = (
+    "Within each repo, deployments of 8 or more changes failed about as often as single-change "
+    "ones (3 of 40 against 5 of 70): no link between batch size and failure could be shown."
+)
+PLAIN_CRUDE = (
+    "Across all repos, 12 of 61 gated and 53 of 731 ungated deployments failed, but those are "
+    "mostly different repos."
+)
+
+
+def plain_analysis(analysis: Any) -> Any:
+    """``analysis`` with the plain sentences, scopes, headline and what-if rows the analysis
+    half of issue 11 provides (frozen dataclasses: replaced, not mutated), so the report's
+    tests do not depend on it."""
+    from dataclasses import replace
+
+    gates = replace(analysis.gates, plain=PLAIN_HEADLINE, scope="within repo")
+    batch = replace(analysis.batch_size, plain=PLAIN_BATCH, scope="within repo")
+    crude = replace(analysis.gates, name="gates_crude", plain=PLAIN_CRUDE, scope="across repos")
+    others = tuple(
+        replace(item, plain=f"In plain words: {item.question.lower()}", scope="within repo")
+        for item in analysis.findings
+        if not item.name.startswith(("gates", "batch_size"))
+    )
+    what_if = pd.DataFrame(
+        {
+            "group": ["acme/checkout", "acme/ledger"],
+            "gated_deployments": [21, 9],
+            "approval_wait_median_h": [20.0, 50.0],
+            "approval_wait_total_h": [450.0, 470.0],
+            "lead_time_saved_median_h": [23.0, 40.0],
+            "lead_time_saved_low_h": [9.5, 12.0],
+            "lead_time_saved_high_h": [31.0, 70.0],
+            "failure_difference": [0.12, None],
+            "failure_difference_low": [-0.05, None],
+            "failure_difference_high": [0.3, None],
+            "failure_note": [None, "no ungated deployments to compare with"],
+            "plain": [
+                "Dropping the gate on acme/checkout would have saved a median 23 h per change; "
+                "the data cannot show that the gate prevented any failure.",
+                "Dropping the gate on acme/ledger would have saved a median 40 h per change; "
+                "it has no ungated deployments to compare failures with.",
+            ],
+        }
+    )
+    return replace(
+        analysis,
+        gates=gates,
+        batch_size=batch,
+        findings=(gates, batch, crude, *others),
+        verdict=(PLAIN_HEADLINE, *analysis.verdict),
+        what_if=what_if,
+    )

@@ -108,9 +108,24 @@ def test_headline_numbers_are_the_summary(organisation: tuple[Dataset, Analysis,
     assert page.texts["deployments"] == str(int(expected["deployments"]))
     lead_hours = float(expected["lead_time_median_hours"])
     assert page.texts["lead_time_median_hours"].split()[0] == f"{lead_hours:.0f}"
-    for metric in ("deployment_frequency", "lead_time", "change_failure_rate", "recovery"):
-        cluster = str(expected[f"{metric}_cluster"])
-        assert f'class="badge {cluster}"' in html
+    # The rating is the spread of each repo's own cluster, counted here from summary(by=repo).
+    by_repo = summary(ds, by=["repo"])
+    spreads = {
+        attributes["data-spread"]: attributes
+        for tag, attributes in page.tags
+        if attributes.get("data-spread") and attributes.get("data-unit") == "repo"
+    }
+    for metric, column in (
+        ("deployments_per_day", "deployment_frequency_cluster"),
+        ("lead_time_median_hours", "lead_time_cluster"),
+        ("change_failure_rate", "change_failure_rate_cluster"),
+        ("recovery_median_hours", "recovery_cluster"),
+    ):
+        counts = by_repo[column].astype(object).value_counts()
+        for cluster in ("elite", "high", "medium", "low"):
+            assert spreads[metric][f"data-{cluster}"] == str(counts.get(cluster, 0)), metric
+    assert "rework_rate" not in spreads
+    assert 'class="badge elite"' not in html  # the pooled organisation gets no rating
 
 
 def test_verdict_repos_and_comparisons_are_shown(
@@ -118,15 +133,23 @@ def test_verdict_repos_and_comparisons_are_shown(
 ) -> None:
     ds, analysis, html = organisation
     text = re.sub(r"\s+", " ", html)
-    shown = [line for line in analysis.verdict if line not in analysis.caveats]
-    assert shown
-    for line in [*shown, *analysis.caveats]:
+    assert analysis.headline
+    assert f'<p class="headline" data-headline>{escape(analysis.headline)}</p>' in text
+    # Every sentence of the analysis is on the page: the plain ones up top, the technical
+    # statements and caveats under "The statistics behind each sentence".
+    for line in [*analysis.verdict, *analysis.caveats]:
         assert str(escape(line)) in text, line
-    assert text.index("What the data says") < text.index("Trends")  # verdict at the top
+    for finding in analysis.findings:
+        assert str(escape(finding.statement)) in text, finding.name
+    assert text.index("What the data says") < text.index("Headline metrics")  # answer first
+    assert text.index("Headline metrics") < text.index("Trends")
     for repo in ds.deployments["repo"].unique():
         assert f"<td>{repo}</td>" in html
-    for group in ("gated", "ungated", "1", "2-3", "4-7", "8+"):
+    for group in ("1", "2-3", "4-7", "8+"):
         assert f"<td>{group}</td>" in html
+    for group in ("gated", "ungated"):  # like with like first, then every repo pooled
+        assert f"<td>{group} (repos that deploy both ways)</td>" in html
+        assert f"<td>{group} (all repos pooled)</td>" in html
     assert "Definitions" in html and "DORA 2023 clusters" in html
 
 
@@ -134,7 +157,7 @@ def test_trends_add_up_to_the_headline() -> None:
     ds = report_data.organisation(days=120)
     page = build_page(ds, Options(period="week"))
     assert page.trends_table is not None and page.trends_svg is not None
-    total = sum(int(row[1]) for row in page.trends_table.rows)
+    total = sum(int(row[1].split()[0]) for row in page.trends_table.rows)
     assert total == int(summary(ds).iloc[0]["deployments"])
     assert page.trends_table.rows[0][0].startswith("week of ")
 
@@ -147,8 +170,8 @@ def test_the_comparisons_count_the_headline_failures() -> None:
     page = build_page(ds, Options(metrics=chosen))
     expected = summary(ds, revert_window="2D", failure_signals=("status", "revert")).iloc[0]
     assert page.gates.table is not None
-    rows = page.gates.table.rows
-    assert [row[0] for row in rows] == ["gated", "ungated"]
+    rows = [row for row in page.gates.table.rows if row[0].endswith("(all repos pooled)")]
+    assert [row[0] for row in rows] == ["gated (all repos pooled)", "ungated (all repos pooled)"]
     assert sum(int(row[1]) for row in rows) == int(expected["deployment_attempts"])
     assert sum(int(row[2]) for row in rows) == int(expected["failed_deployments"])
 

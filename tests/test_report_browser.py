@@ -171,10 +171,9 @@ def test_verdict_and_charts_are_visible(
 
     _, analysis, path = organisation
     _open(browser, path)
-    verdict = browser.find_element(By.CSS_SELECTOR, "[data-verdict]")
-    assert verdict.is_displayed()
-    first = next(line for line in analysis.verdict if line not in analysis.caveats)
-    assert first in verdict.text
+    headline = browser.find_element(By.CSS_SELECTOR, "[data-headline]")
+    assert headline.is_displayed()
+    assert headline.text == analysis.headline
     charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
     assert len(charts) == 4
     for chart in charts:
@@ -187,6 +186,68 @@ def test_verdict_and_charts_are_visible(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0
+
+
+def test_a_board_reads_the_plain_answer_first_and_ratings_per_repo(
+    browser: Any, organisation: tuple[Dataset, Analysis, Path], tmp_path: Path
+) -> None:
+    """The page as a board member sees it: the first sentence under the title is the
+    analysis's headline in plain words, above the numbers; no test names or odds ratios in
+    that card; each headline number's rating is the spread of the repos' own ratings."""
+    from selenium.webdriver.common.by import By
+
+    ds, analysis, _ = organisation
+    plain = report_data.plain_analysis(analysis)
+    path = dp.report(ds, tmp_path / "board.html", analysis=plain)
+    _open(browser, path)
+    headline = browser.find_element(By.CSS_SELECTOR, "[data-headline]")
+    assert headline.is_displayed()
+    assert headline.text == report_data.PLAIN_HEADLINE
+    tiles = browser.find_element(By.CSS_SELECTOR, ".tiles")
+    # Above the numbers, and within the first screen of a laptop.
+    assert headline.location["y"] < tiles.location["y"]
+    assert headline.location["y"] < 400
+    card = browser.find_element(By.ID, "answer").text
+    assert card.index(report_data.PLAIN_HEADLINE) < card.index(report_data.PLAIN_BATCH)
+    for word in ("odds ratio", "Fisher", "Mantel", "Mann-Whitney", "Spearman", "p = "):
+        assert word not in card, word
+    for sentence in plain.what_if["plain"]:
+        assert sentence in card
+    # The statistics are one layer down: on the page, but folded away.
+    statistics = browser.find_element(By.ID, "statistics")
+    assert analysis.gates.statement not in statistics.text
+    by_repo = summary(ds, by=["repo"])
+    total = len(by_repo)
+    spreads = browser.find_elements(By.CSS_SELECTOR, '[data-spread][data-unit="repo"]')
+    assert {element.get_attribute("data-spread") for element in spreads} == {
+        "deployments_per_day",
+        "lead_time_median_hours",
+        "change_failure_rate",
+        "recovery_median_hours",
+    }
+    columns = {
+        "deployments_per_day": "deployment_frequency_cluster",
+        "lead_time_median_hours": "lead_time_cluster",
+        "change_failure_rate": "change_failure_rate_cluster",
+        "recovery_median_hours": "recovery_cluster",
+    }
+    for element in spreads:
+        assert element.is_displayed()
+        counts = by_repo[columns[element.get_attribute("data-spread")]].value_counts()
+        words = [
+            (name, int(counts[name]))
+            for name in ("elite", "high", "medium", "low")
+            if name in counts
+        ]
+        (first, many), *rest = words
+        expected = ", ".join(
+            [f"{many} of {total} repos {first}", *(f"{n} {name}" for name, n in rest)]
+        )
+        assert element.text == expected
+    # The per-repo table names each repo's own rating.
+    ratings = browser.find_elements(By.CSS_SELECTOR, "#repos td[data-rating]")
+    assert len(ratings) == 4 * total
+    assert all(cell.text.split()[-1] in ("elite", "high", "medium", "low") for cell in ratings)
 
 
 def test_empty_dataset_page_loads_cleanly(browser: Any, tmp_path: Path) -> None:

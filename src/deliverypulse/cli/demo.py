@@ -1,9 +1,9 @@
 """``deliverypulse demo``: the whole pipeline, offline, on a bundled sample organisation.
 
 It prints what a first real run would: one line per source and stream, the five headline
-figures with their DORA clusters (the same strings as the report's tiles), the verdict's first
-sentence, where the report is, and what to try next. The demo's modules (fake servers, the
-sample, graphql-core) load only when this command runs.
+figures with the spread of the repos' own DORA ratings (the same strings as the report's
+tiles), the analysis's headline, where the report is, and what to try next. The demo's modules
+(fake servers, the sample, graphql-core) load only when this command runs.
 """
 
 from __future__ import annotations
@@ -63,11 +63,11 @@ def demo_command(out: Path, output: Path | None, scale: float) -> None:
         for line in result.collect.lines():
             click.echo(line)
         click.echo()
-    for line in headline_lines(result.summary):
+    for line in headline_lines(result.summary, result.by_repo):
         click.echo(line)
-    if result.analysis.verdict:
+    if result.analysis.headline:
         click.echo()
-        click.echo(textwrap.fill(result.analysis.verdict[0], 96))
+        click.echo(textwrap.fill(result.analysis.headline, 96))
     directory = shlex.quote(str(out))
     click.echo()
     click.echo(f"Report: {result.report}")
@@ -90,20 +90,26 @@ class _ThenReport(TerminalProgress):
         self.out.flush()
 
 
-def headline_lines(summary: pd.DataFrame) -> list[str]:
-    """The report's five headline tiles as aligned text lines: label, figure, DORA cluster.
+def headline_lines(summary: pd.DataFrame, by_repo: pd.DataFrame | None = None) -> list[str]:
+    """The report's five headline tiles as aligned text lines: label, pooled figure, and the
+    spread of the repos' own DORA ratings ("1 of 6 repos elite, 4 high, 1 medium"), never one
+    rating for the pooled organisation.
 
-    The figures are the tiles' own strings, so what the terminal says is what the page says.
+    The figures and spreads are the tiles' own strings, so what the terminal says is what the
+    page says.
     """
     from deliverypulse.reporting.content import tiles
 
-    shown = tiles(summary)
+    shown = tiles(summary, {"repo": by_repo} if by_repo is not None else None)
     width = max(len(tile.label) for tile in shown)
     figure_width = max(len(tile.text) for tile in shown)
     lines = []
     for tile in shown:
-        cluster = tile.cluster or "no DORA cluster"
-        lines.append(f"{tile.label:<{width}}  {tile.text:<{figure_width}}  {cluster}")
+        if tile.spreads:
+            rating = "; ".join(spread.text for spread in tile.spreads)
+        else:
+            rating = "no rating" if tile.rated else "no DORA cluster"
+        lines.append(f"{tile.label:<{width}}  {tile.text:<{figure_width}}  {rating}")
     return lines
 
 

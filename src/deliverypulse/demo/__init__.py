@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +48,8 @@ class DemoResult:
     summary: pd.DataFrame  # deliverypulse.summary() of the dataset: one row, every metric
     analysis: Analysis
     collect: RunSummary
+    #: deliverypulse.summary(..., by=["repo"]): each repo's own figures and DORA ratings.
+    by_repo: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def run_demo(
@@ -88,11 +90,12 @@ def run_demo(
         raise CollectError("the demo's collect failed: " + "; ".join(failed), summary=collected)
     prepared = prepare(load(dataset))  # link once: the headline, analysis and report share it
     headline = summary(prepared)
+    by_repo = summary(prepared, by=["repo"])
     analysis = analyze(prepared)
     written = report(
         prepared, target, analysis=analysis, title="deliverypulse demo: acme and platform"
     )
-    return DemoResult(dataset, written, config_path, headline, analysis, collected)
+    return DemoResult(dataset, written, config_path, headline, analysis, collected, by_repo)
 
 
 def _check_folder(folder: Path) -> None:

@@ -147,26 +147,53 @@ def trends(table: pd.DataFrame, period: str, benchmarks: str = "2023") -> str:
     width = 5.5 if period == "week" else 22.0
     bars, lead, rate, recovery = axes.ravel()
 
-    bars.bar(when, table["deployments"].astype(float), width=width, color=PRIMARY, alpha=0.85)
+    counts = table["deployments"].astype(float)
+    bars.bar(when, counts, width=width, color=PRIMARY, alpha=0.85)
     bars.set_title(f"Deployments per {period}")
     bars.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-    bars.set_ylim(bottom=0)
+    bars.set_ylim(0, float(np.nanmax(np.r_[counts.to_numpy(), 1.0])) * 1.15)
+    small = 7 if len(table) <= 14 else 6
+    for moment, count in zip(when, counts, strict=True):
+        if not np.isnan(count):
+            bars.annotate(
+                f"{count:.0f}",
+                (_x(moment), count),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=small,
+                color=MUTED,
+            )
 
     panels = (
-        (lead, "lead_time_median_hours", "lead_time", "Median lead time"),
-        (rate, "change_failure_rate", "change_failure_rate", "Change failure rate"),
-        (recovery, "recovery_median_hours", "recovery", "Median recovery time"),
+        (lead, "lead_time_median_hours", "lead_time", "Median lead time", "lead_time_count"),
+        (
+            rate,
+            "change_failure_rate",
+            "change_failure_rate",
+            "Change failure rate",
+            "deployment_attempts",
+        ),
+        (recovery, "recovery_median_hours", "recovery", "Median recovery time", "recovery_count"),
     )
-    for axis, column, metric, title in panels:
+    basis = {
+        "lead_time_count": "changes",
+        "deployment_attempts": "deployments",
+        "recovery_count": "recoveries",
+    }
+    for axis, column, metric, title, counted in panels:
         values = table[column].astype(float)
         divisor, unit = (1.0, "") if metric == "change_failure_rate" else duration_unit(values)
         scaled = values / divisor
         floor = 0.2 if metric == "change_failure_rate" else 0.0
-        top = float(np.nanmax(np.r_[scaled.to_numpy(), floor])) * 1.15 or 1.0
+        top = float(np.nanmax(np.r_[scaled.to_numpy(), floor])) * 1.22 or 1.0
         _bands(axis, BENCHMARKS[benchmarks][metric].bounds, divisor, top)
         _line(axis, when, scaled)
+        _counts(axis, when, scaled, table[counted], small)
         axis.set_ylim(0, top)
-        axis.set_title(f"{title} ({unit})" if unit else title)
+        named = f"{title} ({unit})" if unit else title
+        axis.set_title(f"{named} · n = {basis[counted]}")
     rate.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
 
     for axis in (rate, recovery):
@@ -184,6 +211,37 @@ def _line(axis: Axes, when: pd.Series, values: pd.Series) -> None:
     """A line that breaks where a period has no value, with a dot on every value."""
     axis.plot(when, values, color=PRIMARY, linewidth=2)
     axis.plot(when, values, "o", color=PRIMARY, markersize=3.5)
+
+
+def _counts(axis: Axes, when: pd.Series, values: pd.Series, counts: pd.Series, size: int) -> None:
+    """The number each point rests on, just above the point: a point of 3 changes reads
+    differently from one of 300."""
+    for moment, value, count in zip(when, values, counts, strict=True):
+        amount = fmt_count(count)
+        if amount is None or np.isnan(value):
+            continue
+        axis.annotate(
+            amount,
+            (_x(moment), value),
+            xytext=(0, 4),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=size,
+            color=MUTED,
+        )
+
+
+def _x(moment: Any) -> float:
+    """A timestamp as matplotlib's date number (where an annotation is anchored)."""
+    return float(matplotlib.dates.date2num(moment))  # type: ignore[no-untyped-call]  # untyped upstream
+
+
+def fmt_count(value: Any) -> str | None:
+    """A count as text, or None where it is missing."""
+    if value is None or pd.isna(value):
+        return None
+    return f"{int(value):,}"
 
 
 def _bands(axis: Axes, bounds: tuple[float, float, float], divisor: float, top: float) -> None:
@@ -265,10 +323,45 @@ def failure_rates(
 ) -> str:
     """Change failure rate per group with its Wilson 95 % interval as an error bar, and the
     failures and deployments written on each bar."""
+    return _rate_panels([("", groups, colours)], name, xlabel)
+
+
+@_drawn_as_text
+def failure_rate_panels(
+    panels: Sequence[tuple[str, pd.DataFrame, Sequence[str] | None]], name: str, xlabel: str = ""
+) -> str:
+    """Several failure-rate bar charts side by side on one scale, each with its title (e.g.
+    like with like first, then every repo pooled)."""
+    return _rate_panels(panels, name, xlabel)
+
+
+def _rate_panels(
+    panels: Sequence[tuple[str, pd.DataFrame, Sequence[str] | None]], name: str, xlabel: str
+) -> str:
+    widths = [max(4.2, 1.3 + 1.3 * len(groups)) for _, groups, _ in panels]
+    figure, axes = _figure(sum(widths), 3.6 if len(panels) > 1 else 3.4, ncols=len(panels))
+    axes_list = list(np.atleast_1d(axes).ravel())
+    ceiling = max(
+        float(np.nanmax(np.r_[groups["cfr_high"].astype(float), 0.1])) for _, groups, _ in panels
+    )
+    for index, (axis, (title, groups, colours)) in enumerate(zip(axes_list, panels, strict=True)):
+        _rate_bars(axis, groups, colours, ceiling)
+        if title:
+            axis.set_title(title, fontsize=10)
+        if index == 0:
+            axis.set_ylabel("change failure rate")
+        if xlabel:
+            axis.set_xlabel(xlabel)
+    figure.tight_layout(w_pad=3.0)
+    return _svg(figure, name)
+
+
+def _rate_bars(
+    axis: Axes, groups: pd.DataFrame, colours: Sequence[str] | None, ceiling: float
+) -> None:
     rates = groups["change_failure_rate"].astype(float).to_numpy()
     low = groups["cfr_low"].astype(float).to_numpy()
     high = groups["cfr_high"].astype(float).to_numpy()
-    figure, axis = _figure(max(4.2, 1.3 + 1.3 * len(groups)), 3.4)
     positions = np.arange(len(groups))
     fill = list(colours) if colours is not None else [PRIMARY] * len(groups)
     axis.bar(positions, np.nan_to_num(rates), width=0.6, color=fill, alpha=0.85)
@@ -276,26 +369,27 @@ def failure_rates(
     axis.errorbar(
         positions, rates, yerr=np.nan_to_num(errors), fmt="none", ecolor=INK, capsize=5, lw=1.2
     )
-    lift = float(np.nanmax(np.r_[high, rates, 0.1])) * 0.03  # keep labels clear of the caps
+    lift = ceiling * 0.03  # keep labels clear of the caps
     for position, rate, failures, total, top in zip(
         positions, rates, groups["failures"], groups["deployments"], high, strict=True
     ):
         above = float(np.nanmax([top, rate, 0.0])) + lift
         text = "no data" if np.isnan(rate) else f"{rate:.0%}\n{int(failures)} of {int(total)}"
         axis.text(
-            position, above, text, va="bottom", ha="center", fontsize=9, color=INK, linespacing=1.3
+            float(position),
+            above,
+            text,
+            va="bottom",
+            ha="center",
+            fontsize=9,
+            color=INK,
+            linespacing=1.3,
         )
     axis.set_xticks(positions, [str(label) for label in groups["group"]])
     axis.tick_params(axis="x", labelsize=10, labelcolor=INK)
     axis.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ceiling = float(np.nanmax(np.r_[high, rates, 0.1]))
-    axis.set_ylim(0, ceiling * 1.25)
+    axis.set_ylim(0, ceiling * 1.3)
     axis.set_xlim(-0.6, len(groups) - 0.4)
-    axis.set_ylabel("change failure rate")
-    if xlabel:
-        axis.set_xlabel(xlabel)
-    figure.tight_layout()
-    return _svg(figure, name)
 
 
 __all__ = [
@@ -305,6 +399,7 @@ __all__ = [
     "STAGE_COLOURS",
     "STAGE_LABELS",
     "duration_unit",
+    "failure_rate_panels",
     "failure_rates",
     "lead_time_breakdown",
     "trends",

@@ -17,7 +17,7 @@ from deliverypulse.analysis import Analysis, Finding
 from deliverypulse.dora.clusters import BENCHMARKS
 from deliverypulse.dora.options import MetricOptions
 from deliverypulse.dora.periods import check_period
-from deliverypulse.reporting import charts
+from deliverypulse.reporting import board, charts
 from deliverypulse.reporting import formatting as fmt
 
 CLUSTER_METRICS = {
@@ -52,8 +52,10 @@ class Tile:
     label: str
     text: str  # as read: "1.7 per day"
     value: str  # raw number for data-value
-    cluster: str | None
     detail: tuple[Segment, ...]
+    #: The DORA ratings of each repo (and team) on its own: an organisation is not rated.
+    spreads: tuple[board.Spread, ...] = ()
+    rated: bool = True  # False: no DORA cluster exists for this metric (rework rate)
 
     @property
     def number(self) -> str:
@@ -75,14 +77,25 @@ class Table:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A finding of the analysis as the page shows it: chart, table, statement, test."""
+    """A finding of the analysis as the page shows it: chart, table, the plain sentence and,
+    where the chart pools what the sentence compares within repos, why they differ."""
 
     question: str
     svg: str | None
     table: Table | None
     statement: str
-    test: str
+    note: str
     message: str | None  # shown instead of the chart when there is nothing to compare
+
+
+@dataclass(frozen=True)
+class Technical:
+    """One finding one layer down: its technical sentence and every estimate behind it."""
+
+    question: str
+    scope: str
+    statement: str
+    estimates: Table
 
 
 @dataclass(frozen=True)
@@ -93,13 +106,21 @@ class Page:
     tiles: tuple[Tile, ...]
     empty: bool  # no production deployment: the page shows the message instead of sections
     headline_message: str | None
-    verdict: tuple[str, ...]
-    caveats: tuple[str, ...]
+    headline: str  # the first sentence a board reads
+    answer: tuple[str, ...]  # each finding in plain words
+    what_if: tuple[str, ...]  # "what if we dropped the gate", one sentence per repo or team
+    what_if_table: Table | None
+    warnings: tuple[str, ...]  # where a figure rests on weak ground, in plain words
+    caveats: tuple[str, ...]  # the analysis's own caveats (technical: one layer down)
+    technical: tuple[Technical, ...]
     enough_data: bool
     period: str
+    counted: tuple[str, ...]  # what counted as a deployment, per source
+    spread_units: tuple[str, ...]  # "repo", "team": what the ratings are the spread of
     trends_svg: str | None
     trends_table: Table | None
     trends_message: str | None
+    trends_change: str | None
     breakdown_svg: str | None
     breakdown_table: Table | None
     breakdown_message: str | None
@@ -108,6 +129,7 @@ class Page:
     other_findings: tuple[tuple[str, str], ...]
     repos_table: Table | None
     repos_message: str | None
+    teams_table: Table | None
     definitions: tuple[tuple[str, str], ...]
     benchmarks: Table
     benchmarks_year: str
@@ -150,20 +172,34 @@ def _counted(row: dict[str, Any], metric: str) -> Segment:
     return Segment(fmt.count(row.get(metric)), metric, fmt.raw(row.get(metric)))
 
 
-def tiles(overall: pd.DataFrame) -> tuple[Tile, ...]:
-    """The five headline numbers, each with the counts behind it."""
+TILE_LABELS = (
+    ("deployments_per_day", "Deployment frequency"),
+    ("lead_time_median_hours", "Lead time for changes"),
+    ("change_failure_rate", "Change failure rate"),
+    ("recovery_median_hours", "Recovery time"),
+    ("rework_rate", "Rework rate"),
+)
+
+
+def tiles(overall: pd.DataFrame, groups: dict[str, pd.DataFrame] | None = None) -> tuple[Tile, ...]:
+    """The five headline numbers, each with the counts behind it. The numbers are the pooled
+    figures; the rating is the spread of the DORA clusters of each repo (and team) on its
+    own (``groups``: ``{"repo": summary(data, by=["repo"]), "team": ...}``), because DORA's
+    clusters describe a team or service, not an organisation."""
     row = _first(overall)
     get = row.get
+
+    def spreads(metric: str) -> tuple[board.Spread, ...]:
+        column = board.RATED.get(metric)
+        if column is None:
+            return ()
+        found = (board.spread(table, column, unit) for unit, table in (groups or {}).items())
+        return tuple(item for item in found if item is not None and item.total)
+
     if not row:
         return tuple(
-            Tile(metric, label, fmt.MISSING, "", None, ())
-            for metric, label in (
-                ("deployments_per_day", "Deployment frequency"),
-                ("lead_time_median_hours", "Lead time for changes"),
-                ("change_failure_rate", "Change failure rate"),
-                ("recovery_median_hours", "Recovery time"),
-                ("rework_rate", "Rework rate"),
-            )
+            Tile(metric, label, fmt.MISSING, "", (), rated=metric in board.RATED)
+            for metric, label in TILE_LABELS
         )
     return (
         Tile(
@@ -171,18 +207,17 @@ def tiles(overall: pd.DataFrame) -> tuple[Tile, ...]:
             "Deployment frequency",
             fmt.frequency(get("deployments_per_day")),
             fmt.raw(get("deployments_per_day")),
-            _cluster(row, "deployment_frequency"),
             (
                 _counted(row, "deployments"),
                 Segment(f" successful production deployments in {fmt.count(get('days'))} days"),
             ),
+            spreads("deployments_per_day"),
         ),
         Tile(
             "lead_time_median_hours",
             "Lead time for changes",
             fmt.duration(get("lead_time_median_hours")),
             fmt.raw(get("lead_time_median_hours")),
-            _cluster(row, "lead_time"),
             (
                 Segment("median of "),
                 _counted(row, "lead_time_count"),
@@ -191,42 +226,45 @@ def tiles(overall: pd.DataFrame) -> tuple[Tile, ...]:
                     f"{fmt.duration(get('lead_time_p90_hours'))}"
                 ),
             ),
+            spreads("lead_time_median_hours"),
         ),
         Tile(
             "change_failure_rate",
             "Change failure rate",
             fmt.percent(get("change_failure_rate")),
             fmt.raw(get("change_failure_rate")),
-            _cluster(row, "change_failure_rate"),
             (
                 _counted(row, "failed_deployments"),
                 Segment(" of "),
                 _counted(row, "deployment_attempts"),
                 Segment(" production deployments needed intervention"),
             ),
+            spreads("change_failure_rate"),
         ),
         Tile(
             "recovery_median_hours",
             "Recovery time",
             fmt.duration(get("recovery_median_hours")),
             fmt.raw(get("recovery_median_hours")),
-            _cluster(row, "recovery"),
             (
-                Segment("median time to restore service after a failed deployment; "),
+                Segment("median time to restore service, over "),
+                _counted(row, "recovery_count"),
+                Segment(" recoveries; "),
                 _counted(row, "unrecovered"),
                 Segment(" not yet recovered"),
             ),
+            spreads("recovery_median_hours"),
         ),
         Tile(
             "rework_rate",
             "Rework rate",
             fmt.percent(get("rework_rate")),
             fmt.raw(get("rework_rate")),
-            None,
             (
                 _counted(row, "rework_deployments"),
                 Segment(" unplanned deployments: reverts, hotfixes, fixes after a failure"),
             ),
+            rated=False,
         ),
     )
 
@@ -236,25 +274,56 @@ def period_label(stamp: Any, period: str) -> str:
     return f"week of {when:%d %b %Y}" if period == "week" else f"{when:%B %Y}"
 
 
+def _with_change(text: str, change: str) -> str:
+    return f"{text} ({change})" if change and change != "no change" else text
+
+
 def trends_table(table: pd.DataFrame, period: str) -> Table:
-    rows = tuple(
-        (
-            period_label(row["period"], period),
-            fmt.count(row["deployments"]),
-            fmt.duration(row["lead_time_median_hours"]),
-            fmt.percent(row["change_failure_rate"]),
-            fmt.duration(row["recovery_median_hours"]),
+    """One row per period: each figure with the count it rests on and its change against the
+    period before."""
+    rows = []
+    previous: dict[str, Any] | None = None
+    for row in records(table):
+
+        def change(
+            column: str, kind: str, row: dict[str, Any] = row, before: Any = previous
+        ) -> str:
+            return "" if before is None else board.delta(row[column], before[column], kind)
+
+        rows.append(
+            (
+                period_label(row["period"], period),
+                _with_change(fmt.count(row["deployments"]), change("deployments", "count")),
+                _with_change(
+                    fmt.duration(row["lead_time_median_hours"]),
+                    change("lead_time_median_hours", "hours"),
+                ),
+                fmt.count(row["lead_time_count"]),
+                _with_change(
+                    fmt.percent(row["change_failure_rate"]),
+                    change("change_failure_rate", "rate"),
+                ),
+                f"{fmt.count(row['failed_deployments'])} of "
+                f"{fmt.count(row['deployment_attempts'])}",
+                _with_change(
+                    fmt.duration(row["recovery_median_hours"]),
+                    change("recovery_median_hours", "hours"),
+                ),
+                fmt.count(row["recovery_count"]),
+            )
         )
-        for row in records(table)
-    )
+        previous = row
     columns = (
         period.capitalize(),
         "Deployments",
         "Median lead time",
+        "Changes it rests on",
         "Change failure rate",
+        "Failed of attempts",
         "Median recovery",
+        "Recoveries",
     )
-    return Table(columns, rows)
+    return Table(columns, tuple(rows))
 
 
 STAGES = ("coding", "pickup", "review", "deploy")
@@ -286,22 +355,20 @@ def breakdown_table(rows: pd.DataFrame) -> Table:
     return Table(("", "Coding", "Pickup", "Review", "Deploy", "Lead time"), body)
 
 
-def comparison(
-    finding: Finding, name: str, colours: Iterable[str] | None = None, xlabel: str = ""
-) -> Comparison:
-    """A finding with its chart, unless no group has a deployment to show."""
-    groups = finding.groups
-    shown = groups.loc[groups["deployments"].fillna(0).astype(int) > 0].reset_index(drop=True)
-    table = Table(
-        (
-            "Group",
-            "Deployments",
-            "Failed",
-            "Change failure rate",
-            "95 % interval",
-            "Median lead time",
-            "Median recovery",
-        ),
+COMPARISON_COLUMNS = (
+    "Group",
+    "Deployments",
+    "Needed intervention",
+    "Change failure rate",
+    "Likely range (95 %)",
+    "Median lead time",
+    "Median recovery",
+)
+
+
+def comparison_table(groups: pd.DataFrame) -> Table:
+    return Table(
+        COMPARISON_COLUMNS,
         tuple(
             (
                 str(row["group"]),
@@ -315,52 +382,170 @@ def comparison(
             for row in records(groups)
         ),
     )
-    test = _test_text(finding)
-    if finding.test and finding.test in finding.statement:
-        test = ""  # the statement already names the test and its numbers
+
+
+def comparison(
+    finding: Finding,
+    name: str,
+    colours: Iterable[str] | None = None,
+    xlabel: str = "",
+    note: str = "",
+) -> Comparison:
+    """A finding with its chart, unless no group has a deployment to show; its sentence is the
+    plain one."""
+    groups = finding.groups
+    shown = groups.loc[groups["deployments"].fillna(0).astype(int) > 0].reset_index(drop=True)
+    table = comparison_table(groups)
+    sentence = board.plain(finding)
     if shown.empty:
-        return Comparison(finding.question, None, None, finding.statement, test, None)
+        return Comparison(finding.question, None, None, sentence, note, None)
     palette = None if colours is None else list(colours)
     if palette is not None:
         palette = [palette[index] for index in shown.index] if len(palette) == len(groups) else None
     svg = charts.failure_rates(shown, name, palette, xlabel)
-    return Comparison(finding.question, svg, table, finding.statement, test, None)
+    return Comparison(finding.question, svg, table, sentence, note, None)
 
 
-def _test_text(finding: Finding) -> str:
-    if finding.estimate is None:
-        return f"{finding.test}: not enough data for an estimate" if finding.test else ""
-    interval = ""
-    if finding.ci_low is not None and finding.ci_high is not None:
-        interval = f" (95 % CI {finding.ci_low:.2f} to {finding.ci_high:.2f})"
+def gate_comparison(analysis: Analysis) -> Comparison:
+    """Gated against ungated: like with like first (only the repos that deploy both ways), then
+    every repo pooled, labelled as mixing repos; the sentence is the finding's plain one."""
+    from deliverypulse.analysis.stats import group_table
+
+    finding = analysis.gates
+    deployments = analysis.deployments
+    mixed = board.mixed_repos(deployments)
+    pooled = finding.groups
+    colours = [charts.GATED, charts.PRIMARY]
+    sentence = board.plain(finding)
+    shown = pooled.loc[pooled["deployments"].fillna(0).astype(int) > 0]
+    if shown.empty:
+        return Comparison(finding.question, None, None, sentence, "", None)
+    repos = deployments["repo"].nunique()
+    if not mixed or len(mixed) == repos:
+        svg = charts.failure_rates(pooled, "gated-vs-ungated", colours)
+        return Comparison(finding.question, svg, comparison_table(pooled), sentence, "", None)
+    inside = deployments.loc[deployments["repo"].isin(mixed)]
+    within = group_table(inside, "gated", [True, False], ["gated", "ungated"])
+    count = len(mixed)
+    where = f"In the {count} repo{'s' if count > 1 else ''} that deploy both ways"
+    svg = charts.failure_rate_panels(
+        [
+            (f"{where} (like with like)", within, colours),
+            ("All repos pooled (mixes repos)", pooled, colours),
+        ],
+        "gated-vs-ungated",
+    )
+    labelled = pd.concat(
+        [
+            within.assign(group=within["group"] + " (repos that deploy both ways)"),
+            pooled.assign(group=pooled["group"] + " (all repos pooled)"),
+        ],
+        ignore_index=True,
+    )
+    gated_elsewhere = int(deployments.loc[~deployments["repo"].isin(mixed), "gated"].eq(True).sum())
+    note = (
+        f"Read the left-hand bars: they compare deployments of the same repos "
+        f"({board.join(mixed)}). The right-hand bars mix repos — {gated_elsewhere} gated "
+        f"deployments come from repos that always gate and {len(deployments) - len(inside)} "
+        "deployments in all from repos that deploy only one way — so they show differences "
+        "between repos as much as the effect of the gate."
+    )
+    return Comparison(finding.question, svg, comparison_table(labelled), sentence, note, None)
+
+
+def batch_note(analysis: Analysis) -> str:
+    """Why the batch chart (every repo pooled) and its sentence (within repos) may differ,
+    with the counts that show it; empty when the page has one repo."""
+    finding = analysis.batch_size
+    deployments = analysis.deployments
+    if deployments.empty or deployments["repo"].nunique() < 2 or board.crude(finding):
+        return ""
+    groups = finding.groups.loc[finding.groups["deployments"].fillna(0).astype(int) > 0]
+    if len(groups) < 2:
+        return ""
+    first, last = groups.iloc[0], groups.iloc[-1]
+    alpha = 1 - float(analysis.parameters.get("confidence", 0.95))
+    no_link = finding.p_value is None or finding.p_value >= alpha
+    rises = fmt.number(last["cfr_low"]) is not None and float(last["cfr_low"]) > float(
+        first["cfr_high"]
+    )
+    pooled = (
+        "The bars pool every repo; the sentence compares deployments within the same repo, "
+        "so that a repo that ships big batches and fails for other reasons cannot make the "
+        "result."
+    )
+    if not (no_link and rises):
+        return pooled
+    biggest = deployments.loc[deployments["batch_group"].astype(object) == last["group"], "repo"]
+    top = biggest.value_counts()
+    names, covered = [], 0
+    for repo, count in top.items():
+        names.append(str(repo))
+        covered += int(count)
+        if covered * 2 >= len(biggest):
+            break
     return (
-        f"{finding.effect}: {finding.estimate:.2f}{interval}; {finding.test}, "
-        f"{fmt.p_value(finding.p_value)}"
+        f"Why the bars and the sentence differ: the bars mix repos. {covered} of the "
+        f"{len(biggest)} deployments of {last['group']} changes come from {board.join(names)}, "
+        f"{'a repo that differs' if len(names) == 1 else 'repos that differ'} from the others "
+        "in more than batch size. Compared within each repo, the data shows no clear link "
+        "between batch size and failure."
     )
 
 
-def repos_table(by_repo: pd.DataFrame, analysis: Analysis) -> Table:
-    """One row per repo: its headline numbers with clusters, how often it is gated and how big
-    its batches are (from the analysis's per-deployment table)."""
+def technical(analysis: Analysis) -> tuple[Technical, ...]:
+    """Every finding one layer down: its technical sentence and each estimate with its test."""
+    found = []
+    for item in analysis.findings:
+        estimates = item.estimates or ()
+        rows = tuple(
+            (
+                fmt.effect(estimate.effect),
+                fmt.estimate(estimate.estimate),
+                f"{fmt.estimate(estimate.ci_low)} to {fmt.estimate(estimate.ci_high)}"
+                if estimate.ci_low is not None and estimate.ci_high is not None
+                else fmt.MISSING,
+                estimate.test,
+                fmt.p_value(estimate.p_value),
+                estimate.note,
+            )
+            for estimate in estimates
+        )
+        table = Table(
+            ("What was estimated", "Estimate", "95 % interval", "Method", "p-value", "Note"),
+            rows,
+        )
+        found.append(Technical(item.question, item.scope, item.statement, table))
+    return tuple(found)
+
+
+def repos_table(by_repo: pd.DataFrame, analysis: Analysis, unit: str = "repo") -> Table:
+    """One row per repo (or team): its headline numbers, each with its own DORA rating, how
+    often it is gated and how big its batches are (from the analysis's per-deployment
+    table)."""
     per_deployment = analysis.deployments
-    gated_share = per_deployment.groupby("repo")["gated"].apply(
-        lambda values: values.dropna().astype(float).mean() if values.notna().any() else None
-    )
-    batch = per_deployment.groupby("repo")["batch_changes"].median()
+    key = unit if unit in per_deployment.columns else None
+    gated_share: pd.Series = pd.Series(dtype=float)
+    batch: pd.Series = pd.Series(dtype=float)
+    if key is not None:
+        gated_share = per_deployment.groupby(key)["gated"].apply(
+            lambda values: values.dropna().astype(float).mean() if values.notna().any() else None
+        )
+        batch = per_deployment.groupby(key)["batch_changes"].median()
     rows, clusters = [], []
     for row in records(by_repo):
-        repo = str(row["repo"])
+        name = str(row[unit])
         rows.append(
             (
-                repo,
+                name,
                 fmt.count(row["deployments"]),
                 fmt.frequency(row["deployments_per_day"]),
                 fmt.duration(row["lead_time_median_hours"]),
                 f"{fmt.percent(row['change_failure_rate'], 0)} "
                 f"({fmt.count(row['failed_deployments'])}/{fmt.count(row['deployment_attempts'])})",
                 fmt.duration(row["recovery_median_hours"]),
-                fmt.percent(gated_share.get(repo), 0),
-                fmt.count(batch.get(repo)),
+                fmt.percent(gated_share.get(name), 0),
+                fmt.count(batch.get(name)),
             )
         )
         clusters.append(
@@ -372,7 +557,7 @@ def repos_table(by_repo: pd.DataFrame, analysis: Analysis) -> Table:
             }
         )
     columns = (
-        "Repo",
+        unit.capitalize(),
         "Deployments",
         "Frequency",
         "Lead time",
@@ -497,10 +682,20 @@ def definitions(options: Options, analysis: Analysis) -> tuple[tuple[str, str], 
             "advisory board). Deployments whose gate is unknown are left out of that comparison.",
         ),
         (
+            "Ratings",
+            "Each repo (and each team, where the data names teams) is placed in a DORA cluster "
+            "on its own numbers; the headline shows how many repos fall in each cluster. The "
+            "organisation as a whole is not rated: DORA's clusters describe teams and "
+            "services, and a pooled figure can look elite when only one repo is.",
+        ),
+        (
             "Intervals and tests",
-            "Ranges are 95 % Wilson intervals for a rate. Comparisons are stratified by repo "
-            "(Mantel-Haenszel) where there are several, so one risky repo cannot make the "
-            "result; the test behind each comparison is named under its chart.",
+            "A likely range is a 95 % interval: for a rate, the Wilson interval. The comparison "
+            "that leads compares deployments within the same repo (stratified by repo; exact "
+            "conditional inference where groups are small), so one risky repo cannot make the "
+            "result; the comparison across all repos is shown second and labelled. Each "
+            "sentence's estimate, interval and p-value come from one method, listed with every "
+            "other estimate under \u201cThe statistics behind each sentence\u201d.",
         ),
     )
 
@@ -511,13 +706,18 @@ __all__ = [
     "Page",
     "Segment",
     "Table",
+    "Technical",
     "Tile",
+    "batch_note",
     "benchmarks_table",
     "breakdown_rows",
     "breakdown_table",
     "comparison",
+    "comparison_table",
     "definitions",
+    "gate_comparison",
     "repos_table",
+    "technical",
     "tiles",
     "trends_table",
 ]

@@ -80,6 +80,31 @@ def p_value(value: Any) -> str:
     return "p < 0.001" if amount < 0.001 else f"p = {amount:.3f}"
 
 
+#: The analysis's effect names with a plain reading first (the technical name kept after it).
+EFFECTS = {
+    "odds ratio": "how many times the odds of failing (odds ratio)",
+    "odds ratio per doubling of batch size": (
+        "how the odds of failing change when a batch doubles (odds ratio per doubling)"
+    ),
+    "difference in median (h)": "how much longer, in hours (difference in medians)",
+    "Spearman's rho": "how closely the two rise together, from -1 to 1 (Spearman's rho)",
+    "median (h)": "the middle value, in hours (median)",
+}
+
+
+def effect(name: str) -> str:
+    """An effect's name as a person reads it, the technical name in brackets."""
+    return EFFECTS.get(name, name)
+
+
+def estimate(value: Any) -> str:
+    """An estimate with three significant figures ("3.13", "139", "0.0412")."""
+    amount = number(value)
+    if amount is None:
+        return MISSING
+    return f"{amount:.3g}" if abs(amount) < 1000 else f"{amount:,.0f}"
+
+
 def day(value: Any) -> str:
     """A timestamp as its date ("2024-06-28")."""
     if value is None or value is pd.NaT or value is pd.NA:
@@ -104,6 +129,8 @@ __all__ = [
     "count",
     "day",
     "duration",
+    "effect",
+    "estimate",
     "frequency",
     "number",
     "p_value",

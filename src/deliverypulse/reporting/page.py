@@ -14,7 +14,7 @@ from deliverypulse.analysis import Analysis
 from deliverypulse.dataset import Dataset
 from deliverypulse.dora.prepared import Prepared, resolve
 from deliverypulse.dora.table import metrics, summary
-from deliverypulse.reporting import charts
+from deliverypulse.reporting import board, charts
 from deliverypulse.reporting import content as parts
 from deliverypulse.reporting import formatting as fmt
 
@@ -40,7 +40,12 @@ def _subtitle(overall: pd.DataFrame, by_repo: pd.DataFrame, tz: str) -> str:
     repos = len(by_repo)
     noun = "repository" if repos == 1 else "repositories"
     zone = "" if tz == "UTC" else f" ({tz})"
-    return f"{fmt.day(row['start'])} to {fmt.day(row['end'])}{zone} · {repos} {noun}"
+    start, end = pd.Timestamp(row["start"]), pd.Timestamp(row["end"])
+    return (
+        f"{start.day} {start:%b %Y} to {end.day} {end:%b %Y}{zone} "
+        f"({fmt.count(row['days'])} days) · "
+        f"{repos} {noun} · {fmt.count(row['deployment_attempts'])} production deployments"
+    )
 
 
 def build_page(
@@ -56,7 +61,12 @@ def build_page(
     prepared = resolve(data, options.metrics)
     metric = prepared.options
     overall = summary(prepared)
-    by_repo = summary(prepared, by="repo")
+    by_repo = summary(prepared, by=["repo"])
+    rated = {"repo": by_repo}
+    by_team = None
+    if "team" in prepared.dataset.deployments.columns:
+        by_team = summary(prepared, by=["team"])
+        rated["team"] = by_team
     per_period = metrics(prepared, period=options.period)
     if analysis is None:
         from deliverypulse.analysis import analyze
@@ -65,11 +75,14 @@ def build_page(
     empty = overall.empty or int(overall["deployment_attempts"].iloc[0]) == 0
     nothing = "No production deployments in this dataset, so there is nothing to chart yet."
 
-    trends_svg = trends_table = None
+    trends_svg = trends_table = trends_change = None
     trends_message: str | None = nothing
     if not empty and len(per_period) >= 2:
         trends_svg = charts.trends(per_period, options.period, metric.benchmarks)
         trends_table = parts.trends_table(per_period, options.period)
+        trends_change = board.period_change(
+            per_period, options.period, overall["end"].iloc[0], parts.period_label
+        )
         trends_message = None
     elif not empty:
         trends_message = (
@@ -87,7 +100,7 @@ def build_page(
     elif not empty:
         breakdown_message = "No deployed change has the timestamps the stages need."
 
-    gates = parts.comparison(analysis.gates, "gated-vs-ungated", [charts.GATED, charts.PRIMARY])
+    gates = parts.gate_comparison(analysis)
     gated_known = analysis.deployments["gated"].dropna()
     if empty:
         gates = _replace_message(gates, nothing)
@@ -108,7 +121,10 @@ def build_page(
             gates, "Every deployment was gated, so there is no ungated group to compare with."
         )
     batch = parts.comparison(
-        analysis.batch_size, "failure-by-batch-size", xlabel="changes shipped per deployment"
+        analysis.batch_size,
+        "failure-by-batch-size",
+        xlabel="changes each deployment shipped or tried to ship",
+        note=parts.batch_note(analysis),
     )
     if empty:
         batch = _replace_message(batch, nothing)
@@ -127,18 +143,26 @@ def build_page(
         repos_table = parts.repos_table(by_repo, analysis)
         repos_message = None
 
-    main = {analysis.gates.name, analysis.batch_size.name}
     others = tuple(
-        (finding.question, finding.statement)
+        (finding.question, board.plain(finding))
         for finding in analysis.findings
-        if finding.name not in main and finding.statement and finding.enough_data
+        if not board.leading(analysis, finding) and board.plain(finding) and finding.enough_data
+    )
+    teams_table = (
+        parts.repos_table(by_team, analysis, unit="team")
+        if by_team is not None and not empty and len(by_team)
+        else None
+    )
+    what_if = analysis.what_if
+    what_if_table = (
+        parts.Table(board.WHAT_IF_LABELS, board.what_if_rows(what_if)) if len(what_if) else None
     )
     stamp = generated_at or datetime.now(UTC)
     return parts.Page(
         title=title or "Software delivery performance",
         subtitle=_subtitle(overall, by_repo, metric.tz),
         generated=f"{stamp:%Y-%m-%d %H:%M} UTC",
-        tiles=parts.tiles(overall),
+        tiles=parts.tiles(overall, rated),
         empty=empty,
         headline_message=(
             "No production deployments in this dataset yet: once deployments are collected, "
@@ -147,13 +171,21 @@ def build_page(
             if empty
             else None
         ),
-        verdict=tuple(line for line in analysis.verdict if line not in analysis.caveats),
+        headline=analysis.headline,
+        answer=board.answer(analysis),
+        what_if=board.what_if_sentences(what_if),
+        what_if_table=what_if_table,
+        warnings=() if empty else board.warnings(analysis, prepared.outcomes),
         caveats=tuple(analysis.caveats),
+        technical=parts.technical(analysis),
         enough_data=analysis.enough_data,
         period=options.period,
+        counted=board.deployment_sources(prepared.dataset.deployments, prepared.outcomes),
+        spread_units=tuple(rated),
         trends_svg=trends_svg,
         trends_table=trends_table,
         trends_message=trends_message,
+        trends_change=trends_change,
         breakdown_svg=breakdown_svg,
         breakdown_table=breakdown_table,
         breakdown_message=breakdown_message,
@@ -162,6 +194,7 @@ def build_page(
         other_findings=others,
         repos_table=repos_table,
         repos_message=repos_message,
+        teams_table=teams_table,
         definitions=parts.definitions(parts.Options(options.period, metric), analysis),
         benchmarks=parts.benchmarks_table(metric.benchmarks),
         benchmarks_year=metric.benchmarks,
@@ -170,7 +203,7 @@ def build_page(
 
 def _replace_message(comparison: parts.Comparison, message: str) -> parts.Comparison:
     return parts.Comparison(
-        comparison.question, None, None, comparison.statement, comparison.test, message
+        comparison.question, None, None, comparison.statement, comparison.note, message
     )
 
 
