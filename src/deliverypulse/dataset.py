@@ -217,12 +217,14 @@ class Dataset:
                     teams.setdefault(repo.strip().casefold(), service.team)
         if not teams:
             return self
-        derived = {
-            name: frame.assign(team=_team_of(frame, teams))
-            for name, frame in (("deployments", self.deployments), ("changes", self.changes))
-            if "team" not in frame.columns
-        }
-        return dataclasses.replace(self, **derived) if derived else self
+        deployments, changes = self.deployments, self.changes
+        if "team" in deployments.columns and "team" in changes.columns:
+            return self
+        if "team" not in deployments.columns:
+            deployments = deployments.assign(team=_team_of(deployments, teams))
+        if "team" not in changes.columns:
+            changes = changes.assign(team=_team_of(changes, teams))
+        return dataclasses.replace(self, deployments=deployments, changes=changes)
 
     def table(self, name: str) -> pd.DataFrame:
         spec_for(name)
