@@ -105,7 +105,7 @@ def _item_repos(services: tuple[Service, ...]) -> dict[str, set[str]]:
 def _by_cause(ds: Dataset, frame: pd.DataFrame) -> np.ndarray:
     """Per incident row, the attempt (``_d`` in ``frame``) its ``caused_by`` change deployed."""
     out = np.full(len(ds.incidents), -1, dtype=np.int64)
-    if not bool(ds.incidents["caused_by"].notna().any()) or ds.change_requests.empty:
+    if not bool(_column(ds.incidents, "caused_by").notna().any()) or ds.change_requests.empty:
         return out
     charged = caused_by_deployments(ds)
     if charged.empty:
