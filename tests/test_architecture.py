@@ -53,6 +53,7 @@ STAGES: dict[str, int] = {
     "deliverypulse.timeutil": 0,
     "deliverypulse.store": 1,
     "deliverypulse.dataset": 2,
+    "deliverypulse.pseudonyms": 2,
     "deliverypulse.selection": 2,
     "deliverypulse.linking": 3,
     "deliverypulse.dora": 4,

@@ -3,6 +3,8 @@ service, urgency, status and the change request that caused them (``caused_by``)
 
 ``repo`` is the one repo the service catalogue gives the incident's configuration item or
 business service (else the instance). ``severity`` is ServiceNow's priority as ``P1``..``P5``.
+``correlation_id`` is the id an integration stored on the incident (the PagerDuty and Opsgenie
+integrations store their incident's id there); the metrics count such a pair once.
 
 - https://www.servicenow.com/docs/bundle/latest/page/product/incident-management/concept/c_IncidentManagement.html
 """
@@ -41,6 +43,7 @@ INCIDENT_FIELDS = (
     "cmdb_ci",
     "business_service",
     "caused_by",
+    "correlation_id",
     "sys_updated_on",
 )
 STATUSES = {
@@ -99,4 +102,5 @@ def _record(
         "urgency": URGENCIES.get(value(incident, "urgency")),
         "status": STATUSES.get(status, display(incident, "state").lower() or None),
         "caused_by": display(incident, "caused_by") or None,
+        "correlation_id": value(incident, "correlation_id") or None,
     }

@@ -44,6 +44,7 @@ from deliverypulse.errors import (
     UnknownConnectorError,
 )
 from deliverypulse.linking import caused_by_deployments, link, link_change_requests
+from deliverypulse.pseudonyms import pseudonym_key, pseudonymise
 from deliverypulse.reporting import report
 from deliverypulse.sources import Option, SourceConfig
 from deliverypulse.streams import (
@@ -108,6 +109,8 @@ __all__ = [
     "load_config",
     "metrics",
     "prepare",
+    "pseudonym_key",
+    "pseudonymise",
     "register_connector",
     "report",
     "run_collect",

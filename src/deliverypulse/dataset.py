@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -202,6 +203,29 @@ class Dataset:
         """``services`` as values (what the linking stage reads)."""
         return services_from_frame(self.services)
 
+    def with_teams(self) -> Dataset:
+        """This dataset with a ``team`` column on ``deployments`` and ``changes``: the team of
+        the catalogue's service that lists the row's repo (compared without case; the first
+        such service with a team, in catalogue order), missing for a repo of no team. A table
+        that has a ``team`` column already keeps it; with no team in the catalogue, the
+        dataset is returned as it is. :func:`deliverypulse.prepare` calls it, so
+        ``metrics(ds, by="team")`` needs no column of your own."""
+        teams: dict[str, str] = {}
+        for service in self.catalogue:
+            if service.team:
+                for repo in service.repos:
+                    teams.setdefault(repo.strip().casefold(), service.team)
+        if not teams:
+            return self
+        deployments, changes = self.deployments, self.changes
+        if "team" in deployments.columns and "team" in changes.columns:
+            return self
+        if "team" not in deployments.columns:
+            deployments = deployments.assign(team=_team_of(deployments, teams))
+        if "team" not in changes.columns:
+            changes = changes.assign(team=_team_of(changes, teams))
+        return dataclasses.replace(self, deployments=deployments, changes=changes)
+
     def table(self, name: str) -> pd.DataFrame:
         spec_for(name)
         frame: pd.DataFrame = getattr(self, name)
@@ -240,6 +264,11 @@ class Dataset:
         counts = ", ".join(f"{name}={count}" for name, count in self.summary().items())
         where = f" at {self.path}" if self.path else ""
         return f"<Dataset{where}: {counts}>"
+
+
+def _team_of(frame: pd.DataFrame, teams: Mapping[str, str]) -> pd.Series:
+    folded = frame["repo"].astype("string").str.strip().str.casefold()
+    return folded.map(teams, na_action="ignore").astype("string")
 
 
 def load(path: Path | str) -> Dataset:

@@ -30,6 +30,7 @@ from deliverypulse.dataset import load
 from deliverypulse.dora import SIGNALS, MetricOptions, metrics, summary
 from deliverypulse.dora.clusters import BENCHMARKS
 from deliverypulse.errors import DataError, OptionError
+from deliverypulse.pseudonyms import PERSON_COLUMNS, pseudonym_key, pseudonymise_frame
 from deliverypulse.store.files import write_atomic
 
 MISSING = "-"
@@ -106,7 +107,8 @@ def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
     "--by",
     "by",
     multiple=True,
-    help="Group by a column of deployments: source, repo, or one you added (team). Repeatable.",
+    help="Group by a column of deployments: source, repo, team (from the service catalogue), "
+    "or one you added. Repeatable.",
 )
 @tz_option
 @format_option(["table", "csv", "json", "parquet"])
@@ -125,6 +127,12 @@ def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
 )
 @click.option("--revert-window", default="7D", show_default=True)
 @click.option(
+    "--incident-lookback",
+    default="7D",
+    show_default=True,
+    help="How long before an incident on a service its deployment may have finished.",
+)
+@click.option(
     "--benchmarks", type=click.Choice(sorted(BENCHMARKS)), default="2023", show_default=True
 )
 @click.option("--include-bots", is_flag=True, help="Keep changes by bots in the lead time.")
@@ -140,6 +148,13 @@ def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
 @click.option(
     "--write", "write", is_flag=True, help="Also store the table as DIR/metrics/part-0.parquet."
 )
+@click.option(
+    "--show-names",
+    "show_names",
+    is_flag=True,
+    help="Show people's names (creator, author...) instead of pseudonyms: for a team's own "
+    "retrospective. Pseudonyms use $DELIVERYPULSE_PSEUDONYM_KEY, else the dataset's own key.",
+)
 @handle_errors
 def metrics_command(
     directory: Path,
@@ -151,6 +166,7 @@ def metrics_command(
     headline: bool,
     signals: str,
     revert_window: str,
+    incident_lookback: str,
     benchmarks: str,
     include_bots: bool,
     no_trunk: bool,
@@ -158,6 +174,7 @@ def metrics_command(
     since: str | None,
     until: str | None,
     write: bool,
+    show_names: bool,
 ) -> None:
     """DORA metrics of the dataset in DIRECTORY, per period (and group)."""
     if output_format == "parquet" and output is None and sys.stdout.isatty():
@@ -169,6 +186,7 @@ def metrics_command(
             tz=tz,
             failure_signals=tuple(name.strip() for name in signals.split(",") if name.strip()),
             revert_window=revert_window,
+            incident_lookback=incident_lookback,
             benchmarks=benchmarks,
             exclude_bots=not include_bots,
             trunk=not no_trunk,
@@ -181,6 +199,9 @@ def metrics_command(
             if headline
             else metrics(ds, period, groups or None, options=options)
         )
+    if not show_names:
+        people = [name for name in groups if name in PERSON_COLUMNS]
+        table = pseudonymise_frame(table, pseudonym_key(directory), people)
     if write:
         stored = _write_metrics(directory, table)
         click.echo(f"wrote {len(table)} rows to {stored}", err=True)

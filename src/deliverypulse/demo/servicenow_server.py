@@ -144,7 +144,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "incident": _names(
         "sys_id number short_description description opened_at resolved_at closed_at state "
-        "urgency impact priority category cmdb_ci business_service caused_by "
+        "urgency impact priority category cmdb_ci business_service caused_by correlation_id "
         "assignment_group work_notes sys_class_name sys_created_on sys_updated_on"
     ),
     "sysapproval_approver": _names(
@@ -368,6 +368,7 @@ class Instance:
         priority: str = "3",
         caused_by: str | None = None,
         resolved_at: datetime | None = None,
+        correlation_id: str | None = None,
     ) -> str:
         record = self.insert(
             "incident",
@@ -382,6 +383,7 @@ class Instance:
             cmdb_ci=self.named("cmdb_ci", configuration_item) if configuration_item else "",
             business_service=self.named("cmdb_ci_service", service) if service else "",
             caused_by=caused_by or "",
+            correlation_id=correlation_id or "",
         )
         if resolved_at is not None:
             self.update("incident", record, resolved_at, state="6", resolved_at=resolved_at)

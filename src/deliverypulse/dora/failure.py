@@ -3,7 +3,8 @@ deployments were rework.
 
 Every signal is an option, because teams record failure differently: a deployment's own
 status, a rollback (:func:`deliverypulse.selection.rollback_flags`, the one rollback rule), a
-revert or hotfix of what it shipped, or an incident opened while it was the latest deployment.
+revert or hotfix of what it shipped, or an incident charged to it
+(:mod:`deliverypulse.dora.incidents`, the one attribution rule).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from deliverypulse.dataset import Dataset
+from deliverypulse.dora.incidents import charge_incidents
 from deliverypulse.dora.options import SIGNALS, MetricOptions
 from deliverypulse.linking import Links
 from deliverypulse.selection import (
@@ -205,13 +207,16 @@ def _charged(
     ).dropna(subset=["_d"])
 
 
-def _incident_events(frame: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
-    """An incident is charged to the repo's last successful deployment before it opened."""
-    opened = incidents.loc[
-        incidents["created_at"].notna(), ["source", "repo", "created_at", "resolved_at"]
-    ]
-    charged = _charged(frame, opened, "created_at", "deployed_at", exact=True)
-    return _events("incident", charged["_d"], charged["created_at"], charged["resolved_at"])
+def _incident_events(incidents: pd.DataFrame, charged: IntArray) -> pd.DataFrame:
+    """Each counted incident (:func:`deliverypulse.dora.incidents.charge_incidents`) fails the
+    deployment it is charged to, from its opening to its resolution."""
+    rows = np.flatnonzero(charged >= 0)
+    return _events(
+        "incident",
+        charged[rows],
+        incidents["created_at"].iloc[rows],
+        incidents["resolved_at"].iloc[rows],
+    )
 
 
 def outcome_rows(
@@ -220,8 +225,9 @@ def outcome_rows(
     changes: pd.DataFrame,
     link_change: IntArray,
     options: MetricOptions,
-) -> pd.DataFrame:
-    """One row per production deployment attempt: did it fail, why, and when it recovered.
+) -> tuple[pd.DataFrame, pd.DataFrame, IntArray]:
+    """One row per production deployment attempt: did it fail, why, and when it recovered;
+    and every incident with how it was charged and its attempt's row (-1: none).
 
     ``changes`` is every change (trunk commits included) and ``link_change`` the row in it of
     each link. Columns added to the deployment's own: ``deployed_at``, ``is_success``,
@@ -245,6 +251,7 @@ def outcome_rows(
     shipped = pd.DataFrame(
         {"_d": d[keep], "_cpos": cpos[keep], "_at": frame["_at"].to_numpy()[d[keep]]}
     )
+    incidents, charged = charge_incidents(ds, frame, options)
     status, after_failure = _status_events(frame)
     rollback, rollbacks = _rollback_events(frame, links.reached_by)
     found = {
@@ -252,7 +259,7 @@ def outcome_rows(
         "rollback": rollback,
         "revert": _fix_events(frame, changes, shipped, "revert", window),
         "hotfix": _fix_events(frame, changes, shipped, "hotfix", window),
-        "incident": _incident_events(frame, ds.incidents),
+        "incident": _incident_events(incidents, charged),
     }
     chosen = [found[name] for name in signals]
     events = pd.concat(chosen, ignore_index=True) if chosen else _events("none", [], [], [])
@@ -281,7 +288,8 @@ def outcome_rows(
     span = frame["recovery_end"] - frame["recovery_start"]
     frame["recovery"] = span.where(span >= pd.Timedelta(0))
     frame["failed"] = frame["failed"].astype(bool)
-    return frame.drop(columns=["_d", "_at", "_group", "_repo_group"]).reset_index(drop=True)
+    frame = frame.drop(columns=["_d", "_at", "_group", "_repo_group"]).reset_index(drop=True)
+    return frame, incidents, charged
 
 
 __all__ = ["attempts", "outcome_rows"]

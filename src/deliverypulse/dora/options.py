@@ -25,6 +25,8 @@ from deliverypulse.timeutil import utc
 SIGNALS: tuple[str, ...] = ("status", "rollback", "revert", "hotfix", "incident")
 #: The default revert window.
 REVERT_WINDOW = pd.Timedelta(days=7)
+#: How long before an incident on a service its last deployment may have finished.
+INCIDENT_LOOKBACK = pd.Timedelta(days=7)
 
 
 class OptionKeywords(TypedDict, total=False):
@@ -36,6 +38,7 @@ class OptionKeywords(TypedDict, total=False):
     until: Any
     failure_signals: str | Iterable[str]
     revert_window: str | pd.Timedelta
+    incident_lookback: str | pd.Timedelta
     exclude_bots: bool
     bot_pattern: str
     hotfix_pattern: str
@@ -52,6 +55,7 @@ PREPARE_OPTIONS = (
     "until",
     "failure_signals",
     "revert_window",
+    "incident_lookback",
     "exclude_bots",
     "bot_pattern",
     "hotfix_pattern",
@@ -85,6 +89,12 @@ class MetricOptions:
 
     revert_window: pd.Timedelta = REVERT_WINDOW
     """A revert or hotfix merged within this time after a deployment marks it failed."""
+
+    incident_lookback: pd.Timedelta = INCIDENT_LOOKBACK
+    """An incident on a service (PagerDuty, Opsgenie, ServiceNow...) is charged to the last
+    successful production deployment of any repo of that service that finished at most this
+    long before it opened; with none, it is listed in ``Prepared.unmatched_incidents``
+    (``no_deployment``). Incidents of a repo, and those charged by ``caused_by``, have none."""
 
     exclude_bots: bool = True
     """Changes by bots are no changes: left out of the lead time, the batch sizes and every
@@ -131,6 +141,7 @@ class MetricOptions:
             "until": None if self.until is None else str(self.until),
             "failure_signals": list(self.failure_signals),
             "revert_window": str(self.revert_window),
+            "incident_lookback": str(self.incident_lookback),
             "exclude_bots": self.exclude_bots,
             "bot_pattern": self.bot_pattern,
             "hotfix_pattern": self.hotfix_pattern,
@@ -175,6 +186,16 @@ def _flag(name: str, value: Any) -> bool:
     return value
 
 
+def _duration(name: str, value: Any) -> pd.Timedelta:
+    try:
+        duration = pd.Timedelta(value)
+    except (ValueError, TypeError):
+        raise OptionError(f"{name} must be a duration such as '7D', not {value!r}") from None
+    if pd.isna(duration) or duration < pd.Timedelta(0):
+        raise OptionError(f"{name} must be a positive duration, not {value!r}")
+    return duration
+
+
 def _checked(options: MetricOptions) -> dict[str, Any]:
     """Each field normalised, or an :class:`OptionError` naming the bad one."""
     try:
@@ -195,6 +216,7 @@ def _checked(options: MetricOptions) -> dict[str, Any]:
         ) from None
     if pd.isna(window) or window < pd.Timedelta(0):
         raise OptionError(f"revert_window must be a positive duration, not {window!r}")
+    lookback = _duration("incident_lookback", options.incident_lookback)
     try:
         tz = check_tz(options.tz)
     except OptionError as error:
@@ -205,6 +227,7 @@ def _checked(options: MetricOptions) -> dict[str, Any]:
         "until": until,
         "failure_signals": check_signals(options.failure_signals),
         "revert_window": window,
+        "incident_lookback": lookback,
         "exclude_bots": _flag("exclude_bots", options.exclude_bots),
         "bot_pattern": _pattern("bot_pattern", options.bot_pattern),
         "hotfix_pattern": _pattern("hotfix_pattern", options.hotfix_pattern),
@@ -216,6 +239,7 @@ def _checked(options: MetricOptions) -> dict[str, Any]:
 
 
 __all__ = [
+    "INCIDENT_LOOKBACK",
     "PREPARE_OPTIONS",
     "SIGNALS",
     "MetricOptions",

@@ -18,6 +18,7 @@ import pandas as pd
 
 from deliverypulse.dataset import Dataset, collection_start_of
 from deliverypulse.dora.failure import outcome_rows
+from deliverypulse.dora.incidents import COLUMNS, REASONS
 from deliverypulse.dora.lead_time import is_bot, lead_rows
 from deliverypulse.dora.options import PREPARE_OPTIONS, MetricOptions, OptionKeywords
 from deliverypulse.errors import OptionError
@@ -54,6 +55,25 @@ class Prepared:
     lead: pd.DataFrame  # one row per deployed change: what lead_times() returns
     lead_deployment: IntArray
     batches: pd.DataFrame  # (outcome, change, shipped): what each attempt put live or tried to
+    incidents: pd.DataFrame = dataclasses.field(default_factory=lambda: _no_incidents())
+    """Every incident (``dataset.incidents``' rows, in order) with how it was charged
+    (:mod:`deliverypulse.dora.incidents`): ``duplicate_of`` (row here of the incident it
+    duplicates, -1), ``charged_by`` (``caused_by``, ``repo``, ``service``; missing when not
+    counted), ``outcome`` (row in ``outcomes`` of the deployment it failed, -1) and
+    ``reason`` (why it counts for no deployment: a key of ``REASONS``)."""
+
+    @property
+    def unmatched_incidents(self) -> pd.DataFrame:
+        """The incidents charged to no counted deployment (duplicates aside), with ``reason``
+        (``no_service``, ``unknown_service``, ``no_deployment``, ``outside_window``) and
+        ``explanation`` (the reason in words, :data:`deliverypulse.dora.incidents.REASONS`)."""
+        table = self.incidents
+        unmatched = table.loc[table["reason"].notna()].reset_index(drop=True)
+        return unmatched.assign(explanation=unmatched["reason"].map(REASONS).astype("string"))
+
+
+def _no_incidents() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in [*COLUMNS, "outcome"]})
 
 
 def _links(ds: Dataset, links: pd.DataFrame | Links | None, options: MetricOptions) -> Links:
@@ -163,14 +183,16 @@ def prepare(
     ``report`` accept the result in place of the dataset.
     """
     chosen = MetricOptions.build(options, **keywords)
+    ds = ds.with_teams()  # the catalogue's teams, so every stage can group by team
     found = _links(ds, links, chosen)
     changes, link_change = change_table(ds, found, chosen)
-    outcomes = outcome_rows(ds, found, changes, link_change, chosen)
+    outcomes, incidents, charged = outcome_rows(ds, found, changes, link_change, chosen)
     batches = _batches(ds, found, outcomes, changes, chosen)
     # The window of every metric and the analysis: from each repo's start (``since``, else its
     # recorded collection start; links of earlier deployments are already dropped) to ``until``.
     inside = in_window(ds, outcomes, outcomes["deployed_at"], chosen)
     renumber = np.cumsum(inside) - 1
+    incidents = _incidents_in_window(incidents, charged, inside, renumber, chosen)
     outcomes = outcomes.loc[inside].reset_index(drop=True)
     kept = inside[batches["outcome"].to_numpy(np.int64)]
     batches = batches.loc[kept].reset_index(drop=True)
@@ -190,7 +212,35 @@ def prepare(
         lead=lead,
         lead_deployment=lead_deployment,
         batches=batches,
+        incidents=incidents,
     )
+
+
+def _incidents_in_window(
+    incidents: pd.DataFrame,
+    charged: IntArray,
+    inside: BoolArray,
+    renumber: IntArray,
+    options: MetricOptions,
+) -> pd.DataFrame:
+    """The incident table with ``outcome`` (row in the windowed outcomes, -1) and reason
+    ``outside_window`` for those charged to a deployment outside the window, or opened outside
+    it and charged to nothing."""
+    outcome = np.full(len(charged), -1, dtype=np.int64)
+    hit = charged >= 0
+    counted = hit.copy()
+    counted[hit] = inside[charged[hit]]
+    outcome[counted] = renumber[charged[counted]]
+    opened = incidents["created_at"]
+    outside = np.zeros(len(charged), dtype=bool)
+    if options.since is not None:
+        outside |= (opened < options.since).fillna(False).to_numpy(dtype=bool)
+    if options.until is not None:
+        outside |= (opened >= options.until).fillna(False).to_numpy(dtype=bool)
+    unmatched = incidents["reason"].notna().to_numpy(dtype=bool)
+    reason = incidents["reason"].mask((hit & ~counted) | (outside & unmatched), "outside_window")
+    charged_by = incidents["charged_by"].mask(hit & ~counted)
+    return incidents.assign(charged_by=charged_by, reason=reason, outcome=outcome)
 
 
 def resolve(

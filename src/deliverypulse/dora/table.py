@@ -53,9 +53,14 @@ def _groups(prepared: Prepared, by: str | Sequence[str] | None) -> list[str]:
     groups = [] if by is None else [by] if isinstance(by, str) else list(by)
     missing = [name for name in groups if name not in prepared.dataset.deployments.columns]
     if missing:
+        hint = (
+            "name teams in the service catalogue ([[services]] team = ...) or add the column"
+            if missing[0] == "team"
+            else "add the column"
+        )
         raise DataError(
             f"cannot group by {missing[0]!r}: it is not a column of deployments "
-            "(metrics are grouped by the deployment that shipped each change; add the column "
+            f"(metrics are grouped by the deployment that shipped each change; {hint} "
             "to the deployments table)",
             table="deployments",
             column=missing[0],

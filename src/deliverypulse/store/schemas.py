@@ -196,6 +196,7 @@ INCIDENTS = TableSpec(
             ("urgency", STR),
             ("status", STR),
             ("caused_by", STR),
+            ("correlation_id", STR),
         ],
     ),
     key=("source", "repo", "incident_id"),

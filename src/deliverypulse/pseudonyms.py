@@ -1,0 +1,108 @@
+"""People are not the unit: names shown as stable pseudonyms ("person-3f9a2c1d").
+
+DORA's metrics describe teams and services, never individuals, so every output that could
+name a person (``deliverypulse metrics``, the report) shows a pseudonym unless asked for
+names (``--show-names``, ``show_names=True``). A pseudonym is the HMAC-SHA256 of the name
+(trimmed, case-folded: GitHub and GitLab logins ignore case) under a key, its first 8 hex
+digits after ``person-``. The same key gives the same pseudonym, so a person's rows can be
+followed across tables and runs without showing who it is.
+
+The key (:func:`pseudonym_key`): the environment variable ``DELIVERYPULSE_PSEUDONYM_KEY``
+(share it to make pseudonyms agree across datasets and machines); else a random key made once
+per dataset and kept in ``_deliverypulse/pseudonym.key`` (so runs on one dataset agree; delete
+the file to re-key); else, with no dataset folder, a random key for this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, overload
+
+import pandas as pd
+
+from deliverypulse.store.files import write_text_atomic
+
+KEY_ENV = "DELIVERYPULSE_PSEUDONYM_KEY"
+KEY_FILE = Path("_deliverypulse") / "pseudonym.key"
+PREFIX = "person-"
+DIGITS = 8
+#: Columns that name people, in the tables and the frames derived from them.
+PERSON_COLUMNS = ("author", "creator", "approvers", "reviewers", "committer", "assignee")
+
+_process_key = secrets.token_hex(32)
+
+
+def pseudonym_key(dataset: Path | str | None = None) -> bytes:
+    """The key: ``$DELIVERYPULSE_PSEUDONYM_KEY``, else the dataset's own (made on first use),
+    else this process's."""
+    given = os.environ.get(KEY_ENV, "")
+    if given.strip():
+        return given.strip().encode()
+    if dataset is None or not Path(dataset).is_dir():
+        return _process_key.encode()
+    path = Path(dataset) / KEY_FILE
+    try:
+        stored = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        stored = ""
+    if not stored:
+        stored = secrets.token_hex(32)
+        write_text_atomic(path, stored + "\n")
+    return stored.encode()
+
+
+def _one(name: Any, key: bytes) -> Any:
+    if name is None or (not isinstance(name, (list, tuple)) and bool(pd.isna(name))):
+        return name
+    if isinstance(name, (list, tuple)):
+        return [_one(item, key) for item in name]
+    text = str(name).strip().casefold()
+    if not text:
+        return name
+    digest = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    return PREFIX + digest[:DIGITS]
+
+
+@overload
+def pseudonymise(names: str, key: bytes | str) -> str: ...
+@overload
+def pseudonymise(names: pd.Series, key: bytes | str) -> pd.Series: ...  # type: ignore[overload-overlap]
+@overload
+def pseudonymise(names: Iterable[Any], key: bytes | str) -> list[Any]: ...
+def pseudonymise(names: Any, key: bytes | str) -> Any:
+    """``names`` as pseudonyms under ``key``: a name, a Series (list cells too) or an iterable.
+
+    Missing values stay missing; the same name (trimmed, any case) under the same key always
+    gives the same pseudonym, ``person-`` and 8 hex digits of its HMAC-SHA256."""
+    secret = key.encode() if isinstance(key, str) else bytes(key)
+    if isinstance(names, str):
+        return _one(names, secret)
+    if isinstance(names, pd.Series):
+        out = names.map(lambda value: _one(value, secret))
+        return out.astype(names.dtype) if isinstance(names.dtype, pd.StringDtype) else out
+    return [_one(name, secret) for name in names]
+
+
+def pseudonymise_frame(
+    frame: pd.DataFrame, key: bytes | str, columns: Iterable[str] = PERSON_COLUMNS
+) -> pd.DataFrame:
+    """A copy of ``frame`` whose person columns (those of ``columns`` it has) are pseudonyms."""
+    present = [name for name in columns if name in frame.columns]
+    if not present:
+        return frame
+    return frame.assign(**{name: pseudonymise(frame[name], key) for name in present})
+
+
+__all__ = [
+    "KEY_ENV",
+    "KEY_FILE",
+    "PERSON_COLUMNS",
+    "pseudonym_key",
+    "pseudonymise",
+    "pseudonymise_frame",
+]
