@@ -89,6 +89,30 @@ def _expected_gated_failures(mixed: pd.DataFrame) -> float | None:
     return float((per["gated"].astype(float) * per["failed"] / per["n"]).sum())
 
 
+def _gate_words(estimate: Estimate) -> str:
+    """What an odds ratio of gated vs ungated failure says, without numbers."""
+    return words.outcome_words(
+        estimate,
+        1.0,
+        "gated deployments fail more often",
+        "gated deployments fail less often",
+        "no difference is shown"
+        if estimate.estimate is None or 0.8 <= estimate.estimate <= 1.25
+        else "the difference could be chance",
+    )
+
+
+def _batch_words(estimate: Estimate) -> str:
+    """What an odds ratio per doubling of the batch says, without numbers."""
+    return words.outcome_words(
+        estimate,
+        1.0,
+        "bigger batches fail more often",
+        "bigger batches fail less often",
+        "no link between batch size and failure is shown",
+    )
+
+
 def _gate_strata(known: pd.DataFrame) -> pd.DataFrame:
     """One row per stratum (``STRATA_COLUMNS``): its gated and ungated deployments and
     failures, and whether it deploys both ways (only those enter the within comparison)."""
@@ -194,8 +218,8 @@ def _gate_findings(
         elif words.disagreement(crude, within):
             caveats.append(
                 f"{unit.capitalize()} confounds the gate comparison: across all deployments "
-                f"{words.interval(crude)}, but within {unit}s {words.interval(within)}. "
-                f"The within-{unit} comparison is the one to trust."
+                f"{_gate_words(crude)}, but within {unit}s {_gate_words(within)}. The "
+                f"within-{unit} comparison is the one to trust."
             )
     elif gated_all and ungated_all and len(known):
         caveats.append(
@@ -228,7 +252,7 @@ def _gate_findings(
     )
     second = _with_main(
         "gates_crude",
-        f"{GATE_QUESTION} ({crude_label})",
+        f"{GATE_QUESTION[:-1]}, {crude_label}?",
         all_groups,
         [crude, within],
         crude_statement,
@@ -310,8 +334,8 @@ def _batch_findings(
         if several and words.disagreement(crude, by_repo):
             caveats.append(
                 f"{unit.capitalize()} confounds the batch-size comparison: across all "
-                f"deployments {words.interval(crude)}, but with {unit} in the model "
-                f"{words.interval(by_repo)}. The model with {unit} is the one to trust."
+                f"deployments {_batch_words(crude)}, but within {unit}s {_batch_words(by_repo)}. "
+                f"The within-{unit} comparison is the one to trust."
             )
     finding = _with_main(
         "batch_size", BATCH_QUESTION, groups, [by_repo, crude], statement, enough, plain
@@ -326,7 +350,7 @@ def _batch_findings(
     )
     crude_finding = _with_main(
         "batch_size_crude",
-        f"{BATCH_QUESTION} ({crude_label})",
+        f"{BATCH_QUESTION[:-1]}, {crude_label}?",
         groups,
         [crude, by_repo],
         f"{crude_label.capitalize()}: {words.batch_statement(crude)}",
@@ -543,9 +567,9 @@ def _entangled(table: pd.DataFrame, min_per_group: int) -> list[str]:
     bigger = "bigger" if np.median(gated) >= np.median(ungated) else "smaller"
     return [
         f"Gated deployments ship {bigger} batches than ungated ones (median "
-        f"{np.median(gated):g} vs {np.median(ungated):g} changes; Mann-Whitney "
-        f"{words.p_text(p_value)}), so batch size and gating are entangled: "
-        "each comparison may partly show the other."
+        f"{np.median(gated):g} vs {np.median(ungated):g} changes, more than chance would "
+        "explain), so batch size and gating are entangled: each comparison may partly show the "
+        "other."
     ]
 
 
