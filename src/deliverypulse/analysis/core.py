@@ -89,6 +89,10 @@ def _expected_gated_failures(mixed: pd.DataFrame) -> float | None:
     return float((per["gated"].astype(float) * per["failed"] / per["n"]).sum())
 
 
+def _lower_first(sentence: str) -> str:
+    return sentence[:1].lower() + sentence[1:]
+
+
 def _gate_words(estimate: Estimate) -> str:
     """What an odds ratio of gated vs ungated failure says, without numbers."""
     return words.outcome_words(
@@ -234,8 +238,10 @@ def _gate_findings(
     )
     crude_label = ACROSS.format(unit=unit)
     if enough_crude:
-        crude_statement = f"{crude_label.capitalize()}: " + words.gate_statement(
-            crude, (_rate(all_groups, 0), _rate(all_groups, 1)), (gated_all, ungated_all)
+        crude_statement = f"{crude_label.capitalize()}: " + _lower_first(
+            words.gate_statement(
+                crude, (_rate(all_groups, 0), _rate(all_groups, 1)), (gated_all, ungated_all)
+            )
         )
     else:
         crude_statement = (
@@ -353,7 +359,7 @@ def _batch_findings(
         f"{BATCH_QUESTION[:-1]}, {crude_label}?",
         groups,
         [crude, by_repo],
-        f"{crude_label.capitalize()}: {words.batch_statement(crude)}",
+        f"{crude_label.capitalize()}: {_lower_first(words.batch_statement(crude))}",
         enough,
         f"{crude_label.capitalize()}: {crude_words}; this mixes {unit}s that fail often with "
         f"{unit}s that rarely do, so it is not the comparison to act on.",

@@ -91,6 +91,33 @@ def group_lines(finding: Finding) -> list[str]:
     ]
 
 
+def strata_lines(finding: Finding) -> list[str]:
+    """Per repo (or team): gated and ungated deployments with their failures; the within
+    comparison uses those that deploy both ways (marked *)."""
+    rows = [["", "gated", "failed", "ungated", "failed"]]
+    for record in finding.strata.to_dict("records"):
+        mark = "* " if record["both_ways"] else "  "
+        rows.append(
+            [
+                mark + str(record["stratum"]),
+                str(record["gated_deployments"]),
+                str(record["gated_failures"]),
+                str(record["ungated_deployments"]),
+                str(record["ungated_failures"]),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  "
+        + "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    return [*lines, "  * deploys both ways: counted in the within comparison"]
+
+
 def estimate_line(estimate: Estimate) -> str:
     """A secondary estimate in one line (the main one is in the finding's statement)."""
     if estimate.estimate is None:
@@ -103,8 +130,9 @@ def estimate_line(estimate: Estimate) -> str:
         else _cell(estimate.ci_high, 2)
     )
     p_value = "" if estimate.p_value is None else f", p = {estimate.p_value:.3g}"
+    value = "infinite" if math.isinf(estimate.estimate) else f"{estimate.estimate:.2f}"
     return (
-        f"  also {estimate.test} [{estimate.scope}]: {estimate.effect} {estimate.estimate:.2f} "
+        f"  also {estimate.test} [{estimate.scope}]: {estimate.effect} {value} "
         f"(95% CI {_cell(estimate.ci_low, 2)} to {high}{p_value})"
     )
 
@@ -135,9 +163,13 @@ def render_text(result: Analysis, width: int) -> str:
     lines += ["", "Caveats", *_bullets(list(result.caveats), width)]
     lines += ["", "Technical detail"]
     for finding in result.findings:
-        scope = f" [{finding.scope}]" if finding.scope else ""
+        scope = (
+            f" [{finding.scope}]" if finding.scope and finding.scope not in finding.question else ""
+        )
         lines += ["", finding.question + scope]
-        if finding.name in ("gates", "gates_crude", "batch_size"):
+        if finding.name == "gates" and len(finding.strata):
+            lines += strata_lines(finding)
+        elif finding.name in ("gates_crude", "batch_size"):
             lines += group_lines(finding)
         lines += textwrap.wrap(
             finding.statement, width, initial_indent="  ", subsequent_indent="  "
