@@ -237,3 +237,23 @@ def test_analyze_prints_plain_words_first_and_json_keeps_every_estimate(tmp_path
     assert scopes["batch_size_crude"] == "across repos (crude)"
     assert all(len(f["estimates"]) >= 1 for f in data["findings"])
     assert data["gates"]["strata"][0]["stratum"] == "acme/ledger"
+
+
+def test_strata_can_be_a_team_column() -> None:
+    """``strata`` names what is held fixed: a team column gives the same within comparison as
+    the repo when each team owns one repo, worded by team; an unknown column is a clear error."""
+    ds = build(confounded(False))
+    deployments = ds.deployments.assign(
+        team=ds.deployments["repo"].map({"o/legacy": "core", "o/svc": "payments"})
+    )
+    teams = dp.Dataset.from_frames(
+        deployments=deployments, changes=ds.changes, commits=ds.commits, incidents=ds.incidents
+    )
+    by_repo, by_team = dp.analyze(ds), dp.analyze(teams, strata="team")
+    assert by_team.gates.test == "exact conditional (stratified by team)"
+    assert by_team.gates.p_value == pytest.approx(by_repo.gates.p_value)
+    assert by_team.headline.startswith("In the 2 teams that deploy both ways")
+    assert by_team.gates.scope == "within team"
+    assert list(by_team.what_if["group"]) == ["core", "payments"]
+    with pytest.raises(dp.AnalysisError, match="strata"):
+        dp.analyze(ds, strata="squad")
