@@ -91,10 +91,10 @@ def group_lines(finding: Finding) -> list[str]:
     ]
 
 
-def strata_lines(finding: Finding) -> list[str]:
+def strata_lines(finding: Finding, unit: str) -> list[str]:
     """Per repo (or team): gated and ungated deployments with their failures; the within
     comparison uses those that deploy both ways (marked *)."""
-    rows = [["", "gated", "failed", "ungated", "failed"]]
+    rows = [["  " + unit, "gated", "failed", "ungated", "failed"]]
     for record in finding.strata.to_dict("records"):
         mark = "* " if record["both_ways"] else "  "
         rows.append(
@@ -168,7 +168,7 @@ def render_text(result: Analysis, width: int) -> str:
         )
         lines += ["", finding.question + scope]
         if finding.name == "gates" and len(finding.strata):
-            lines += strata_lines(finding)
+            lines += strata_lines(finding, str(result.parameters.get("strata", "repo")))
         elif finding.name in ("gates_crude", "batch_size"):
             lines += group_lines(finding)
         lines += textwrap.wrap(
