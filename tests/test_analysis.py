@@ -19,6 +19,7 @@ from statsmodels.stats.contingency_tables import StratifiedTable
 
 import deliverypulse as dp
 from deliverypulse.analysis import AnalysisError, analyze
+from deliverypulse.analysis.exact import exact_conditional
 from deliverypulse.dataset import Dataset
 from deliverypulse.dora import summary
 
@@ -172,16 +173,31 @@ def check_gate_numbers(result: dp.Analysis, rows: list[Spec], repos: list[str]) 
     conditional = odds_ratio(crude_table, kind="conditional")
     assert fisher.estimate == pytest.approx(conditional.statistic)
     assert fisher.ci_low == pytest.approx(conditional.confidence_interval().low)
+    assert fisher.scope == "across repos (crude)"
+    # The within-repo estimate leads; its estimate, interval and p-value come from one method.
+    within = result.gates.estimates[0]
+    assert within.scope == "within repo" == result.gates.scope
+    assert (result.gates.test, result.gates.estimate, result.gates.p_value) == (
+        within.test,
+        within.estimate,
+        within.p_value,
+    )
     strata = [table_of(rows, repo) for repo in repos]
-    mh = StratifiedTable(strata)
-    stratified = by_test["Mantel-Haenszel (stratified by repo)"]
-    assert stratified.estimate == pytest.approx(mh.oddsratio_pooled)
-    low, high = mh.oddsratio_pooled_confint()
-    assert (stratified.ci_low, stratified.ci_high) == (pytest.approx(low), pytest.approx(high))
-    assert stratified.p_value == pytest.approx(mh.test_null_odds().pvalue)
-    if len(repos) > 1:
-        assert result.gates.test == stratified.test
-        assert result.gates.estimate == stratified.estimate
+    if within.test == "Mantel-Haenszel (stratified by repo)":
+        mh = StratifiedTable(strata)
+        assert within.estimate == pytest.approx(mh.oddsratio_pooled)
+        low, high = mh.oddsratio_pooled_confint()
+        assert (within.ci_low, within.ci_high) == (pytest.approx(low), pytest.approx(high))
+        assert within.p_value == pytest.approx(mh.test_null_odds().pvalue)
+    else:
+        assert within.test == "exact conditional (stratified by repo)"
+        exact = exact_conditional([t.tolist() for t in strata])
+        assert within.estimate == pytest.approx(exact.odds_ratio)
+        assert within.p_value == pytest.approx(exact.p_value)
+        assert (within.ci_low, within.ci_high) == (
+            pytest.approx(exact.ci_low),
+            pytest.approx(exact.ci_high),
+        )
 
 
 def two_repos(gated: tuple[int, int], ungated: tuple[int, int]) -> list[Spec]:
@@ -210,7 +226,16 @@ def test_gated_deployments_fail_more() -> None:
     assert result.gates.estimate > 1 and result.gates.ci_low > 1
     assert result.gates.p_value is not None and result.gates.p_value < 0.05
     assert "Gated deployments failed more often" in result.gates.statement
-    assert result.verdict[0] == result.gates.statement
+    assert result.gates.test == "Mantel-Haenszel (stratified by repo)"  # no expected cell < 5
+    # The headline is the within-repo result in plain words, with countable numbers.
+    assert result.verdict[0] == result.headline == result.gates.plain
+    assert result.headline.startswith(
+        "In the 2 repos that deploy both ways, 32 of 80 gated and 8 of 80 ungated deployments "
+        "failed"
+    )
+    assert "failed more often, by more than chance would explain" in result.headline
+    assert "odds ratio" not in result.headline and "Mantel" not in result.headline
+    assert result.verdict[1].startswith("Across repos (crude): 32 of 80 gated")
     assert not any("confound" in sentence for sentence in result.verdict)
 
 
@@ -237,8 +262,11 @@ def test_too_little_data() -> None:
     result = analyze(build(rows))
     assert not result.enough_data
     assert not result.gates.enough_data and not result.batch_size.enough_data
-    assert "not enough data" in result.verdict[0]
-    assert "Only 8 production deployments" in result.verdict[0]
+    # The headline is still the within-repo gate result, and it says it cannot tell.
+    assert result.verdict[0] == result.gates.plain
+    assert "2 of 4 gated and 1 of 4 ungated deployments failed" in result.verdict[0]
+    assert "this could be chance: not enough data" in result.verdict[0]
+    assert "Only 8 production deployments" in result.verdict[1]
     assert "Only 4 gated and 4 ungated deployments" in result.gates.statement
     assert any("too short" in sentence for sentence in result.verdict)  # 8 days
     # The numbers are still there for whoever wants them.
@@ -259,8 +287,9 @@ def test_confounding_repo_both_gated_and_risky() -> None:
     # Crude: 39/150 gated vs 21/150 ungated failed, and Fisher calls it significant ...
     assert crude.estimate is not None and crude.estimate > 1
     assert crude.p_value is not None and crude.p_value < 0.05
-    # ... but within each repo the rates are equal: Mantel-Haenszel says no difference.
-    assert result.gates.test == "Mantel-Haenszel (stratified by repo)"
+    # ... but within each repo the rates are equal: no difference. o/safe expects 3 gated
+    # failures (< 5), so the exact conditional test leads (its MLE is 1: S = 39 = E[S]).
+    assert result.gates.test == "exact conditional (stratified by repo)"
     assert result.gates.estimate == pytest.approx(1.0)
     assert result.gates.p_value is not None and result.gates.p_value > 0.5
     assert result.gates.statement.startswith("No difference in failure rate")
@@ -271,10 +300,15 @@ def test_confounding_repo_both_gated_and_risky() -> None:
 def test_repos_that_never_mix_gated_and_ungated() -> None:
     rows = interleave(specs("o/gated", True, 40, 12) + specs("o/open", False, 40, 4))
     result = analyze(build(rows))
-    stratified = {e.test: e for e in result.gates.estimates}["Mantel-Haenszel (stratified by repo)"]
-    assert stratified.estimate is None
-    assert result.gates.test == "Fisher's exact"  # the only comparison left
-    assert any("come mostly from different repos" in s for s in result.verdict)
+    # No repo deploys both ways: there is no within-repo comparison, and the crude one (the
+    # only one left) never leads.
+    assert result.gates.estimate is None and result.gates.scope == "within repo"
+    assert result.headline.startswith("No repo deploys both with and without a gate")
+    assert "not enough data" in result.headline
+    crude = result.finding("gates_crude")
+    assert crude.test == "Fisher's exact" and crude.scope == "across repos (crude)"
+    assert crude.estimate is not None and crude.plain.startswith("Across repos (crude): 12 of 40")
+    assert any("come from different repos" in s for s in result.verdict)
 
 
 def batch_rows() -> list[Spec]:
@@ -360,7 +394,7 @@ def test_lead_time_comparisons_match_scipy() -> None:
     assert lead.p_value == pytest.approx(stats.mannwhitneyu(gated, ungated).pvalue)
     assert lead.ci_low is not None and lead.ci_low > 0
     assert lead.statement.startswith("Changes shipped by gated deployments took longer")
-    assert lead.statement in result.verdict
+    assert lead.plain in result.verdict and lead.scope == "across repos (crude)"
     by_batch = result.finding("batch_lead_time")
     expected = stats.spearmanr([s.changes for s in rows], [s.lead_h for s in rows])
     assert by_batch.estimate == pytest.approx(expected.statistic)
@@ -374,28 +408,40 @@ def test_lead_time_comparisons_match_scipy() -> None:
     assert wait.estimate == pytest.approx(3.0)
 
 
-def test_failed_attempts_count_for_gates_not_for_batches() -> None:
+def test_failed_attempts_keep_the_batch_they_tried_to_put_live() -> None:
+    """Issue 11 item 2 (this test pinned the old rule, "failed attempts shipped nothing", and
+    was changed on purpose): every third gated attempt fails outright trying to put 2 new
+    changes live; it keeps that batch, and the next deployment ships them with its own 2."""
     rows: list[Spec] = []
     for repo in ("o/api", "o/web"):
         for i in range(30):
             rows.append(Spec(repo, False, i % 10 == 5, changes=2))
             broken = i % 3 == 1
-            rows.append(
-                Spec(repo, True, broken or i == 6, changes=0 if broken else 2, broken=broken)
-            )
+            rows.append(Spec(repo, True, broken or i == 6, changes=2, broken=broken))
     ds = build(rows)
     result = analyze(ds)
     check_gate_numbers(result, rows, ["o/api", "o/web"])
     table = result.deployments
-    assert table["batch_changes"].isna().sum() == 20  # the broken attempts
-    assert table.loc[table["batch_changes"].isna(), "gated"].all()
-    assert (table["batch_changes"].dropna() == 2).all()
-    assert result.batch_size.groups.set_index("group").loc["2-3", "deployments"] == 100
-    assert any(
-        "20 failed deployment attempts never reached production" in s for s in result.verdict
+    assert table["batch_changes"].notna().all()
+    broken = table["deployment_id"].isin(
+        [f"{repo}#{2 * i + 1}" for repo in ("o/api", "o/web") for i in range(30) if i % 3 == 1]
     )
+    assert broken.sum() == 20
+    assert (table.loc[broken, "batch_changes"] == 2).all()
+    assert (table.loc[broken, "batch_commits"] == 4).all()  # commit_count 2 per change
+    assert (table.loc[broken, "batch_lines"] == 30).all()  # 10 + 5 lines per change
+    assert table.loc[broken, "lead_time_h"].isna().all()  # they shipped nothing
+    # The deployment after a failed attempt ships its 2 changes and its own 2.
+    after = table["deployment_id"].isin(
+        [f"{repo}#{2 * i + 2}" for repo in ("o/api", "o/web") for i in range(30) if i % 3 == 1]
+    )
+    assert (table.loc[after, "batch_changes"] == 4).all()
+    groups = result.batch_size.groups.set_index("group")
+    assert groups.loc["2-3", "deployments"] == 100 and groups.loc["4-7", "deployments"] == 20
+    assert groups.loc["2-3", "failures"] == int(table.loc[~after, "failed"].sum())
+    assert not any("cannot be read" in s for s in result.verdict)
     # A broken attempt recovers when the next deployment succeeds, one day later.
-    assert (table.loc[table["batch_changes"].isna(), "recovery_h"] == 24.0).all()
+    assert (table.loc[broken, "recovery_h"] == 24.0).all()
     headline = summary(ds)
     assert int(headline["failed_deployments"].iloc[0]) == int(table["failed"].sum()) == 28
 
@@ -468,17 +514,33 @@ def test_empty_dataset() -> None:
     assert not result.enough_data
     assert result.window == (None, None)
     assert result.deployments.empty
-    assert "Only 0 production deployments" in result.verdict[0]
+    assert "not enough data" in result.headline
+    assert "Only 0 production deployments" in result.verdict[1]
+    assert result.what_if.empty
     json.dumps(result.to_dict())
 
 
-def test_one_repo_uses_fisher_and_to_dict_is_json() -> None:
+def test_one_repo_uses_the_exact_test_and_to_dict_is_json() -> None:
+    """With one repo the within-repo comparison is the exact conditional test of one table:
+    Fisher's exact test with the conditional odds ratio (scipy, called directly)."""
     rows = interleave(specs("o/a", True, 40, 16) + specs("o/a", False, 40, 4))
     result = analyze(build(rows))
-    assert result.gates.test == "Fisher's exact"
+    assert result.gates.test == "exact conditional (stratified by repo)"
     check_gate_numbers(result, rows, ["o/a"])
+    table = table_of(rows)
+    assert result.gates.p_value == pytest.approx(stats.fisher_exact(table).pvalue)
+    assert result.gates.estimate == pytest.approx(
+        odds_ratio(table, kind="conditional").statistic, rel=1e-6
+    )
     data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
-    assert data["gates"]["test"] == "Fisher's exact"
+    assert data["gates"]["test"] == "exact conditional (stratified by repo)"
+    assert data["gates"]["scope"] == "within repo"
+    assert [e["scope"] for e in data["gates"]["estimates"]] == [
+        "within repo",
+        "across repos (crude)",
+    ]
+    assert data["headline"] == result.headline == data["gates"]["plain"]
+    assert data["what_if"][0]["group"] == "o/a"
     assert data["gates"]["groups"][0]["group"] == "gated"
     assert len(data["deployments"]) == 80
     assert data["verdict"] == list(result.verdict)

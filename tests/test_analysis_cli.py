@@ -38,6 +38,13 @@ def test_text_output(saved: Path) -> None:
     gated_row = next(line for line in out.splitlines() if line.strip().startswith("gated "))
     assert gated_row.split()[:4] == ["gated", "40", "16", "40%"]
     assert "Mantel-Haenszel (stratified by repo)" in out
+    # Issue 11: plain words first (the within-repo headline), the technical detail after it;
+    # the gate block lists each repo's counts.
+    assert out.index("In the 2 repos that deploy both ways, 16 of 40 gated") < out.index(
+        "Technical detail"
+    )
+    repo_row = next(line for line in out.splitlines() if line.strip().startswith("* o/api"))
+    assert repo_row.split()[1:] == ["o/api", "20", "8", "20", "2"]
     assert "too short" in out  # 40 days
 
 

@@ -128,7 +128,9 @@ def test_each_attempt_puts_live_what_git_says_and_bots_are_no_changes(tmp_path: 
 
     table = deployment_table(prepared).set_index("deployment_id")
     sizes = table["batch_changes"].astype("Float64").fillna(-1).to_dict()
-    assert sizes == {"D1": 1, "D2": 1, "D3": 0, "D4": 2, "F": -1, "D5": 1}  # F: null here
+    # Issue 11 item 2 (changed on purpose: F was null here): the failed attempt keeps the
+    # batch it tried to put live, #4.
+    assert sizes == {"D1": 1, "D2": 1, "D3": 0, "D4": 2, "F": 1, "D5": 1}
 
     # Lead time counts the same changes: #1..#4, never the bot's commit.
     lead = dp.lead_times(prepared)

@@ -113,22 +113,49 @@ def _at(frame: pd.DataFrame, rows: IntArray, column: str) -> pd.Series:
     return pd.Series(frame[column].reindex(rows).to_numpy(dtype=float), dtype="Float64")
 
 
+def strata_of(ds: Dataset, rows: IntArray, strata: str = "repo") -> pd.Series:
+    """The stratum of each row (positions in ``ds.deployments``): what a within comparison holds
+    fixed. ``"repo"``: the repo's name (``source:repo`` where two sources hold the same name);
+    any other value names a column of the deployments table (say ``team``), missing values
+    becoming "(none)"."""
+    deployments = ds.deployments
+    if strata == "repo":
+        pairs = deployments[["source", "repo"]].astype(str).drop_duplicates()
+        shared = set(pairs.loc[pairs["repo"].duplicated(keep=False), "repo"])
+        source = deployments["source"].astype(str).to_numpy()[rows]
+        repo = deployments["repo"].astype(str).to_numpy()[rows]
+        named = [f"{s}:{r}" if r in shared else r for s, r in zip(source, repo, strict=True)]
+        return pd.Series(named, dtype="string")
+    if strata not in deployments.columns:
+        raise AnalysisError(
+            f"strata must be 'repo' or a column of the deployments table, got {strata!r}"
+        )
+    values = deployments[strata].astype("string").fillna("(none)").to_numpy()[rows]
+    return pd.Series(values, dtype="string")
+
+
 def deployment_table(
     data: Dataset | Prepared,
     *,
     bins: Sequence[int] = DEFAULT_BINS,
+    strata: str = "repo",
     options: MetricOptions | None = None,
     links: pd.DataFrame | Links | None = None,
     **keywords: Unpack[OptionKeywords],
 ) -> pd.DataFrame:
     """One row per production deployment attempt (success, failure, error) in the window.
 
-    A successful deployment's batch is what it put live (``Prepared.batches``): the changes it
-    shipped and, after a rollback, those it put live again; changes are counted as every metric
-    counts them (bots excluded by default). One that put no change live has ``batch_changes`` 0
-    and no batch group (a redeploy, or a repo's first deployment); a failed attempt's sizes are
-    null here (what it tried to put live is in ``Prepared.batches``). ``lead_time_h`` is the
-    median lead time of the changes it shipped (bots excluded, as in the metrics). ``data``,
+    Every attempt's batch is what it put live, or tried to (``Prepared.batches``): a successful
+    deployment's is the changes it shipped and, after a rollback, those it put live again; a
+    failed attempt's is what it tried to put live (its sha's commit-graph difference from the
+    environment's live deployment). Changes are counted as every metric counts them (bots
+    excluded by default). A success that put no change live has ``batch_changes`` 0 and no batch
+    group (a redeploy, or a repo's first deployment); a failed attempt whose batch cannot be
+    read (no live deployment before it, or a sha missing from the collected history) has null
+    sizes. ``lead_time_h`` is the median lead time of the changes it shipped (bots excluded, as
+    in the metrics; none for a failed attempt). ``stratum`` is what the within comparisons hold
+    fixed: the repo (``strata="repo"``, the name, with its source when two sources hold the
+    same name), or the value of a column of the deployments table (say ``team``). ``data``,
     ``options``, ``links`` and keywords as in :func:`deliverypulse.metrics`.
     """
     prepared = resolve(data, options, links, keywords)
@@ -146,12 +173,16 @@ def deployment_table(
     sizes = _batch_sizes(prepared)
     success = outcomes["is_success"].to_numpy(dtype=bool)
     positions = np.arange(len(outcomes), dtype=np.int64)
-    shipped = _at(sizes, positions, "batch_changes").fillna(0).where(success, pd.NA)
-    frame["batch_changes"] = shipped.astype("Int64").array
+    changes = _at(sizes, positions, "batch_changes")
+    # A success with no batch rows put nothing new live (0); a failed attempt with none is one
+    # whose batch could not be read (no live deployment, or a sha outside the history).
+    known = changes.notna().to_numpy(dtype=bool) | success
+    frame["batch_changes"] = changes.fillna(0).where(known, pd.NA).astype("Int64").array
     for name in ("batch_commits", "batch_lines"):
-        sums = _at(sizes, positions, name).where(success, pd.NA)
+        sums = _at(sizes, positions, name)
         frame[name] = sums.round().astype("Int64").array
     frame["batch_group"] = batch_groups(frame["batch_changes"], bins)
+    frame["stratum"] = strata_of(prepared.dataset, rows, strata).array
 
     lead_hours = hours(prepared.lead["lead_time"]).to_numpy(dtype=float)
     valid = lead_hours >= 0  # negative spans are data errors, as in the metrics
@@ -171,4 +202,5 @@ __all__ = [
     "check_bins",
     "deployment_table",
     "hours",
+    "strata_of",
 ]

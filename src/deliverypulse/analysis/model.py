@@ -25,6 +25,16 @@ GROUP_COLUMNS = (
     "median_recovery_h",
 )
 
+#: Columns of ``Finding.strata`` (the gate findings): one row per repo (or team).
+STRATA_COLUMNS = (
+    "stratum",
+    "gated_deployments",
+    "gated_failures",
+    "ungated_deployments",
+    "ungated_failures",
+    "both_ways",  # it has gated and ungated deployments: it enters the within comparison
+)
+
 #: Columns of ``Analysis.deployments``.
 DEPLOYMENT_COLUMNS = (
     "source",
@@ -41,6 +51,7 @@ DEPLOYMENT_COLUMNS = (
     "failed",
     "recovery_h",
     "lead_time_h",
+    "stratum",  # what the within comparisons compare like with like in (the repo, or a team)
 )
 
 
@@ -60,10 +71,21 @@ WHAT_IF_COLUMNS = (
     "plain",  # the row in plain words, for a board
 )
 
+#: Further columns of ``Analysis.what_if`` (the counts behind the row, and its scope).
+WHAT_IF_DETAIL_COLUMNS = (
+    "gated_failures",
+    "ungated_deployments",
+    "ungated_failures",
+    "changes",  # changes with a lead time, over which the saving is a median
+    "median_lead_time_h",
+    "median_lead_time_without_waits_h",
+)
+
 
 def empty_what_if() -> pd.DataFrame:
     """A ``what_if`` frame with no rows (no group had gated deployments)."""
-    return pd.DataFrame({name: pd.Series(dtype=object) for name in WHAT_IF_COLUMNS})
+    columns = (*WHAT_IF_COLUMNS, *WHAT_IF_DETAIL_COLUMNS)
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,14 @@ class Estimate:
     test: str
     p_value: float | None
     note: str = ""
+    #: What it compares: "within repo" (like with like) or "across repos (crude)".
+    scope: str = ""
+
+
+#: The scope of a comparison made within each repo (or team): like with like.
+WITHIN = "within {unit}"
+#: The scope of the crude comparison over every deployment, repos mixed.
+ACROSS = "across {unit}s (crude)"
 
 
 @dataclass(frozen=True)
@@ -103,6 +133,9 @@ class Finding:
     plain: str = ""
     #: What the leading estimate compares: "within repo" (like with like) or "across repos".
     scope: str = ""
+    #: Per repo (or team), the counts behind a within comparison (``STRATA_COLUMNS``; the gate
+    #: finding); empty where it does not apply.
+    strata: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(STRATA_COLUMNS)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +144,7 @@ class Finding:
             "plain": self.plain or self.statement,
             "scope": self.scope,
             "groups": frame_records(self.groups),
+            "strata": frame_records(self.strata),
             "effect": self.effect,
             "estimate": json_value(self.estimate),
             "ci_low": json_value(self.ci_low),
@@ -128,6 +162,7 @@ class Finding:
                     "test": item.test,
                     "p_value": json_value(item.p_value),
                     "note": item.note,
+                    "scope": item.scope,
                 }
                 for item in self.estimates
             ],
@@ -216,9 +251,13 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "ACROSS",
     "DEPLOYMENT_COLUMNS",
     "GROUP_COLUMNS",
+    "STRATA_COLUMNS",
     "WHAT_IF_COLUMNS",
+    "WHAT_IF_DETAIL_COLUMNS",
+    "WITHIN",
     "Analysis",
     "Estimate",
     "Finding",

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from deliverypulse.analysis.model import GROUP_COLUMNS, Estimate
+from deliverypulse.analysis.model import ACROSS, GROUP_COLUMNS, WITHIN, Estimate
 
 FloatArray = npt.NDArray[np.float64]
 #: Confidence level of every interval, and the significance level of every statement.
@@ -35,6 +35,9 @@ BOOTSTRAP_BATCH = 100
 
 FISHER = "Fisher's exact"
 MANTEL_HAENSZEL = "Mantel-Haenszel (stratified by repo)"
+EXACT = "exact conditional (stratified by repo)"
+#: Below this expected count in any cell of any stratum, the exact conditional test is used.
+MIN_EXPECTED = 5.0
 LOGIT_REPO = "logistic regression (repo as covariate)"
 LOGIT_CRUDE = "logistic regression (no covariate)"
 MANN_WHITNEY = "Mann-Whitney U"
@@ -112,12 +115,14 @@ def two_by_two(frame: pd.DataFrame, column: str) -> npt.NDArray[np.int64]:
     )
 
 
-def fisher(table: npt.NDArray[np.int64]) -> Estimate:
+def fisher(table: npt.NDArray[np.int64], unit: str = "repo") -> Estimate:
     """Fisher's exact test and the conditional maximum-likelihood odds ratio with its exact
-    95 % interval (scipy), which agree with each other, unlike the sample odds ratio."""
+    95 % interval (scipy), which agree with each other, unlike the sample odds ratio: the crude
+    comparison over every deployment, strata mixed."""
     effect = "odds ratio"
+    scope = ACROSS.format(unit=unit)
     if (table.sum(axis=1) == 0).any():
-        return Estimate(effect, None, None, None, FISHER, None, "one group is empty")
+        return Estimate(effect, None, None, None, FISHER, None, "one group is empty", scope)
     from scipy import stats
     from scipy.stats.contingency import odds_ratio
 
@@ -134,15 +139,20 @@ def fisher(table: npt.NDArray[np.int64]) -> Estimate:
         FISHER,
         finite(p_value),
         "; ".join(notes),
+        scope,
     )
 
 
-def stratified_tables(frame: pd.DataFrame, column: str) -> tuple[list[npt.NDArray[np.int64]], int]:
-    """The 2x2 table of each repo that can inform a within-repo comparison (both groups and
-    both outcomes present), and how many deployments those repos hold."""
+def stratified_tables(
+    frame: pd.DataFrame, column: str, by: str = "stratum"
+) -> tuple[list[npt.NDArray[np.int64]], int]:
+    """The 2x2 table of each stratum (``by``: the repo, or a team) that can inform a within
+    comparison (both groups and both outcomes present), and how many deployments they hold."""
+    if frame.empty:
+        return [], 0
     counts = (
         frame.assign(_exposed=frame[column].to_numpy(dtype=bool), _failed=frame["failed"])
-        .groupby(["source", "repo", "_exposed", "_failed"], observed=True)
+        .groupby([by, "_exposed", "_failed"], observed=True)
         .size()
         .unstack(["_exposed", "_failed"], fill_value=0)
     )
@@ -154,15 +164,27 @@ def stratified_tables(frame: pd.DataFrame, column: str) -> tuple[list[npt.NDArra
     return list(kept), int(kept.sum())
 
 
-def mantel_haenszel(frame: pd.DataFrame, column: str) -> tuple[Estimate, int, int]:
-    """Mantel-Haenszel pooled odds ratio across repos, its 95 % interval and the test that it is
-    1 (statsmodels; no continuity correction). Also returns the number of informative repos and
-    their deployments: only repos with both groups and both outcomes can compare within."""
+def smallest_expected(tables: list[npt.NDArray[np.int64]]) -> float:
+    """The smallest expected cell count (row total x column total / n) over the strata's
+    tables under no association; infinity when there is no table."""
+    smallest = math.inf
+    for table in tables:
+        rows, columns = table.sum(axis=1), table.sum(axis=0)
+        expected = np.outer(rows, columns) / max(int(table.sum()), 1)
+        smallest = min(smallest, float(expected.min()))
+    return smallest
+
+
+def mantel_haenszel(tables: list[npt.NDArray[np.int64]], unit: str = "repo") -> Estimate:
+    """Mantel-Haenszel pooled odds ratio across strata, its 95 % interval (Robins-Breslow-
+    Greenland) and the Cochran-Mantel-Haenszel test that it is 1 (statsmodels; no continuity
+    correction). Only strata with both groups and both outcomes can compare within."""
     effect = "odds ratio"
-    tables, used = stratified_tables(frame, column)
+    test = MANTEL_HAENSZEL.replace("repo", unit)
+    scope = WITHIN.format(unit=unit)
     if not tables:
-        note = "no repo has both groups and both outcomes"
-        return Estimate(effect, None, None, None, MANTEL_HAENSZEL, None, note), 0, 0
+        note = f"no {unit} has both groups and both outcomes"
+        return Estimate(effect, None, None, None, test, None, note, scope)
     from statsmodels.stats.contingency_tables import StratifiedTable
 
     notes: list[str] = []
@@ -171,16 +193,62 @@ def mantel_haenszel(frame: pd.DataFrame, column: str) -> tuple[Estimate, int, in
         pooled = stratified.oddsratio_pooled
         low, high = stratified.oddsratio_pooled_confint(alpha=ALPHA)
         p_value = stratified.test_null_odds(correction=False).pvalue
-    estimate = Estimate(
+    return Estimate(
         effect,
         finite(pooled),
         finite(low),
         finite(high),
-        MANTEL_HAENSZEL,
+        test,
         finite(p_value),
         "; ".join(notes),
+        scope,
     )
-    return estimate, len(tables), used
+
+
+def exact_stratified(tables: list[npt.NDArray[np.int64]], unit: str = "repo") -> Estimate:
+    """The exact conditional test over the strata, with the conditional maximum-likelihood odds
+    ratio and its exact interval (R's ``mantelhaen.test(exact = TRUE)``; one method for all
+    three). An odds ratio or upper bound at infinity stays infinite (the data set no bound)."""
+    effect = "odds ratio"
+    test = EXACT.replace("repo", unit)
+    scope = WITHIN.format(unit=unit)
+    if not tables:
+        note = f"no {unit} has both groups and both outcomes"
+        return Estimate(effect, None, None, None, test, None, note, scope)
+    from deliverypulse.analysis.exact import exact_conditional
+
+    notes: list[str] = []
+    with caught(notes):
+        result = exact_conditional([table.tolist() for table in tables], CONFIDENCE)
+    if math.isinf(result.odds_ratio):
+        notes.append("the estimate is unbounded: every failure in the compared strata was gated")
+    elif result.odds_ratio == 0:
+        notes.append("the estimate is 0: no failure in the compared strata was gated")
+    return Estimate(
+        effect,
+        float(result.odds_ratio),
+        float(result.ci_low),
+        float(result.ci_high),
+        test,
+        finite(result.p_value),
+        "; ".join(notes),
+        scope,
+    )
+
+
+def within_strata(frame: pd.DataFrame, column: str, unit: str = "repo") -> Estimate:
+    """The within-stratum odds ratio of failure for ``column`` (gated) against not: the
+    Mantel-Haenszel estimate and test when two or more strata inform it, every one is large (no
+    expected cell under 5) and the estimate is defined; else the exact conditional test and
+    estimate (with one stratum, that is Fisher's exact test and its conditional odds ratio)."""
+    tables, _ = stratified_tables(frame, column)
+    if not tables:
+        return mantel_haenszel(tables, unit)
+    if len(tables) > 1 and smallest_expected(tables) >= MIN_EXPECTED:
+        estimate = mantel_haenszel(tables, unit)
+        if estimate.estimate is not None and estimate.estimate > 0:
+            return estimate
+    return exact_stratified(tables, unit)
 
 
 def _logit_fit(y: FloatArray, design: pd.DataFrame) -> tuple[Any, str]:
@@ -204,33 +272,38 @@ def _logit_fit(y: FloatArray, design: pd.DataFrame) -> tuple[Any, str]:
     return result, "; ".join(notes)
 
 
-def logit_batch(frame: pd.DataFrame, *, by_repo: bool) -> Estimate:
+def logit_batch(frame: pd.DataFrame, *, by_repo: bool, unit: str = "repo") -> Estimate:
     """Odds ratio of failure per doubling of the batch (changes), from a logistic model of
     ``failed`` on ``log2(batch_changes)``, with one indicator per repo when ``by_repo``.
 
     Repos where every deployment failed, or none did, say nothing about batch size within a
     repo (their indicator would run to infinity) and are left out of the repo model.
     """
-    test = LOGIT_REPO if by_repo else LOGIT_CRUDE
+    test = LOGIT_REPO.replace("repo", unit) if by_repo else LOGIT_CRUDE
+    scope = WITHIN.format(unit=unit) if by_repo else ACROSS.format(unit=unit)
     effect = "odds ratio per doubling of batch size"
     rows = frame.loc[(frame["batch_changes"].fillna(0) >= 1).to_numpy(dtype=bool)]
-    rows = rows.assign(_stratum=rows["source"].astype(str) + "\x00" + rows["repo"].astype(str))
+    rows = rows.assign(_stratum=rows["stratum"].astype(str))
     if by_repo:
         share = rows.groupby("_stratum")["failed"].transform("mean")
         rows = rows.loc[((share > 0) & (share < 1)).to_numpy(dtype=bool)]
     failed = rows["failed"].to_numpy(dtype=float)
     size = np.log2(rows["batch_changes"].to_numpy(dtype=float))
     if len(rows) < 3 or failed.min(initial=1) == failed.max(initial=0):
-        return Estimate(effect, None, None, None, test, None, "cannot fit: no variation in failure")
+        return Estimate(
+            effect, None, None, None, test, None, "cannot fit: no variation in failure", scope
+        )
     if size.min() == size.max():
-        return Estimate(effect, None, None, None, test, None, "cannot fit: one batch size only")
+        return Estimate(
+            effect, None, None, None, test, None, "cannot fit: one batch size only", scope
+        )
     design = pd.DataFrame({"const": 1.0, "log2_batch_changes": size})
     if by_repo and rows["_stratum"].nunique() > 1:
         dummies = pd.get_dummies(rows["_stratum"], prefix="repo", drop_first=True, dtype=float)
         design = pd.concat([design, dummies.set_axis(design.index)], axis=1)
     result, note = _logit_fit(failed, design.reset_index(drop=True))
     if result is None:
-        return Estimate(effect, None, None, None, test, None, note)
+        return Estimate(effect, None, None, None, test, None, note, scope)
     coefficient = float(result.params["log2_batch_changes"])
     low, high = (float(v) for v in result.conf_int(alpha=ALPHA).loc["log2_batch_changes"])
     return Estimate(
@@ -241,13 +314,21 @@ def logit_batch(frame: pd.DataFrame, *, by_repo: bool) -> Estimate:
         test,
         finite(result.pvalues["log2_batch_changes"]),
         note,
+        scope,
     )
 
 
 def _bootstrap(
     samples: tuple[FloatArray, ...], statistic: Callable[..., Any]
 ) -> tuple[float | None, float | None]:
-    """Percentile bootstrap interval of ``statistic`` (scipy, fixed seed)."""
+    return bootstrap(samples, statistic)
+
+
+def bootstrap(
+    samples: tuple[FloatArray, ...], statistic: Callable[..., Any], *, paired: bool = False
+) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval of ``statistic`` (scipy, fixed seed); ``paired``
+    resamples the samples' rows together."""
     from scipy import stats
 
     notes: list[str] = []
@@ -255,6 +336,7 @@ def _bootstrap(
         result = stats.bootstrap(
             samples,
             statistic,
+            paired=paired,
             vectorized=True,
             n_resamples=BOOTSTRAP_RESAMPLES,
             confidence_level=CONFIDENCE,
@@ -343,13 +425,17 @@ def median_interval(values: FloatArray) -> Estimate:
 __all__ = [
     "ALPHA",
     "CONFIDENCE",
+    "EXACT",
     "FISHER",
     "LOGIT_CRUDE",
     "LOGIT_REPO",
     "MANN_WHITNEY",
     "MANTEL_HAENSZEL",
+    "MIN_EXPECTED",
     "SPEARMAN",
+    "bootstrap",
     "caught",
+    "exact_stratified",
     "finite",
     "fisher",
     "group_table",
@@ -359,7 +445,9 @@ __all__ = [
     "median_difference",
     "median_interval",
     "rank_correlation",
+    "smallest_expected",
     "stratified_tables",
     "two_by_two",
     "wilson",
+    "within_strata",
 ]

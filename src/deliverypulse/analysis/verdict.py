@@ -6,10 +6,12 @@ Every sentence is built from a Finding's numbers, so the words never claim more 
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from deliverypulse.analysis.model import Estimate
-from deliverypulse.analysis.stats import ALPHA, MANTEL_HAENSZEL
+from deliverypulse.analysis.stats import ALPHA
 
 #: How much the crude and the within-repo odds ratios may differ (as a ratio) before the
 #: verdict calls the comparison confounded, even when both agree on significance.
@@ -29,6 +31,8 @@ def number(value: float | None) -> str:
     """A short number for a sentence: two decimals, none from 100 up; "n/a" when missing."""
     if value is None:
         return "n/a"
+    if math.isinf(value):
+        return "infinity" if value > 0 else "-infinity"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
 
 
@@ -73,7 +77,8 @@ def gate_statement(
             "The failure rates of gated and ungated deployments cannot be compared "
             f"({estimate.note or 'no estimate'})."
         )
-    within = " within the same repos" if estimate.test == MANTEL_HAENSZEL else ""
+    unit = estimate.scope.removeprefix("within ") if estimate.scope.startswith("within") else ""
+    within = f" within the same {unit}s" if unit else ""
     side = significant(estimate, 1.0)
     shown = f"{percent(gated_rate)} vs {percent(ungated_rate)} failed, {interval(estimate)}"
     if side > 0:
@@ -132,16 +137,104 @@ def window_text(window: tuple[pd.Timestamp | None, pd.Timestamp | None]) -> str:
     return f"between {start:%Y-%m-%d} and {end:%Y-%m-%d}"
 
 
+def hours(value: float | None) -> str:
+    """Hours for a plain sentence: "23 h", "1.5 h", "n/a"."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"{value:,.0f} h" if abs(value) >= 10 else f"{value:.1f} h"
+
+
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """ "1 repo", "2 repos"."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def gate_plain(
+    *,
+    unit: str,
+    strata: int,
+    gated: tuple[int, int],
+    ungated: tuple[int, int],
+    expected: float | None,
+    estimate: Estimate,
+    enough: bool,
+    min_per_group: int,
+    min_deployments: int,
+) -> str:
+    """The within-repo gate result for a board: the countable numbers (deployments in repos
+    that deploy both ways only), then what they can and cannot show. ``gated`` and ``ungated``
+    are (failures, deployments); ``expected``: gated failures expected if, within each repo,
+    the gate made no difference. Never claims a difference ``estimate`` does not show."""
+    (gated_failed, gated_n), (ungated_failed, ungated_n) = gated, ungated
+    verb = "deploys" if strata == 1 else "deploy"
+    counts = (
+        f"In the {count(strata, unit)} that {verb} both ways, {gated_failed} of {gated_n} gated "
+        f"and {ungated_failed} of {ungated_n} ungated deployments failed"
+    )
+    if strata > 1 and expected is not None:
+        counts += (
+            f" ({expected:.1f} gated failures would be expected if, within each {unit}, the gate "
+            "made no difference)"
+        )
+    if gated_failed + ungated_failed == 0:
+        return f"{counts}: with no failure to compare, there is not enough data to say."
+    if estimate.estimate is None:
+        return f"{counts}: not enough data to compare them within each {unit}."
+    side = significant(estimate, 1.0)
+    direction = "more" if side > 0 else "less"
+    small = [name for name, n in (("gated", gated_n), ("ungated", ungated_n)) if n < min_per_group]
+    if not enough:
+        few = (
+            f"with so few {' and '.join(small)} deployments"
+            if small
+            else f"with only {gated_n + ungated_n} deployments"
+        )
+        if side:
+            return (
+                f"{counts}; gated deployments failed {direction} often here, but {few} there is "
+                "not enough data to be sure."
+            )
+        if small and gated_n + ungated_n >= min_deployments:
+            return f"{counts}; {few} this could be chance."
+        return f"{counts}; {few} this could be chance: not enough data to say."
+    if side:
+        return (
+            f"{counts}: within the same {unit}s gated deployments failed {direction} often, by "
+            "more than chance would explain."
+        )
+    near = 0.8 <= estimate.estimate <= 1.25
+    if near:
+        return (
+            f"{counts}: within the same {unit}s gated and ungated deployments failed about "
+            "equally often, so the data show no difference."
+        )
+    return (
+        f"{counts}; within the same {unit}s this difference could be chance: the data do not "
+        "show that the gate changes how often deployments fail."
+    )
+
+
+def outcome_words(estimate: Estimate, null: float, more: str, less: str, none: str) -> str:
+    """ "more" / "less" when the estimate differs from ``null`` at the 5 % level, else
+    ``none``."""
+    side = significant(estimate, null)
+    return more if side > 0 else less if side < 0 else none
+
+
 __all__ = [
     "CAUSATION",
     "CONFOUNDING_RATIO",
     "MIN_OVERLAP_SHARE",
     "batch_statement",
+    "count",
     "disagreement",
+    "gate_plain",
     "gate_statement",
+    "hours",
     "interval",
     "lead_statement",
     "number",
+    "outcome_words",
     "p_text",
     "percent",
     "significant",

@@ -91,35 +91,85 @@ def group_lines(finding: Finding) -> list[str]:
     ]
 
 
+def strata_lines(finding: Finding, unit: str) -> list[str]:
+    """Per repo (or team): gated and ungated deployments with their failures; the within
+    comparison uses those that deploy both ways (marked *)."""
+    rows = [["  " + unit, "gated", "failed", "ungated", "failed"]]
+    for record in finding.strata.to_dict("records"):
+        mark = "* " if record["both_ways"] else "  "
+        rows.append(
+            [
+                mark + str(record["stratum"]),
+                str(record["gated_deployments"]),
+                str(record["gated_failures"]),
+                str(record["ungated_deployments"]),
+                str(record["ungated_failures"]),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  "
+        + "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    return [*lines, "  * deploys both ways: counted in the within comparison"]
+
+
 def estimate_line(estimate: Estimate) -> str:
     """A secondary estimate in one line (the main one is in the finding's statement)."""
     if estimate.estimate is None:
         return f"  also {estimate.test}: cannot estimate" + (
             f" ({estimate.note})" if estimate.note else ""
         )
-    high = "no upper bound" if estimate.ci_high is None else _cell(estimate.ci_high, 2)
+    high = (
+        "no upper bound"
+        if estimate.ci_high is None or math.isinf(estimate.ci_high)
+        else _cell(estimate.ci_high, 2)
+    )
     p_value = "" if estimate.p_value is None else f", p = {estimate.p_value:.3g}"
+    value = "infinite" if math.isinf(estimate.estimate) else f"{estimate.estimate:.2f}"
     return (
-        f"  also {estimate.test}: {estimate.effect} {estimate.estimate:.2f} "
+        f"  also {estimate.test} [{estimate.scope}]: {estimate.effect} {value} "
         f"(95% CI {_cell(estimate.ci_low, 2)} to {high}{p_value})"
     )
 
 
+def _bullets(sentences: list[str], width: int) -> list[str]:
+    lines: list[str] = []
+    for sentence in sentences:
+        lines += textwrap.wrap(sentence, width, initial_indent="- ", subsequent_indent="  ")
+    return lines
+
+
 def render_text(result: Analysis, width: int) -> str:
-    """The verdict first, then one compact block per finding."""
+    """Plain words first (the headline, each finding's plain sentence, what dropping the gate
+    would do, the caveats), then the technical detail: one block per finding with its groups,
+    its one-method statement and every other estimate made for it."""
     start, end = result.window
     span = f"{start:%Y-%m-%d} to {end:%Y-%m-%d}" if start is not None and end is not None else "-"
+    plain = [line for line in result.verdict if line not in result.caveats]
     lines = [
         f"{len(result.deployments)} production deployments, {span}"
         + ("" if result.enough_data else "  (not enough data)"),
         "",
         "Verdict",
+        *_bullets(plain, width),
     ]
-    for sentence in result.verdict:
-        lines += textwrap.wrap(sentence, width, initial_indent="- ", subsequent_indent="  ")
+    if len(result.what_if):
+        lines += ["", "What if the gate went", *_bullets(list(result.what_if["plain"]), width)]
+    lines += ["", "Caveats", *_bullets(list(result.caveats), width)]
+    lines += ["", "Technical detail"]
     for finding in result.findings:
-        lines += ["", finding.question]
-        if finding.name in ("gates", "batch_size"):
+        scope = (
+            f" [{finding.scope}]" if finding.scope and finding.scope not in finding.question else ""
+        )
+        lines += ["", finding.question + scope]
+        if finding.name == "gates" and len(finding.strata):
+            lines += strata_lines(finding, str(result.parameters.get("strata", "repo")))
+        elif finding.name in ("gates_crude", "batch_size"):
             lines += group_lines(finding)
         lines += textwrap.wrap(
             finding.statement, width, initial_indent="  ", subsequent_indent="  "
@@ -145,6 +195,12 @@ def _at_least_one(name: str, default: int, help: str) -> Callable[[F], F]:
     show_default=True,
     help="Lower edges of the batch-size groups, in changes (1,2,4,8 gives 1, 2-3, 4-7, 8+).",
 )
+@click.option(
+    "--strata",
+    default="repo",
+    show_default=True,
+    help="What the leading comparisons hold fixed: repo, or a column of the deployments (team).",
+)
 @click.option("--since", help="Analyse only deployments finished on or after this date.")
 @until_option
 @handle_errors
@@ -154,6 +210,7 @@ def analyze_command(
     min_deployments: int,
     min_per_group: int,
     bins: str,
+    strata: str,
     since: str | None,
     until: str | None,
 ) -> None:
@@ -167,6 +224,7 @@ def analyze_command(
             batch_bins=edges,
             min_deployments=min_deployments,
             min_per_group=min_per_group,
+            strata=strata,
             since=start,
             until=end,
         )
