@@ -77,3 +77,12 @@ until_option = click.option(
     help="End of the window (date, UTC, excluded): only deployments before it count, "
     "e.g. --since 2024-03-01 --until 2024-04-01 is March.",
 )
+
+
+show_names_option = click.option(
+    "--show-names",
+    "show_names",
+    is_flag=True,
+    help="Show people's names (creator, author...) instead of pseudonyms: for a team's own "
+    "retrospective. Pseudonyms use $DELIVERYPULSE_PSEUDONYM_KEY, else the dataset's own key.",
+)

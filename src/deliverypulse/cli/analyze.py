@@ -25,9 +25,18 @@ from deliverypulse.analysis import (
     analyze,
 )
 from deliverypulse.cli._errors import handle_errors, usage_errors
-from deliverypulse.cli._options import F, dataset_directory, format_option, until_option
+from deliverypulse.cli._options import (
+    F,
+    dataset_directory,
+    format_option,
+    show_names_option,
+    until_option,
+)
 from deliverypulse.dataset import load
+from deliverypulse.dora.options import MetricOptions
+from deliverypulse.dora.prepared import prepare
 from deliverypulse.errors import OptionError
+from deliverypulse.pseudonyms import pseudonym_key
 
 
 def parse_bins(value: str) -> tuple[int, ...]:
@@ -203,6 +212,7 @@ def _at_least_one(name: str, default: int, help: str) -> Callable[[F], F]:
 )
 @click.option("--since", help="Analyse only deployments finished on or after this date.")
 @until_option
+@show_names_option
 @handle_errors
 def analyze_command(
     directory: Path,
@@ -213,20 +223,24 @@ def analyze_command(
     strata: str,
     since: str | None,
     until: str | None,
+    show_names: bool,
 ) -> None:
-    """Do big batches and approval gates make releases safer? Tests on the dataset in DIRECTORY."""
+    """Do big batches and approval gates make releases safer? Tests on the dataset in DIRECTORY.
+
+    People (a --strata of creators, say) appear as pseudonyms unless --show-names is given."""
     edges = parse_bins(bins)
     start = parse_since(since)
     end = parse_since(until)
     with usage_errors(AnalysisError, OptionError):
+        prepared = prepare(load(directory), MetricOptions.build(since=start, until=end))
+        if not show_names:
+            prepared = prepared.pseudonymised(pseudonym_key(directory))
         result = analyze(
-            load(directory),
+            prepared,
             batch_bins=edges,
             min_deployments=min_deployments,
             min_per_group=min_per_group,
             strata=strata,
-            since=start,
-            until=end,
         )
     if output_format == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))

@@ -22,6 +22,7 @@ from deliverypulse.cli._options import (
     dataset_directory,
     format_option,
     period_option,
+    show_names_option,
     since_option,
     tz_option,
     until_option,
@@ -148,13 +149,7 @@ def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
 @click.option(
     "--write", "write", is_flag=True, help="Also store the table as DIR/metrics/part-0.parquet."
 )
-@click.option(
-    "--show-names",
-    "show_names",
-    is_flag=True,
-    help="Show people's names (creator, author...) instead of pseudonyms: for a team's own "
-    "retrospective. Pseudonyms use $DELIVERYPULSE_PSEUDONYM_KEY, else the dataset's own key.",
-)
+@show_names_option
 @handle_errors
 def metrics_command(
     directory: Path,

@@ -14,6 +14,7 @@ from deliverypulse.cli._errors import handle_errors, usage_errors
 from deliverypulse.cli._options import (
     dataset_directory,
     period_option,
+    show_names_option,
     since_option,
     tz_option,
     until_option,
@@ -36,6 +37,7 @@ from deliverypulse.errors import OptionError
 @click.option("--title", help="Title at the top of the page.")
 @since_option
 @until_option
+@show_names_option
 def report_command(
     directory: Path,
     output: Path,
@@ -44,9 +46,12 @@ def report_command(
     title: str | None,
     since: str | None,
     until: str | None,
+    show_names: bool,
 ) -> None:
-    """Write one self-contained HTML report (opens offline) of the dataset in DIRECTORY."""
-    handle_errors(_write)(directory, output, period, tz, title, since, until)
+    """Write one self-contained HTML report (opens offline) of the dataset in DIRECTORY.
+
+    People appear as pseudonyms unless --show-names is given."""
+    handle_errors(_write)(directory, output, period, tz, title, since, until, show_names)
 
 
 def _write(
@@ -57,6 +62,7 @@ def _write(
     title: str | None,
     since: str | None,
     until: str | None,
+    show_names: bool = False,
 ) -> None:
     from deliverypulse.dataset import load
     from deliverypulse.dora.options import MetricOptions
@@ -64,7 +70,15 @@ def _write(
 
     with usage_errors(OptionError, ValueError):
         options = MetricOptions.build(since=since, until=until)
-    written = report(load(directory), output, period=period, tz=tz, title=title, options=options)
+    written = report(
+        load(directory),
+        output,
+        period=period,
+        tz=tz,
+        title=title,
+        options=options,
+        show_names=show_names,
+    )
     click.echo(str(written))
 
 

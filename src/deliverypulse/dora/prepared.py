@@ -24,6 +24,7 @@ from deliverypulse.dora.options import PREPARE_OPTIONS, MetricOptions, OptionKey
 from deliverypulse.errors import OptionError
 from deliverypulse.linking import Links, find_links, trunk_frame
 from deliverypulse.linking.attempts import attempt_changes
+from deliverypulse.pseudonyms import pseudonymise_frame
 from deliverypulse.timeutil import BoolArray, IntArray
 
 
@@ -70,6 +71,28 @@ class Prepared:
         table = self.incidents
         unmatched = table.loc[table["reason"].notna()].reset_index(drop=True)
         return unmatched.assign(explanation=unmatched["reason"].map(REASONS).astype("string"))
+
+    def pseudonymised(self, key: bytes | str) -> Prepared:
+        """This value with every person column (``author``, ``creator``, ``approvers``,
+        ``reviewers``...: :data:`deliverypulse.pseudonyms.PERSON_COLUMNS`) of every table, the
+        dataset's and the derived ones, shown as pseudonyms under ``key``. What counts is
+        unchanged: bots were recognised by name when the value was prepared. The report and
+        ``deliverypulse analyze`` show this unless names are asked for."""
+        tables: dict[str, Any] = {
+            item.name: pseudonymise_frame(getattr(self.dataset, item.name), key)
+            for item in dataclasses.fields(Dataset)
+            if isinstance(getattr(self.dataset, item.name), pd.DataFrame)
+        }
+        dataset = dataclasses.replace(self.dataset, **tables)
+        return dataclasses.replace(
+            self,
+            dataset=dataset,
+            changes=pseudonymise_frame(self.changes, key),
+            outcomes=pseudonymise_frame(self.outcomes, key),
+            lead=pseudonymise_frame(self.lead, key),
+            batches=pseudonymise_frame(self.batches, key),
+            incidents=pseudonymise_frame(self.incidents, key),
+        )
 
 
 def _no_incidents() -> pd.DataFrame:

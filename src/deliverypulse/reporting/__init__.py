@@ -34,6 +34,7 @@ def report(
     analysis: Analysis | None = None,
     options: MetricOptions | None = None,
     links: pd.DataFrame | Links | None = None,
+    show_names: bool = False,
     **keywords: Unpack[OptionKeywords],
 ) -> Path:
     """Write the HTML report of ``data`` to ``path`` and return the path.
@@ -43,6 +44,10 @@ def report(
     (``failure_signals``, ``since``, ``bot_pattern``...) mean what they mean in
     :func:`deliverypulse.metrics` and are written into the page's definitions. ``analysis``: a
     result of :func:`deliverypulse.analyze` to show instead of running it on the same value.
+
+    People are not the unit: authors, approvers, reviewers and creators appear as stable
+    pseudonyms (``person-`` and 8 hex digits, keyed by ``DELIVERYPULSE_PSEUDONYM_KEY`` or the
+    dataset's own key) unless ``show_names=True``, for a team's own retrospective.
     """
     from deliverypulse.reporting.content import Options
     from deliverypulse.reporting.page import build_page, render
@@ -51,7 +56,9 @@ def report(
     given = {**keywords, "tz": tz} if tz is not None else dict(keywords)
     prepared = resolve(data, options, links, given)
     page_options = Options(period=chosen, metrics=prepared.options)
-    html = render(build_page(prepared, page_options, title=title, analysis=analysis))
+    html = render(
+        build_page(prepared, page_options, title=title, analysis=analysis, show_names=show_names)
+    )
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")

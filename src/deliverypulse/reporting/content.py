@@ -134,6 +134,9 @@ class Page:
     benchmarks: Table
     benchmarks_year: str
     options: tuple[tuple[str, str], ...] = field(default=())
+    #: How the incidents were counted, and how many matched no deployment and why; ``None``
+    #: when the data has no incidents.
+    incidents: str | None = None
 
 
 @dataclass(frozen=True)

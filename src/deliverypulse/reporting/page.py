@@ -14,9 +14,11 @@ from deliverypulse.analysis import Analysis
 from deliverypulse.dataset import Dataset
 from deliverypulse.dora.prepared import Prepared, resolve
 from deliverypulse.dora.table import metrics, summary
+from deliverypulse.pseudonyms import PERSON_COLUMNS, pseudonym_key
 from deliverypulse.reporting import board, charts
 from deliverypulse.reporting import content as parts
 from deliverypulse.reporting import formatting as fmt
+from deliverypulse.reporting.incidents import incident_summary
 
 TEMPLATE = "template.html.j2"
 
@@ -55,10 +57,31 @@ def build_page(
     title: str | None = None,
     analysis: Analysis | None = None,
     generated_at: datetime | None = None,
+    show_names: bool = False,
 ) -> parts.Page:
     """Compute every number the page shows from one prepared value: summary, metrics and the
-    analysis count the same links, changes and failures."""
+    analysis count the same links, changes and failures.
+
+    People are not the unit: unless ``show_names``, every person column of every table
+    (author, creator, approvers, reviewers...) is a pseudonym under the dataset's key
+    (:func:`deliverypulse.pseudonyms.pseudonym_key`) before anything is computed, so no name
+    can reach the page."""
     prepared = resolve(data, options.metrics)
+    if not show_names:
+        prepared = prepared.pseudonymised(pseudonym_key(prepared.dataset.path))
+        if analysis is not None and analysis.parameters.get("strata") in PERSON_COLUMNS:
+            # Stratified by people: made again on the pseudonyms, with the same parameters.
+            from deliverypulse.analysis import analyze
+
+            given = analysis.parameters
+            analysis = analyze(
+                prepared,
+                batch_bins=given["batch_bins"],
+                min_deployments=given["min_deployments"],
+                min_per_group=given["min_per_group"],
+                min_window_days=given["min_window_days"],
+                strata=given["strata"],
+            )
     metric = prepared.options
     overall = summary(prepared)
     by_repo = summary(prepared, by=["repo"])
@@ -198,6 +221,7 @@ def build_page(
         definitions=parts.definitions(parts.Options(options.period, metric), analysis),
         benchmarks=parts.benchmarks_table(metric.benchmarks),
         benchmarks_year=metric.benchmarks,
+        incidents=incident_summary(prepared),
     )
 
 
