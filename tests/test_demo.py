@@ -168,9 +168,9 @@ def test_demo_prints_the_summary_and_the_report_shows_it(demo: tuple[Path, str])
 def test_demo_config_points_only_at_local_servers(demo: tuple[Path, str]) -> None:
     config = tomllib.loads((demo[0] / "deliverypulse.toml").read_text(encoding="utf-8"))
     urls = [source.get("api_url") or source.get("url") for source in config["sources"]]
-    assert len(urls) == 2
+    assert len(urls) == 3
     assert all(re.fullmatch(r"http://127\.0\.0\.1:\d+", str(url)) for url in urls), urls
-    assert {source["type"] for source in config["sources"]} == {"github", "gitlab"}
+    assert {source["type"] for source in config["sources"]} == {"github", "gitlab", "servicenow"}
     assert DEMO_TOKEN not in (demo[0] / "deliverypulse.toml").read_text(encoding="utf-8")
 
 

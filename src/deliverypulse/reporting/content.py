@@ -99,6 +99,15 @@ class Technical:
 
 
 @dataclass(frozen=True)
+class ChangeBoardSection:
+    """The "Change board" section (:mod:`deliverypulse.reporting.changeboard`)."""
+
+    table: Table  # one row per change type with deployments
+    sentence: str  # CAB-approved against other deployments, within repo, in plain words
+    what_if: tuple[str, ...]  # what dropping CAB approval would save, per repo
+
+
+@dataclass(frozen=True)
 class Page:
     title: str
     subtitle: str
@@ -134,6 +143,7 @@ class Page:
     benchmarks: Table
     benchmarks_year: str
     options: tuple[tuple[str, str], ...] = field(default=())
+    change_board: ChangeBoardSection | None = None  # only when there are change requests
 
 
 @dataclass(frozen=True)

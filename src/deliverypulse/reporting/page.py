@@ -14,7 +14,7 @@ from deliverypulse.analysis import Analysis
 from deliverypulse.dataset import Dataset
 from deliverypulse.dora.prepared import Prepared, resolve
 from deliverypulse.dora.table import metrics, summary
-from deliverypulse.reporting import board, charts
+from deliverypulse.reporting import board, changeboard, charts
 from deliverypulse.reporting import content as parts
 from deliverypulse.reporting import formatting as fmt
 
@@ -192,6 +192,7 @@ def build_page(
         batch=batch,
         gates=gates,
         other_findings=others,
+        change_board=None if empty else changeboard.section(analysis),
         repos_table=repos_table,
         repos_message=repos_message,
         teams_table=teams_table,
