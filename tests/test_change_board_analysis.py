@@ -294,8 +294,10 @@ def test_change_board_per_type_checked_by_hand(
     ]
     assert what_if["approval_wait_median_h"].iloc[0] == pytest.approx(np.median(normal_waits))
     assert what_if["lead_time_saved_median_h"].iloc[0] > 24
-    assert what_if["plain"].iloc[0].startswith(
-        "Dropping CAB approval on acme/payments would have saved a median "
+    assert (
+        what_if["plain"]
+        .iloc[0]
+        .startswith("Dropping CAB approval on acme/payments would have saved a median ")
     )
     as_json = analysis.to_dict()["change_board"]
     assert [row["change_type"] for row in as_json["table"]] == list(CHANGE_TYPES)
