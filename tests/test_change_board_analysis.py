@@ -7,6 +7,7 @@ recomputed here by hand from the fakes' own records and the prepared lead times.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from statsmodels.stats.proportion import proportion_confint
 import deliverypulse as dp
 from deliverypulse.analysis.changeboard import CHANGE_TYPES, NO_CHANGE_REQUESTS
 from deliverypulse.analysis.model import CHANGE_BOARD_COLUMNS, WHAT_IF_COLUMNS
+from deliverypulse.cli.analyze import render_text
 from deliverypulse.collector import run_collect
 from deliverypulse.config import config_from_dict
 from deliverypulse.demo.servicenow_server import (
@@ -302,6 +304,21 @@ def test_change_board_per_type_checked_by_hand(
     as_json = analysis.to_dict()["change_board"]
     assert [row["change_type"] for row in as_json["table"]] == list(CHANGE_TYPES)
     assert as_json["finding"]["plain"] == finding.plain
+
+
+def test_analyze_prints_the_change_board_and_json_keeps_it(
+    collected: tuple[dp.Prepared, Instance, list[Deployment]],
+) -> None:
+    prepared, _, _ = collected
+    analysis = dp.analyze(prepared, min_deployments=10, min_per_group=3)
+    text = render_text(analysis, 100)
+    plain, technical = text.split("Technical detail")
+    board = plain[plain.index("Change board") :]
+    assert board.index("normal") < board.index("standard") < board.index("emergency")
+    assert "In the 1 repo that deploys both ways" in board
+    assert "Dropping CAB approval on acme/payments" in board
+    assert "Do CAB-approved deployments fail more often?" in technical
+    assert json.loads(json.dumps(analysis.to_dict()))["change_board"]["what_if"]
 
 
 def test_no_change_requests_gives_an_empty_table_and_one_sentence() -> None:

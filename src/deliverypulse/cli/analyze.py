@@ -198,7 +198,8 @@ def change_board_lines(result: Analysis, width: int) -> list[str]:
     lines = [
         "",
         "Change board",
-        "  type         deployments  failed  failure rate (95 % CI)      wait   lead time",
+        f"  {'type':<12} {'deployments':>11}  {'failed':>6}  {'failure rate (95 % CI)':<26}  "
+        f"{'wait':>7}  {'lead time':>8}",
     ]
 
     def hours(value: object) -> str:
