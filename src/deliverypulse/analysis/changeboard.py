@@ -222,6 +222,14 @@ def _finding(typed: pd.DataFrame, unit: str, min_deployments: int, min_per_group
             f"CAB-approved vs other deployments within {unit}s: {words.interval(within)}; "
             f"{crude_label}: {words.interval(crude)}."
         )
+        others = mixed.loc[~mixed["cab"].to_numpy(dtype=bool), "change_type"].astype(str)
+        emergency = int(others.eq("emergency").sum())
+        if other_n and emergency * 2 > other_n:
+            plain += (
+                f" Most of the other deployments in those {unit}s ({emergency} of {other_n}) "
+                "were emergency changes: hotfixes, which mend a failure rather than ship a "
+                "release, so they are not like releases under the board."
+            )
     estimates: list[Estimate] = [within, crude]
     main = estimates[0]
     return Finding(
