@@ -168,9 +168,9 @@ def test_demo_prints_the_summary_and_the_report_shows_it(demo: tuple[Path, str])
 def test_demo_config_points_only_at_local_servers(demo: tuple[Path, str]) -> None:
     config = tomllib.loads((demo[0] / "deliverypulse.toml").read_text(encoding="utf-8"))
     urls = [source.get("api_url") or source.get("url") for source in config["sources"]]
-    assert len(urls) == 2
+    assert len(urls) == 3
     assert all(re.fullmatch(r"http://127\.0\.0\.1:\d+", str(url)) for url in urls), urls
-    assert {source["type"] for source in config["sources"]} == {"github", "gitlab"}
+    assert {source["type"] for source in config["sources"]} == {"github", "gitlab", "servicenow"}
     assert DEMO_TOKEN not in (demo[0] / "deliverypulse.toml").read_text(encoding="utf-8")
 
 
@@ -213,3 +213,19 @@ def test_demo_refuses_a_folder_that_is_not_its_own(tmp_path: Path) -> None:
     done = run_cli("--out", str(tmp_path / "data"), "--scale", "0.08")
     assert done.returncode == 2
     assert "not empty" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_demo_report_shows_the_change_board(demo: tuple[Path, str]) -> None:
+    """Issue 13 item 6: the demo's ServiceNow instance is collected by the real connector and
+    the report gets a "Change board" section: the table by change type, the within-repo
+    sentence and what CAB approval costs."""
+    out, _ = demo
+    ds = dp.load(out)
+    assert set(ds.change_requests["type"].astype(str)) == {"normal", "standard", "emergency"}
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Change board</h2>" in report
+    section = report[report.index("data-change-board") :]
+    section = section[: section.index("</section>")]
+    for label in ("Normal: approved by the change board (CAB)", "Standard: pre-approved"):
+        assert label in section
+    assert "CAB-approved" in section and "Dropping CAB approval on acme/" in section

@@ -23,6 +23,7 @@ from deliverypulse.analysis.batches import (
     check_bins,
     deployment_table,
 )
+from deliverypulse.analysis.changeboard import change_board
 from deliverypulse.analysis.model import ACROSS, STRATA_COLUMNS, Analysis, Estimate, Finding
 from deliverypulse.analysis.whatif import what_if
 from deliverypulse.dataset import Dataset
@@ -651,6 +652,9 @@ def analyze(
         *_data_caveats(table, window, min_window_days, signals),
     ]
     caveats = [*gate_caveats, *batch_caveats, *data_caveats, words.CAUSATION]
+    board, board_finding, board_what_if = change_board(
+        table, prepared, strata, unit, min_deployments, min_per_group
+    )
     return Analysis(
         deployments=table,
         batch_size=batch,
@@ -675,6 +679,9 @@ def analyze(
             "confidence": st.CONFIDENCE,
         },
         what_if=what_if(table, prepared, strata, unit),
+        change_board=board,
+        change_board_finding=board_finding,
+        change_board_what_if=board_what_if,
     )
 
 

@@ -82,6 +82,21 @@ WHAT_IF_DETAIL_COLUMNS = (
 )
 
 
+#: Columns of ``Analysis.change_board``: one row per change type.
+CHANGE_BOARD_COLUMNS = (
+    "change_type",  # normal (CAB-approved), standard, emergency, none (no change request)
+    "deployments",  # production deployment attempts in the window
+    "failures",
+    "change_failure_rate",
+    "change_failure_rate_low",  # Wilson 95 % interval, as in the gate comparison
+    "change_failure_rate_high",
+    "approval_wait_median_h",  # first request -> approval, per change request
+    "lead_time_median_h",  # first commit -> deployed, of the changes those deployments shipped
+    "change_requests",  # distinct change requests behind the deployments
+    "changes",  # deployed changes with a lead time (what lead_time_median_h is a median of)
+)
+
+
 def empty_what_if() -> pd.DataFrame:
     """A ``what_if`` frame with no rows (no group had gated deployments)."""
     columns = (*WHAT_IF_COLUMNS, *WHAT_IF_DETAIL_COLUMNS)
@@ -190,6 +205,15 @@ class Analysis:
     caveats: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
     what_if: pd.DataFrame = field(default_factory=empty_what_if)
+    #: One row per change type (``CHANGE_BOARD_COLUMNS``); no rows without change requests.
+    change_board: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(CHANGE_BOARD_COLUMNS))
+    )
+    #: CAB-approved against other deployments, within repo first (``finding("change_board")``).
+    change_board_finding: Finding | None = None
+    #: ``what_if``'s columns plus ``control`` ("CAB approval"), per repo with CAB-approved
+    #: deployments: what dropping CAB approval would save per change.
+    change_board_what_if: pd.DataFrame = field(default_factory=empty_what_if)
 
     @property
     def headline(self) -> str:
@@ -202,6 +226,8 @@ class Analysis:
         for item in self.findings:
             if item.name == name:
                 return item
+        if name == "change_board" and self.change_board_finding is not None:
+            return self.change_board_finding
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,6 +243,13 @@ class Analysis:
             "gates": self.gates.to_dict(),
             "findings": [item.to_dict() for item in self.findings],
             "what_if": frame_records(self.what_if),
+            "change_board": {
+                "table": frame_records(self.change_board),
+                "finding": None
+                if self.change_board_finding is None
+                else self.change_board_finding.to_dict(),
+                "what_if": frame_records(self.change_board_what_if),
+            },
             "deployments": frame_records(self.deployments),
         }
 
@@ -252,6 +285,7 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 __all__ = [
     "ACROSS",
+    "CHANGE_BOARD_COLUMNS",
     "DEPLOYMENT_COLUMNS",
     "GROUP_COLUMNS",
     "STRATA_COLUMNS",

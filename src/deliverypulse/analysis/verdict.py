@@ -160,20 +160,23 @@ def gate_plain(
     enough: bool,
     min_per_group: int,
     min_deployments: int,
+    labels: tuple[str, str] = ("gated", "ungated"),
+    control: str = "the gate",
 ) -> str:
     """The within-repo gate result for a board: the countable numbers (deployments in repos
     that deploy both ways only), then what they can and cannot show. ``gated`` and ``ungated``
     are (failures, deployments); ``expected``: gated failures expected if, within each repo,
     the gate made no difference. Never claims a difference ``estimate`` does not show."""
     (gated_failed, gated_n), (ungated_failed, ungated_n) = gated, ungated
+    yes, no = labels
     verb = "deploys" if strata == 1 else "deploy"
     counts = (
-        f"In the {count(strata, unit)} that {verb} both ways, {gated_failed} of {gated_n} gated "
-        f"and {ungated_failed} of {ungated_n} ungated deployments failed"
+        f"In the {count(strata, unit)} that {verb} both ways, {gated_failed} of {gated_n} {yes} "
+        f"and {ungated_failed} of {ungated_n} {no} deployments failed"
     )
     if strata > 1 and expected is not None:
         counts += (
-            f" ({expected:.1f} gated failures would be expected if, within each {unit}, the gate "
+            f" ({expected:.1f} {yes} failures would be expected if, within each {unit}, {control} "
             "made no difference)"
         )
     if gated_failed + ungated_failed == 0:
@@ -182,7 +185,7 @@ def gate_plain(
         return f"{counts}: not enough data to compare them within each {unit}."
     side = significant(estimate, 1.0)
     direction = "more" if side > 0 else "less"
-    small = [name for name, n in (("gated", gated_n), ("ungated", ungated_n)) if n < min_per_group]
+    small = [name for name, n in ((yes, gated_n), (no, ungated_n)) if n < min_per_group]
     if not enough:
         few = (
             f"with so few {' and '.join(small)} deployments"
@@ -191,7 +194,7 @@ def gate_plain(
         )
         if side:
             return (
-                f"{counts}; gated deployments failed {direction} often here, but {few} there is "
+                f"{counts}; {yes} deployments failed {direction} often here, but {few} there is "
                 "not enough data to be sure."
             )
         if small and gated_n + ungated_n >= min_deployments:
@@ -199,18 +202,18 @@ def gate_plain(
         return f"{counts}; {few} this could be chance: not enough data to say."
     if side:
         return (
-            f"{counts}: within the same {unit}s gated deployments failed {direction} often, by "
+            f"{counts}: within the same {unit}s {yes} deployments failed {direction} often, by "
             "more than chance would explain."
         )
     near = 0.8 <= estimate.estimate <= 1.25
     if near:
         return (
-            f"{counts}: within the same {unit}s gated and ungated deployments failed about "
+            f"{counts}: within the same {unit}s {yes} and {no} deployments failed about "
             "equally often, so the data show no difference."
         )
     return (
         f"{counts}; within the same {unit}s this difference could be chance: the data do not "
-        "show that the gate changes how often deployments fail."
+        f"show that {control} changes how often deployments fail."
     )
 
 

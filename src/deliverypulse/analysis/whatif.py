@@ -42,7 +42,12 @@ def change_waits(prepared: Prepared, strata: str) -> pd.DataFrame:
     gated = deployments["approval_required"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     wait = np.where(gated[rows] & np.isfinite(wait) & (wait >= 0), wait, 0.0)
     frame = pd.DataFrame(
-        {"stratum": strata_of(prepared.dataset, rows, strata).array, "lead_h": lead, "wait_h": wait}
+        {
+            "stratum": strata_of(prepared.dataset, rows, strata).array,
+            "lead_h": lead,
+            "wait_h": wait,
+            "deployment": np.asarray(rows, dtype=np.int64),  # its row in dataset.deployments
+        }
     )
     kept: pd.DataFrame = frame.loc[np.isfinite(lead) & (lead >= 0)].reset_index(drop=True)
     return kept
@@ -94,8 +99,16 @@ def _points(value: float) -> str:
     return f"{rounded:+d}" if rounded else "0"
 
 
-def plain(row: dict[str, Any], unit: str) -> str:
-    """The row in plain words, for a board."""
+def plain(
+    row: dict[str, Any],
+    unit: str,
+    *,
+    control: str = "the gate",
+    labels: tuple[str, str] = ("gated", "ungated"),
+) -> str:
+    """The row in plain words, for a board. ``control``: what would be dropped ("the gate",
+    "CAB approval"); ``labels``: the deployments under it and the others."""
+    yes, no = labels
     name = row["group"]
     saved = row["lead_time_saved_median_h"]
     gated_n = row["gated_deployments"]
@@ -103,8 +116,8 @@ def plain(row: dict[str, Any], unit: str) -> str:
         total = row["approval_wait_total_h"]
         waited = "" if total is None else f" ({words.hours(total)} of approval waiting in all)"
         first = (
-            f"Dropping the gate on {name} would remove the approval wait of "
-            f"{words.count(gated_n, 'gated deployment')}{waited}, but too few changes have a "
+            f"Dropping {control} on {name} would remove the approval wait of "
+            f"{words.count(gated_n, f'{yes} deployment')}{waited}, but too few changes have a "
             "lead time to say what it would save per change"
         )
     else:
@@ -115,34 +128,34 @@ def plain(row: dict[str, Any], unit: str) -> str:
             else f" (95 % interval {words.hours(low)} to {words.hours(high)})"
         )
         first = (
-            f"Dropping the gate on {name} would have saved a median {words.hours(saved)} per "
+            f"Dropping {control} on {name} would have saved a median {words.hours(saved)} per "
             f"change{interval}"
         )
-    gated = f"{row['gated_failures']} of {gated_n} gated"
+    gated = f"{row['gated_failures']} of {gated_n} {yes}"
     if row["failure_difference"] is None:
         return (
-            f"{first}; with {NO_UNGATED} on {name}, the data cannot say whether the gate "
-            "prevented any failure."
+            f"{first}; with no {no} deployments to compare with on {name}, the data cannot say "
+            f"whether {control} prevented any failure."
         )
-    counts = f"{gated} and {row['ungated_failures']} of {row['ungated_deployments']} ungated"
+    counts = f"{gated} and {row['ungated_failures']} of {row['ungated_deployments']} {no}"
     low, high = row["failure_difference_low"], row["failure_difference_high"]
     if low is None or high is None:
-        return f"{first}; the data cannot show that the gate prevented any failure ({counts})."
+        return f"{first}; the data cannot show that {control} prevented any failure ({counts})."
     # Without the gate the rate moves by ungated - gated: from -high to -low.
     change = f"from {_points(-high)} to {_points(-low)} percentage points"
     if high < 0:
         return (
-            f"{first}; but gated deployments failed less often ({counts} deployments failed): "
-            f"without the gate the change failure rate could rise, by {change}."
+            f"{first}; but {yes} deployments failed less often ({counts} deployments failed): "
+            f"without {control} the change failure rate could rise, by {change}."
         )
     if low > 0:
         return (
-            f"{first}; gated deployments failed more often, not less ({counts} deployments "
-            f"failed), so the data show no failure the gate prevented ({change} without it)."
+            f"{first}; {yes} deployments failed more often, not less ({counts} deployments "
+            f"failed), so the data show no failure {control} prevented ({change} without it)."
         )
     return (
-        f"{first}; the data cannot show that the gate prevented any failure ({counts} "
-        f"deployments failed; without the gate the change failure rate could move {change})."
+        f"{first}; the data cannot show that {control} prevented any failure ({counts} "
+        f"deployments failed; without {control} the change failure rate could move {change})."
     )
 
 

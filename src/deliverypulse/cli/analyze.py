@@ -169,6 +169,7 @@ def render_text(result: Analysis, width: int) -> str:
     ]
     if len(result.what_if):
         lines += ["", "What if the gate went", *_bullets(list(result.what_if["plain"]), width)]
+    lines += change_board_lines(result, width)
     lines += ["", "Caveats", *_bullets(list(result.caveats), width)]
     lines += ["", "Technical detail"]
     for finding in result.findings:
@@ -184,7 +185,54 @@ def render_text(result: Analysis, width: int) -> str:
             finding.statement, width, initial_indent="  ", subsequent_indent="  "
         )
         lines += [estimate_line(estimate) for estimate in finding.estimates[1:]]
+    if result.change_board_finding is not None and not result.change_board.empty:
+        finding = result.change_board_finding
+        lines += [
+            "",
+            f"{finding.question} [{finding.scope}]" if finding.scope else finding.question,
+        ]
+        lines += textwrap.wrap(
+            finding.statement, width, initial_indent="  ", subsequent_indent="  "
+        )
     return "\n".join(lines)
+
+
+def change_board_lines(result: Analysis, width: int) -> list[str]:
+    """The change board in plain words: one line per change type with its counts, the
+    within-repo sentence and what dropping CAB approval would save (nothing without change
+    requests)."""
+    board = result.change_board
+    if board.empty:
+        return []
+    lines = [
+        "",
+        "Change board",
+        f"  {'type':<12} {'deployments':>11}  {'failed':>6}  {'failure rate (95 % CI)':<26}  "
+        f"{'wait':>7}  {'lead time':>8}",
+    ]
+
+    def hours(value: object) -> str:
+        number = None if value is None else float(str(value))
+        return "-" if number is None or math.isnan(number) else f"{number:.1f} h"
+
+    def pct(value: object) -> str:
+        return f"{float(str(value)) * 100:.1f}"
+
+    for row in board.to_dict("records"):
+        if not row["deployments"]:
+            continue
+        rate = (
+            f"{pct(row['change_failure_rate'])} % "
+            f"({pct(row['change_failure_rate_low'])}-{pct(row['change_failure_rate_high'])})"
+        )
+        lines.append(
+            f"  {row['change_type']:<12} {row['deployments']:>11}  {row['failures']:>6}  "
+            f"{rate:<26}  {hours(row['approval_wait_median_h']):>7}  "
+            f"{hours(row['lead_time_median_h']):>8}"
+        )
+    lines += _bullets([result.finding("change_board").plain], width)
+    lines += _bullets(list(result.change_board_what_if.get("plain", [])), width)
+    return lines
 
 
 def _at_least_one(name: str, default: int, help: str) -> Callable[[F], F]:

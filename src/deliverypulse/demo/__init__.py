@@ -1,5 +1,5 @@
-"""The offline demo: a bundled sample organisation, served by local fake GitHub and GitLab
-servers to the real connectors, then collect → link → metrics → analysis → report.
+"""The offline demo: a bundled sample organisation, served by local fake GitHub, GitLab and
+ServiceNow servers to the real connectors, then collect → link → metrics → analysis → report.
 
 Nothing is mocked below the HTTP layer, so the demo shows exactly what a first real run would
 produce, without a token or a network: the servers listen on 127.0.0.1 only and live as long as
@@ -22,7 +22,14 @@ from deliverypulse.config import load_config
 from deliverypulse.dataset import load
 from deliverypulse.demo.github_server import FakeGitHub
 from deliverypulse.demo.gitlab_server import FakeGitLab
-from deliverypulse.demo.organisation import GITHUB_ORG, github_org, gitlab_group
+from deliverypulse.demo.organisation import (
+    GITHUB_ORG,
+    SERVICES,
+    change_board_instance,
+    github_org,
+    gitlab_group,
+)
+from deliverypulse.demo.servicenow_server import FakeServiceNow
 from deliverypulse.dora import prepare, summary
 from deliverypulse.errors import CollectError, ConfigError
 from deliverypulse.progress import Progress
@@ -74,7 +81,9 @@ def run_demo(
     dataset.mkdir(parents=True, exist_ok=True)
     target = Path(report_path) if report_path is not None else dataset / REPORT_NAME
     projects, group = gitlab_group(scale)
-    github = FakeGitHub(github_org(scale), token=DEMO_TOKEN)
+    repos = github_org(scale)
+    github = FakeGitHub(repos, token=DEMO_TOKEN)
+    servicenow = FakeServiceNow(change_board_instance(repos), token=DEMO_TOKEN)
     gitlab = FakeGitLab(token=DEMO_TOKEN)
     for project in projects:
         gitlab.add_project(project)
@@ -82,8 +91,11 @@ def run_demo(
     with ExitStack() as stack:
         stack.enter_context(github)
         stack.enter_context(gitlab)
+        stack.enter_context(servicenow)
         stack.enter_context(_environment(TOKEN_ENV, DEMO_TOKEN))
-        config_path = write_config(dataset, github_url=github.url, gitlab_url=gitlab.url)
+        config_path = write_config(
+            dataset, github_url=github.url, gitlab_url=gitlab.url, servicenow_url=servicenow.url
+        )
         collected = run_collect(load_config(config_path), progress=progress)
     if not collected.ok:
         failed = [line for line in collected.lines() if "FAILED" in line]
@@ -119,8 +131,12 @@ def _check_folder(folder: Path) -> None:
         )
 
 
-def write_config(folder: Path, *, github_url: str, gitlab_url: str) -> Path:
-    """The demo's config, as a user would write it: one GitHub org and one GitLab group."""
+def write_config(
+    folder: Path, *, github_url: str, gitlab_url: str, servicenow_url: str | None = None
+) -> Path:
+    """The demo's config, as a user would write it: one GitHub org, one GitLab group and, with
+    ``servicenow_url``, the ServiceNow instance holding the change board, with the service
+    catalogue that maps its configuration items to repos."""
     text = f"""\
 {CONFIG_MARK} for one run: the URLs are local fake servers that lived only
 # as long as that run, serving a made-up organisation. A real config looks the same with
@@ -142,6 +158,22 @@ type = "gitlab"
 group = "platform"
 url = "{gitlab_url}"
 token_env = "{TOKEN_ENV}"
+"""
+    if servicenow_url is not None:
+        text += f"""
+[[sources]]
+name = "servicenow"
+type = "servicenow"
+url = "{servicenow_url}"
+token_env = "{TOKEN_ENV}"
+"""
+        for name, repo, item, _ in SERVICES:
+            text += f"""
+[[services]]
+name = "{name}"
+repos = ["{repo}"]
+configuration_items = ["{item}"]
+team = "{name}"
 """
     path = folder / CONFIG_NAME
     temporary = path.with_name(f".{path.name}.tmp")

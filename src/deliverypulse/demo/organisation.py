@@ -24,6 +24,7 @@ from typing import Any
 from deliverypulse.demo.github_server import Repo
 from deliverypulse.demo.gitlab_server import FakeProject, Scenario, synthetic_project
 from deliverypulse.demo.gitlab_server import ts as gitlab_ts
+from deliverypulse.demo.servicenow_server import BoardService, Deployment, Instance, change_board
 
 #: The sample's last day; its window runs back from here.
 END = datetime(2026, 10, 31, 18, 0, tzinfo=UTC)
@@ -295,6 +296,44 @@ def _gitlab_issue(
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+#: The demo's service catalogue (``[[services]]``) and how each service changes in ServiceNow:
+#: the gated repos under the change board (normal changes, approved at the weekly CAB), the
+#: daily deployer on pre-approved standard changes its pipeline opens, the many-a-day web team
+#: with no change requests; a hotfix anywhere gets an emergency change.
+SERVICES: tuple[tuple[str, str, str, str], ...] = (
+    # (name, repo, configuration item, process)
+    ("payments", f"{GITHUB_ORG}/payments", "Payments Service", "cab"),
+    ("ledger", f"{GITHUB_ORG}/ledger", "General Ledger", "cab"),
+    ("search", f"{GITHUB_ORG}/search", "Search Platform", "standard"),
+    ("web", f"{GITHUB_ORG}/web", "Web Storefront", "none"),
+)
+
+
+def change_board_instance(repos: list[Repo]) -> Instance:
+    """The demo's ServiceNow instance: change requests for the org's production deployments
+    (:func:`~deliverypulse.demo.servicenow_server.change_board`, seeded). Hotfix deployments
+    get emergency changes; rollbacks are done under no change request of their own."""
+    deployments = []
+    for repo in repos:
+        for item in repo.deployments:
+            description = str(item["description"])
+            if item["environment"] != "production" or description.startswith("Rollback"):
+                continue
+            deployments.append(
+                Deployment(
+                    repo.full_name,
+                    str(item["sha"]),
+                    _parse(str(item["updatedAt"])),
+                    hotfix=description.startswith("Hotfix"),
+                )
+            )
+    services = [
+        BoardService(item, (repo,), process=process, approvers=("Grace Hopper", "Victor Okafor"))
+        for _, repo, item, process in SERVICES
+    ]
+    return change_board(deployments, services, seed=SEED)
 
 
 def _iso(when: datetime) -> str:

@@ -107,7 +107,8 @@ def _by_cause(ds: Dataset, frame: pd.DataFrame) -> np.ndarray:
     out = np.full(len(ds.incidents), -1, dtype=np.int64)
     if not bool(_column(ds.incidents, "caused_by").notna().any()) or ds.change_requests.empty:
         return out
-    charged = caused_by_deployments(ds)
+    given = ds.deployment_change_requests  # linked once, by prepare
+    charged = caused_by_deployments(ds, None if given.empty else given)
     if charged.empty:
         return out
     rows = pd.DataFrame(

@@ -24,6 +24,7 @@ from deliverypulse.dora.options import PREPARE_OPTIONS, MetricOptions, OptionKey
 from deliverypulse.errors import OptionError
 from deliverypulse.linking import Links, find_links, trunk_frame
 from deliverypulse.linking.attempts import attempt_changes
+from deliverypulse.linking.change_requests import link_change_requests
 from deliverypulse.pseudonyms import pseudonymise_frame
 from deliverypulse.timeutil import BoolArray, IntArray
 
@@ -207,6 +208,7 @@ def prepare(
     """
     chosen = MetricOptions.build(options, **keywords)
     ds = ds.with_teams()  # the catalogue's teams, so every stage can group by team
+    ds = with_change_request_links(ds, chosen)
     found = _links(ds, links, chosen)
     changes, link_change = change_table(ds, found, chosen)
     outcomes, incidents, charged = outcome_rows(ds, found, changes, link_change, chosen)
@@ -237,6 +239,17 @@ def prepare(
         batches=batches,
         incidents=incidents,
     )
+
+
+def with_change_request_links(ds: Dataset, options: MetricOptions) -> Dataset:
+    """``ds`` with ``deployment_change_requests`` filled in: the one place change requests are
+    linked to deployments for the metrics and the analysis (the table as given when it holds
+    rows, else :func:`deliverypulse.link_change_requests` under the options' production
+    environments; nothing to do without change requests)."""
+    if ds.change_requests.empty or not ds.deployment_change_requests.empty:
+        return ds
+    links = link_change_requests(ds, environments=options.environments)
+    return dataclasses.replace(ds, deployment_change_requests=links)
 
 
 def _incidents_in_window(

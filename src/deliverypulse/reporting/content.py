@@ -99,6 +99,15 @@ class Technical:
 
 
 @dataclass(frozen=True)
+class ChangeBoardSection:
+    """The "Change board" section (:mod:`deliverypulse.reporting.changeboard`)."""
+
+    table: Table  # one row per change type with deployments
+    sentence: str  # CAB-approved against other deployments, within repo, in plain words
+    what_if: tuple[str, ...]  # what dropping CAB approval would save, per repo
+
+
+@dataclass(frozen=True)
 class Page:
     title: str
     subtitle: str
@@ -137,6 +146,7 @@ class Page:
     #: How the incidents were counted, and how many matched no deployment and why; ``None``
     #: when the data has no incidents.
     incidents: str | None = None
+    change_board: ChangeBoardSection | None = None  # only when there are change requests
 
 
 @dataclass(frozen=True)
