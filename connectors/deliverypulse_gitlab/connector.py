@@ -19,12 +19,12 @@ from typing import ClassVar
 
 from deliverypulse.connector import Connector, Option, Page
 from deliverypulse.sources import SourceConfig
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, StreamRun, Watermark
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, StreamRun, Walks, Watermark
 from deliverypulse_gitlab.api import GitLabAPI
 from deliverypulse_gitlab.changes import read_changes
 from deliverypulse_gitlab.commits import read_commits
 from deliverypulse_gitlab.deployments import read_deployments
-from deliverypulse_gitlab.incidents import Walks, read_incidents
+from deliverypulse_gitlab.incidents import read_incidents
 from deliverypulse_gitlab.pipelines import read_test_runs
 from deliverypulse_gitlab.projects import group_projects
 from deliverypulse_gitlab.settings import OPTIONS, Settings

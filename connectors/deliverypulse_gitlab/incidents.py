@@ -10,44 +10,15 @@ label is its own walk with its own watermark), or one walk of ``issue_type=incid
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse.streams import StreamRun, UpdatedAfter, Watermark
+from deliverypulse.streams import StreamRun, UpdatedAfter, Walks
 from deliverypulse_gitlab.api import JSONObject, project_path
 from deliverypulse_gitlab.settings import Reading
 
 INCIDENT_TYPE = "issue_type=incident"
-
-
-@dataclass(frozen=True)
-class Walks:
-    """One :class:`~deliverypulse.streams.Watermark` per issue filter (``labels=bug``,
-    ``issue_type=incident``), stored as ``{filter: watermark text}``."""
-
-    walks: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, text: str | None) -> Walks:
-        try:
-            raw = json.loads(text) if text else {}
-        except ValueError:
-            raw = {}  # a cursor from another version or a hand edit: start over
-        if not isinstance(raw, dict):
-            return cls()
-        return cls({str(k): str(v) for k, v in raw.items()})
-
-    def dump(self) -> str:
-        return json.dumps(self.walks, sort_keys=True)
-
-    def get(self, name: str) -> Watermark:
-        return Watermark.load(self.walks.get(name))
-
-    def with_walk(self, name: str, cursor: Watermark) -> Walks:
-        return Walks({**self.walks, name: cursor.dump()})
 
 
 def read_incidents(connector: Reading, run: StreamRun) -> Iterator[Page]:

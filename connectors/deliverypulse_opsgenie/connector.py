@@ -18,8 +18,8 @@ from typing import ClassVar
 from deliverypulse.connector import Connector, Option
 from deliverypulse.http import HTTPClient, RetryPolicy
 from deliverypulse.sources import SourceConfig
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream
-from deliverypulse_opsgenie.api import ListAPI, Span
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Span, Stream
+from deliverypulse_opsgenie.api import ListAPI
 from deliverypulse_opsgenie.incidents import read_incidents
 from deliverypulse_opsgenie.settings import OPTIONS, Settings
 

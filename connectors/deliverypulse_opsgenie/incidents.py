@@ -29,8 +29,17 @@ from typing import Any
 
 from deliverypulse.connector import Page
 from deliverypulse.store.catalogue import normal, repos_by_item
-from deliverypulse.streams import StreamRun, earliest, held_back, iso, latest, parse_time, shift
-from deliverypulse_opsgenie.api import JSONObject, Opsgenie, Span
+from deliverypulse.streams import (
+    Span,
+    StreamRun,
+    earliest,
+    held_back,
+    iso,
+    latest,
+    parse_time,
+    shift,
+)
+from deliverypulse_opsgenie.api import JSONObject, Opsgenie
 
 
 def read_incidents(og: Opsgenie, run: StreamRun) -> Iterator[Page]:

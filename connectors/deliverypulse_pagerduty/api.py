@@ -17,15 +17,13 @@ A first run without the source's ``since`` asks once with ``date_range=all`` (wh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from deliverypulse.errors import DataError
 from deliverypulse.http import HTTPClient
-from deliverypulse.streams import iso, maybe_time
+from deliverypulse.streams import iso, offset_walk
 from deliverypulse_pagerduty.settings import Settings
 
 JSONObject = dict[str, Any]
@@ -43,46 +41,6 @@ class PagerDuty(Protocol):
 
     @property
     def settings(self) -> Settings: ...
-
-
-@dataclass(frozen=True)
-class Span:
-    """Where the incident walk stands.
-
-    start: the next run reads incidents created from here (minus the overlap): the end of the
-        last complete walk, held back to its oldest unresolved incident (within the look-back).
-    read_from, until: the creation range the last complete walk read, and when; an incident
-        created in it and not updated since (before ``until`` less the overlap) is unchanged.
-    filters: the query's filters when it was written (other filters: start over).
-    """
-
-    start: str | None = None
-    read_from: str | None = None
-    until: str | None = None
-    filters: str | None = None
-
-    @classmethod
-    def load(cls, text: str | None) -> Span:
-        try:
-            raw = json.loads(text) if text else {}
-        except ValueError:
-            raw = {}  # a cursor from another version or a hand edit: start over
-        if not isinstance(raw, dict):
-            return cls()
-        known = ("start", "read_from", "until", "filters")
-        return cls(**{k: str(raw[k]) for k in known if raw.get(k)})
-
-    def dump(self) -> str:
-        values = {k: v for k, v in self.__dict__.items() if v}
-        return json.dumps(values, sort_keys=True, separators=(",", ":"))
-
-    def unchanged(self, created_at: Any, updated_at: Any, overlap: timedelta) -> bool:
-        """Whether the last complete walk stored this incident as it is now."""
-        created, updated = maybe_time(created_at), maybe_time(updated_at)
-        read_from, until = maybe_time(self.read_from), maybe_time(self.until)
-        if not (created and updated and read_from and until):
-            return False
-        return read_from <= created < until - overlap and updated < until - overlap
 
 
 def windows(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
@@ -129,38 +87,34 @@ class IncidentsAPI:
         self, start: datetime, end: datetime, repo: str | None = None
     ) -> Iterator[list[JSONObject]]:
         """Every incident created in ``[start, end)``, oldest first, a page at a time, each once."""
-        limit = self.settings.page_size
-        seen: set[str] = set()
-        since = start
-        while True:
-            offset, last = 0, None
-            while True:
-                if offset + limit > MAX_OFFSET:
-                    break  # split: the rest of the window from the last creation time seen
-                params = {
-                    **self._filters(),
-                    "since": iso(since),
-                    "until": iso(end),
-                    "sort_by": "created_at:asc",
-                    "limit": limit,
-                    "offset": offset,
-                }
-                data = self.client.get("/incidents", params, repo=repo).data
-                body = data if isinstance(data, dict) else {}
-                items = [i for i in body.get("incidents") or [] if isinstance(i, dict)]
-                fresh = [i for i in items if str(i.get("id")) not in seen]
-                seen.update(str(i.get("id")) for i in fresh)
-                if fresh:
-                    yield fresh
-                if items:
-                    last = maybe_time(items[-1].get("created_at")) or last
-                if not items or not body.get("more"):
-                    return
-                offset += len(items)
-            if last is None or last <= since:
-                raise DataError(
-                    f"more than {MAX_OFFSET:,} incidents created at {iso(since)}: "
-                    "narrow the source with urgencies, statuses or services",
-                    table="incidents",
-                )
-            since = last
+        filters = self._filters()
+
+        def fetch(since: datetime | None, offset: int) -> tuple[list[JSONObject], bool]:
+            params = {
+                **filters,
+                "since": iso(since or start),
+                "until": iso(end),
+                "sort_by": "created_at:asc",
+                "limit": self.settings.page_size,
+                "offset": offset,
+            }
+            data = self.client.get("/incidents", params, repo=repo).data
+            body = data if isinstance(data, dict) else {}
+            items = [i for i in body.get("incidents") or [] if isinstance(i, dict)]
+            return items, bool(body.get("more"))
+
+        def too_many(since: datetime | None) -> DataError:
+            return DataError(
+                f"more than {MAX_OFFSET:,} incidents created at {iso(since or start)}: "
+                "narrow the source with urgencies, statuses or services",
+                table="incidents",
+            )
+
+        yield from offset_walk(
+            fetch,
+            since=start,
+            limit=self.settings.page_size,
+            max_offset=MAX_OFFSET,
+            created="created_at",
+            too_many=too_many,
+        )

@@ -19,8 +19,8 @@ from typing import ClassVar
 from deliverypulse.connector import Connector, Option
 from deliverypulse.http import HTTPClient, RetryPolicy
 from deliverypulse.sources import SourceConfig
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream
-from deliverypulse_pagerduty.api import IncidentsAPI, Span
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Span, Stream
+from deliverypulse_pagerduty.api import IncidentsAPI
 from deliverypulse_pagerduty.incidents import read_incidents
 from deliverypulse_pagerduty.settings import OPTIONS, Settings
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from deliverypulse.connector import Page
 from deliverypulse.store.catalogue import normal, repos_by_item
-from deliverypulse.streams import StreamRun, earliest, held_back, iso, latest, parse_time
-from deliverypulse_pagerduty.api import JSONObject, PagerDuty, Span, windows
+from deliverypulse.streams import Span, StreamRun, earliest, held_back, iso, latest, parse_time
+from deliverypulse_pagerduty.api import JSONObject, PagerDuty, windows
 
 
 def read_incidents(pd: PagerDuty, run: StreamRun) -> Iterator[Page]:

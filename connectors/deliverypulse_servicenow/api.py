@@ -25,16 +25,14 @@ headers say whether there is more.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from deliverypulse.errors import DataError
 from deliverypulse.http import HTTPClient, next_link
 from deliverypulse.http.policy import header
-from deliverypulse.streams import Watermark, parse_time
+from deliverypulse.streams import parse_time
 from deliverypulse_servicenow.settings import Settings
 
 JSONObject = dict[str, Any]
@@ -189,30 +187,3 @@ def _more(headers: Mapping[str, str], offset: int, count: int, limit: int) -> bo
     if total is not None and total.strip().isdigit():
         return offset + count < int(total)
     return count >= limit
-
-
-@dataclass(frozen=True)
-class Walks:
-    """One :class:`~deliverypulse.streams.Watermark` per table a stream walks, stored as
-    ``{table: watermark text}``."""
-
-    walks: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, text: str | None) -> Walks:
-        try:
-            raw = json.loads(text) if text else {}
-        except ValueError:
-            raw = {}  # a cursor from another version or a hand edit: start over
-        if not isinstance(raw, dict):
-            return cls()
-        return cls({str(k): str(v) for k, v in raw.items()})
-
-    def dump(self) -> str:
-        return json.dumps(self.walks, sort_keys=True)
-
-    def get(self, name: str) -> Watermark:
-        return Watermark.load(self.walks.get(name))
-
-    def with_walk(self, name: str, cursor: Watermark) -> Walks:
-        return Walks({**self.walks, name: cursor.dump()})

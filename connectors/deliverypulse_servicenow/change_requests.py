@@ -28,11 +28,10 @@ from typing import Any
 
 from deliverypulse.connector import Page
 from deliverypulse.store.catalogue import normal, repos_by_item
-from deliverypulse.streams import StreamRun, UpdatedAfter, latest, parse_time
+from deliverypulse.streams import StreamRun, UpdatedAfter, Walks, latest, parse_time
 from deliverypulse_servicenow.api import (
     JSONObject,
     ServiceNow,
-    Walks,
     display,
     sn_time,
     sys_id,

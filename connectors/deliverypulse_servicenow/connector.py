@@ -21,8 +21,8 @@ from deliverypulse.connector import Connector, Option
 from deliverypulse.http import HTTPClient, RetryPolicy
 from deliverypulse.redaction import read_token, register_secret
 from deliverypulse.sources import SourceConfig
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream
-from deliverypulse_servicenow.api import TableAPI, Walks
+from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, Walks
+from deliverypulse_servicenow.api import TableAPI
 from deliverypulse_servicenow.change_requests import read_change_requests
 from deliverypulse_servicenow.incidents import read_incidents
 from deliverypulse_servicenow.settings import OPTIONS, Settings

@@ -17,11 +17,10 @@ from typing import Any
 
 from deliverypulse.connector import Page
 from deliverypulse.store.catalogue import normal, repos_by_item
-from deliverypulse.streams import StreamRun, UpdatedAfter
+from deliverypulse.streams import StreamRun, UpdatedAfter, Walks
 from deliverypulse_servicenow.api import (
     JSONObject,
     ServiceNow,
-    Walks,
     display,
     sn_time,
     sys_id,
