@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
-from deliverypulse.connector import Connector, Option
-from deliverypulse.http import HTTPClient, RetryPolicy
+from deliverypulse.connector import Option
+from deliverypulse.hosted import HTTPConnector, http_client
+from deliverypulse.http import RetryPolicy
 from deliverypulse.sources import SourceConfig
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, WalkCursor
+from deliverypulse.streams import Runtime, Stream, WalkCursor
 from deliverypulse_github import queries
 from deliverypulse_github.api import nodes
 from deliverypulse_github.auth import token_source
@@ -32,7 +33,7 @@ _HEADERS = {
 }
 
 
-class GitHubConnector(Connector):
+class GitHubConnector(HTTPConnector):
     """Deployments (with approval gates), pull requests, commits, workflow runs and incidents
     from GitHub."""
 
@@ -73,30 +74,19 @@ class GitHubConnector(Connector):
     concurrency: ClassVar[int] = 8
     options: ClassVar[Mapping[str, Option]] = OPTIONS
 
-    @classmethod
-    def validate(cls, source: SourceConfig) -> None:
-        Settings.from_source(source)
+    settings_type = Settings
+    settings: Settings
 
-    def __init__(
-        self,
-        source: SourceConfig,
-        runtime: Runtime = DEFAULT_RUNTIME,
-        *,
-        policy: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(source, runtime)
-        self.settings = Settings.from_source(source)
+    def connect(self, source: SourceConfig, runtime: Runtime, policy: RetryPolicy) -> None:
         token, secret_name = token_source(source, self.settings)
-        self.client = HTTPClient(
+        self.client = http_client(
             self.settings.api_url,
+            source,
+            runtime,
+            policy,
             graphql_url=self.settings.graphql_url,
             token=token,
-            source=source.name,
             token_env=secret_name,
-            policy=policy or RetryPolicy(max_rate_limit_wait=self.settings.max_rate_limit_wait),
-            sleep=runtime.sleep,
-            clock=lambda: runtime.clock().timestamp(),
-            transport=runtime.transport,
             max_in_flight=self.settings.concurrency,
             headers=_HEADERS,
         )
@@ -112,6 +102,3 @@ class GitHubConnector(Connector):
         ):
             found.extend(str(n["nameWithOwner"]) for n in nodes(connection))
         return found
-
-    def close(self) -> None:
-        self.client.close()

@@ -12,19 +12,20 @@ carry it as their ``repo``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import ClassVar
 
-from deliverypulse.connector import Connector, Option
-from deliverypulse.http import HTTPClient, RetryPolicy
+from deliverypulse.connector import Option
+from deliverypulse.hosted import HTTPConnector, http_client
+from deliverypulse.http import RetryPolicy
 from deliverypulse.sources import SourceConfig
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Span, Stream
+from deliverypulse.streams import Runtime, Span, Stream
 from deliverypulse_opsgenie.api import ListAPI
 from deliverypulse_opsgenie.incidents import read_incidents
 from deliverypulse_opsgenie.settings import OPTIONS, Settings
 
 
-class OpsgenieConnector(Connector):
+class OpsgenieConnector(HTTPConnector):
     """Incidents (Incident API) or alerts (Alert API) from an Opsgenie account."""
 
     type_name: ClassVar[str] = "opsgenie"
@@ -37,29 +38,17 @@ class OpsgenieConnector(Connector):
         ),
     )
     options: ClassVar[Mapping[str, Option]] = OPTIONS
+    settings_type = Settings
+    settings: Settings
 
-    @classmethod
-    def validate(cls, source: SourceConfig) -> None:
-        Settings.from_source(source)
-
-    def __init__(
-        self,
-        source: SourceConfig,
-        runtime: Runtime = DEFAULT_RUNTIME,
-        *,
-        policy: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(source, runtime)
-        self.settings = Settings.from_source(source)
+    def connect(self, source: SourceConfig, runtime: Runtime, policy: RetryPolicy) -> None:
         key = source.token()  # registered for redaction, so the header value is masked too
-        self.client = HTTPClient(
+        self.client = http_client(
             self.settings.url,
-            source=source.name,
+            source,
+            runtime,
+            policy,
             token_env=self.settings.token_env,
-            policy=policy or RetryPolicy(max_rate_limit_wait=self.settings.max_rate_limit_wait),
-            sleep=runtime.sleep,
-            clock=lambda: runtime.clock().timestamp(),
-            transport=runtime.transport,
             max_in_flight=1,
             headers={
                 "Accept": "application/json",
@@ -68,9 +57,3 @@ class OpsgenieConnector(Connector):
             },
         )
         self.api = ListAPI(self.client, self.settings)
-
-    def repos(self) -> Iterable[str]:
-        return [self.settings.host]
-
-    def close(self) -> None:
-        self.client.close()

@@ -14,14 +14,15 @@ exactly one repo carry it as their ``repo``.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import ClassVar
 
-from deliverypulse.connector import Connector, Option
-from deliverypulse.http import HTTPClient, RetryPolicy
+from deliverypulse.connector import Option
+from deliverypulse.hosted import HTTPConnector, http_client
+from deliverypulse.http import RetryPolicy
 from deliverypulse.redaction import read_token, register_secret
 from deliverypulse.sources import SourceConfig
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, Walks
+from deliverypulse.streams import Runtime, Stream, Walks
 from deliverypulse_servicenow.api import TableAPI
 from deliverypulse_servicenow.change_requests import read_change_requests
 from deliverypulse_servicenow.incidents import read_incidents
@@ -30,7 +31,7 @@ from deliverypulse_servicenow.settings import OPTIONS, Settings
 _HEADERS = {"Accept": "application/json", "User-Agent": "deliverypulse"}
 
 
-class ServiceNowConnector(Connector):
+class ServiceNowConnector(HTTPConnector):
     """Change requests (with approvals) and incidents from a ServiceNow instance."""
 
     type_name: ClassVar[str] = "servicenow"
@@ -49,45 +50,27 @@ class ServiceNowConnector(Connector):
         ),
     )
     options: ClassVar[Mapping[str, Option]] = OPTIONS
+    settings_type = Settings
+    settings: Settings
 
-    @classmethod
-    def validate(cls, source: SourceConfig) -> None:
-        Settings.from_source(source)
-
-    def __init__(
-        self,
-        source: SourceConfig,
-        runtime: Runtime = DEFAULT_RUNTIME,
-        *,
-        policy: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(source, runtime)
-        self.settings = Settings.from_source(source)
+    def connect(self, source: SourceConfig, runtime: Runtime, policy: RetryPolicy) -> None:
         headers = dict(_HEADERS)
         token = None
         if self.settings.token_env:
             token = source.token()
         else:
             headers["Authorization"] = _basic(self.settings)
-        self.client = HTTPClient(
+        self.client = http_client(
             self.settings.url,
+            source,
+            runtime,
+            policy,
             token=(lambda: token) if token else None,
-            source=source.name,
             token_env=self.settings.secret_names,
-            policy=policy or RetryPolicy(max_rate_limit_wait=self.settings.max_rate_limit_wait),
-            sleep=runtime.sleep,
-            clock=lambda: runtime.clock().timestamp(),
-            transport=runtime.transport,
             max_in_flight=1,
             headers=headers,
         )
         self.api = TableAPI(self.client, self.settings)
-
-    def repos(self) -> Iterable[str]:
-        return [self.settings.host]
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def _basic(settings: Settings) -> str:
