@@ -13,15 +13,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from deliverypulse.redaction import read_token
-from deliverypulse.sources import URL, Option, Service, SourceConfig
+from deliverypulse.sources import (
+    URL,
+    Option,
+    Service,
+    SourceConfig,
+    api_key_source,
+    page_size,
+    span_numbers,
+    span_options,
+)
 from deliverypulse.store.catalogue import normal
 
 DEFAULT_URL = "https://api.opsgenie.com"
 APIS = ("incidents", "alerts")
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 OPTIONS: Mapping[str, Option] = {
     "url": Option(URL, DEFAULT_URL, help="API root; EU accounts: https://api.eu.opsgenie.com"),
@@ -29,15 +35,7 @@ OPTIONS: Mapping[str, Option] = {
     "query": Option(str, help="extra search query, e.g. 'priority:P1' (joined with AND)"),
     "services": Option(list, help="keep items tagged with (or impacting) these services"),
     "page_size": Option(int, 100, help="items per request (limit, at most 100)"),
-    "overlap_minutes": Option(
-        (int, float), 60, help="re-read this much before the previous run's end, minutes"
-    ),
-    "open_lookback_days": Option(
-        (int, float), 30, help="keep re-reading open items this many days, at most"
-    ),
-    "max_rate_limit_wait": Option(
-        (int, float), 900, help="longest wait for a rate limit, seconds; beyond it, stop"
-    ),
+    **span_options("open items"),
 }
 
 
@@ -73,39 +71,20 @@ class Settings:
     @classmethod
     def from_source(cls, source: SourceConfig) -> Settings:
         """The typed settings, or a ``ConfigError`` naming the key that is wrong."""
-        url = source.value("url", str).strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme == "http" and parts.hostname not in LOOPBACK:
-            raise source.error(f"{url!r}: use https:// (plain http only for a local server)", "url")
-        if parts.path not in ("", "/") or parts.query or parts.username:
-            raise source.error(f"{url!r}: give the API root, e.g. {DEFAULT_URL}", "url")
-        token_env = source.token_env
-        if not token_env:
-            raise source.error("set token_env to the variable holding the API key", "token_env")
-        if read_token(token_env) is None:
-            raise source.error(
-                f"environment variable {token_env} is not set (or empty); export it first",
-                "token_env",
-            )
+        url, host, token_env = api_key_source(source, DEFAULT_URL, root_only=True)
         api = source.value("api", str).strip().lower()
         if api not in APIS:
             raise source.error(f"{api!r}: expected one of {', '.join(APIS)}", "api")
-        page_size = source.value("page_size", int)
-        if not 1 <= page_size <= 100:
-            raise source.error("expected a whole number from 1 to 100", "page_size")
-        numbers = {}
-        for key in ("overlap_minutes", "open_lookback_days", "max_rate_limit_wait"):
-            numbers[key] = source.value(key, float)
-            if numbers[key] < 0:
-                raise source.error("expected a number >= 0", key)
+        size = page_size(source, 100)
+        numbers = span_numbers(source)
         return cls(
             url=url,
-            host=str(parts.netloc),
+            host=host,
             token_env=token_env,
             api=api,
             query=(source.optional("query", str) or "").strip(),
             services=tuple(s.strip() for s in source.strings("services") if s.strip()),
-            page_size=page_size,
+            page_size=size,
             catalogue=source.services,
             **numbers,
         )

@@ -15,17 +15,23 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from deliverypulse.redaction import read_token
-from deliverypulse.sources import URL, Option, Service, SourceConfig
+from deliverypulse.sources import (
+    URL,
+    Option,
+    Service,
+    SourceConfig,
+    api_key_source,
+    page_size,
+    span_numbers,
+    span_options,
+)
 from deliverypulse.store.catalogue import normal
 
 DEFAULT_URL = "https://api.pagerduty.com"
 URGENCIES = ("high", "low")
 STATUSES = ("triggered", "acknowledged", "resolved")
 SERVICE_ID = re.compile(r"^P[A-Z0-9]{5,13}$")
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 OPTIONS: Mapping[str, Option] = {
     "url": Option(URL, DEFAULT_URL, help="API root (EU accounts: https://api.eu.pagerduty.com)"),
@@ -33,15 +39,7 @@ OPTIONS: Mapping[str, Option] = {
     "statuses": Option(list, help="statuses to keep: triggered, acknowledged, resolved"),
     "services": Option(list, help="services to keep, by name or id (service_ids[] for ids)"),
     "page_size": Option(int, 100, help="incidents per request (limit, at most 100)"),
-    "overlap_minutes": Option(
-        (int, float), 60, help="re-read this much before the previous run's end, minutes"
-    ),
-    "open_lookback_days": Option(
-        (int, float), 30, help="keep re-reading unresolved incidents this many days, at most"
-    ),
-    "max_rate_limit_wait": Option(
-        (int, float), 900, help="longest wait for a rate limit, seconds; beyond it, stop"
-    ),
+    **span_options("unresolved incidents"),
 }
 
 
@@ -86,39 +84,20 @@ class Settings:
     @classmethod
     def from_source(cls, source: SourceConfig) -> Settings:
         """The typed settings, or a ``ConfigError`` naming the key that is wrong."""
-        url = source.value("url", str).strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme == "http" and parts.hostname not in LOOPBACK:
-            raise source.error(f"{url!r}: use https:// (plain http only for a local server)", "url")
-        if parts.query or parts.username:
-            raise source.error(f"{url!r}: give the API root, e.g. {DEFAULT_URL}", "url")
-        token_env = source.token_env
-        if not token_env:
-            raise source.error("set token_env to the variable holding the API key", "token_env")
-        if read_token(token_env) is None:
-            raise source.error(
-                f"environment variable {token_env} is not set (or empty); export it first",
-                "token_env",
-            )
+        url, host, token_env = api_key_source(source, DEFAULT_URL, root_only=False)
         urgencies = _choices(source, "urgencies", URGENCIES)
         statuses = _choices(source, "statuses", STATUSES)
         services = tuple(s.strip() for s in source.strings("services") if s.strip())
-        page_size = source.value("page_size", int)
-        if not 1 <= page_size <= 100:
-            raise source.error("expected a whole number from 1 to 100", "page_size")
-        numbers = {}
-        for key in ("overlap_minutes", "open_lookback_days", "max_rate_limit_wait"):
-            numbers[key] = source.value(key, float)
-            if numbers[key] < 0:
-                raise source.error("expected a number >= 0", key)
+        size = page_size(source, 100)
+        numbers = span_numbers(source)
         return cls(
             url=url,
-            host=str(parts.netloc),
+            host=host,
             token_env=token_env,
             urgencies=urgencies,
             statuses=statuses,
             services=services,
-            page_size=page_size,
+            page_size=size,
             catalogue=source.services,
             **numbers,
         )

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from deliverypulse.redaction import read_token
-from deliverypulse.sources import URL, Option, Service, SourceConfig
+from deliverypulse.sources import LOOPBACK, MAX_RATE_LIMIT_WAIT, URL, Option, Service, SourceConfig
 
 #: ServiceNow's default cap on records per Table API response (``glide.rest.query.max``
 #: style limits may lower it; the connector pages on whatever the instance returns).
 DEFAULT_PAGE_SIZE = 10_000
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 OPTIONS: Mapping[str, Option] = {
     "url": Option(URL, required=True, help="the instance, https://NAME.service-now.com"),
@@ -33,9 +32,7 @@ OPTIONS: Mapping[str, Option] = {
     ),
     "change_query": Option(str, help="extra encoded query for change_request, e.g. 'active=true'"),
     "incident_query": Option(str, help="extra encoded query for incident, e.g. 'priority<=2'"),
-    "max_rate_limit_wait": Option(
-        (int, float), 900, help="longest wait for a rate limit, seconds; beyond it, stop"
-    ),
+    "max_rate_limit_wait": MAX_RATE_LIMIT_WAIT,
 }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from deliverypulse.errors import ConfigError
 from deliverypulse.redaction import read_token
@@ -198,6 +199,71 @@ def parse_since(value: Any) -> datetime | None:
     except ValueError:
         raise ConfigError(f"{value!r} is not a date (expected YYYY-MM-DD)", key="since") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+#: Hosts a source may reach over plain ``http://`` (a local test server).
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+#: Shared: every HTTP connector bounds its waits on a rate limit the same way.
+MAX_RATE_LIMIT_WAIT = Option(
+    (int, float), 900, help="longest wait for a rate limit, seconds; beyond it, stop"
+)
+
+
+def span_options(open_items: str) -> dict[str, Option]:
+    """The re-reading options of a source read by creation span (``overlap_minutes``,
+    ``open_lookback_days``, ``max_rate_limit_wait``). Shared: PagerDuty and Opsgenie read
+    incidents the same way; ``open_items`` names what stays open ("unresolved incidents")."""
+    return {
+        "overlap_minutes": Option(
+            (int, float), 60, help="re-read this much before the previous run's end, minutes"
+        ),
+        "open_lookback_days": Option(
+            (int, float), 30, help=f"keep re-reading {open_items} this many days, at most"
+        ),
+        "max_rate_limit_wait": MAX_RATE_LIMIT_WAIT,
+    }
+
+
+def api_key_source(
+    source: SourceConfig, default_url: str, *, root_only: bool
+) -> tuple[str, str, str]:
+    """An API-key source's checked ``url``, its host and its ``token_env``, or a
+    ``ConfigError`` naming the key that is wrong. Shared: PagerDuty and Opsgenie check these
+    alike (``root_only``: the URL may carry no path)."""
+    url = source.value("url", str).strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        raise source.error(f"{url!r}: use https:// (plain http only for a local server)", "url")
+    if (root_only and parts.path not in ("", "/")) or parts.query or parts.username:
+        raise source.error(f"{url!r}: give the API root, e.g. {default_url}", "url")
+    token_env = source.token_env
+    if not token_env:
+        raise source.error("set token_env to the variable holding the API key", "token_env")
+    if read_token(token_env) is None:
+        raise source.error(
+            f"environment variable {token_env} is not set (or empty); export it first",
+            "token_env",
+        )
+    return url, str(parts.netloc), token_env
+
+
+def span_numbers(source: SourceConfig) -> dict[str, float]:
+    """The :func:`span_options` numbers, each checked >= 0 (shared as they are)."""
+    numbers = {}
+    for key in ("overlap_minutes", "open_lookback_days", "max_rate_limit_wait"):
+        numbers[key] = source.value(key, float)
+        if numbers[key] < 0:
+            raise source.error("expected a number >= 0", key)
+    return numbers
+
+
+def page_size(source: SourceConfig, most: int) -> int:
+    """The ``page_size`` option, a whole number from 1 to ``most`` (shared by the connectors)."""
+    size = source.value("page_size", int)
+    if not 1 <= size <= most:
+        raise source.error(f"expected a whole number from 1 to {most}", "page_size")
+    return size
 
 
 __all__ = ["COMMON_OPTIONS", "URL", "Option", "Service", "SourceConfig", "parse_since"]
