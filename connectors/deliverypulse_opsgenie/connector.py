@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from deliverypulse.connector import Option
-from deliverypulse.hosted import HTTPConnector, http_client
+from deliverypulse.hosted import HTTPConnector, api_key_client
 from deliverypulse.http import RetryPolicy
 from deliverypulse.sources import SourceConfig
 from deliverypulse.streams import Runtime, Span, Stream
@@ -43,17 +43,9 @@ class OpsgenieConnector(HTTPConnector):
 
     def connect(self, source: SourceConfig, runtime: Runtime, policy: RetryPolicy) -> None:
         key = source.token()  # registered for redaction, so the header value is masked too
-        self.client = http_client(
-            self.settings.url,
-            source,
-            runtime,
-            policy,
-            token_env=self.settings.token_env,
-            max_in_flight=1,
-            headers={
-                "Accept": "application/json",
-                "Authorization": f"GenieKey {key}",
-                "User-Agent": "deliverypulse",
-            },
-        )
+        headers = {
+            "Accept": "application/json",
+            "Authorization": f"GenieKey {key}",
+        }
+        self.client = api_key_client(source, runtime, policy, self.settings, headers)
         self.api = ListAPI(self.client, self.settings)

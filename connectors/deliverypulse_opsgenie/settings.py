@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from deliverypulse.sources import (
     URL,
     Option,
-    Service,
     SourceConfig,
+    SpanSettings,
     api_key_source,
     page_size,
     span_numbers,
@@ -40,20 +40,11 @@ OPTIONS: Mapping[str, Option] = {
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(SpanSettings):
     """What one Opsgenie source reads and how, from its ``[[sources]]`` table."""
 
-    url: str
-    host: str
-    token_env: str
     api: str
     query: str
-    services: tuple[str, ...]
-    page_size: int
-    overlap_minutes: float
-    open_lookback_days: float
-    max_rate_limit_wait: float
-    catalogue: tuple[Service, ...]
 
     @property
     def path(self) -> str:

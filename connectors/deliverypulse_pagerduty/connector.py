@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from deliverypulse.connector import Option
-from deliverypulse.hosted import HTTPConnector, http_client
+from deliverypulse.hosted import HTTPConnector, api_key_client
 from deliverypulse.http import RetryPolicy
 from deliverypulse.sources import SourceConfig
 from deliverypulse.streams import Runtime, Span, Stream
@@ -46,18 +46,10 @@ class PagerDutyConnector(HTTPConnector):
 
     def connect(self, source: SourceConfig, runtime: Runtime, policy: RetryPolicy) -> None:
         token = source.token()  # registered for redaction, so the header value is masked too
-        self.client = http_client(
-            self.settings.url,
-            source,
-            runtime,
-            policy,
-            token_env=self.settings.token_env,
-            max_in_flight=1,
-            headers={
-                "Accept": ACCEPT,
-                "Content-Type": "application/json",
-                "Authorization": f"Token token={token}",
-                "User-Agent": "deliverypulse",
-            },
-        )
+        headers = {
+            "Accept": ACCEPT,
+            "Content-Type": "application/json",
+            "Authorization": f"Token token={token}",
+        }
+        self.client = api_key_client(source, runtime, policy, self.settings, headers)
         self.api = IncidentsAPI(self.client, self.settings)

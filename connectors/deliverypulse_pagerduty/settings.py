@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from deliverypulse.sources import (
     URL,
     Option,
-    Service,
     SourceConfig,
+    SpanSettings,
     api_key_source,
     page_size,
     span_numbers,
@@ -44,20 +44,11 @@ OPTIONS: Mapping[str, Option] = {
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(SpanSettings):
     """What one PagerDuty source reads and how, from its ``[[sources]]`` table."""
 
-    url: str
-    host: str
-    token_env: str
     urgencies: tuple[str, ...]
     statuses: tuple[str, ...]
-    services: tuple[str, ...]
-    page_size: int
-    overlap_minutes: float
-    open_lookback_days: float
-    max_rate_limit_wait: float
-    catalogue: tuple[Service, ...]
 
     @property
     def service_ids(self) -> tuple[str, ...]:

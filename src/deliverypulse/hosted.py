@@ -76,3 +76,23 @@ def http_client(
         transport=runtime.transport,
         **options,
     )
+
+
+def api_key_client(
+    source: SourceConfig,
+    runtime: Runtime,
+    policy: RetryPolicy,
+    settings: Any,
+    headers: dict[str, str],
+) -> HTTPClient:
+    """A one-request-at-a-time client for ``settings.url`` sending ``headers`` (the API key
+    among them) and deliverypulse's User-Agent. Shared: PagerDuty and Opsgenie connect so."""
+    return http_client(
+        settings.url,
+        source,
+        runtime,
+        policy,
+        token_env=settings.token_env,
+        max_in_flight=1,
+        headers={**headers, "User-Agent": "deliverypulse"},
+    )

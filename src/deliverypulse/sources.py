@@ -225,6 +225,22 @@ def span_options(open_items: str) -> dict[str, Option]:
     }
 
 
+@dataclass(frozen=True)
+class SpanSettings:
+    """The settings every API-key source read by creation span has (see :func:`span_options`).
+    Shared: the PagerDuty and Opsgenie settings extend it with their own filters."""
+
+    url: str
+    host: str
+    token_env: str
+    services: tuple[str, ...]
+    page_size: int
+    overlap_minutes: float
+    open_lookback_days: float
+    max_rate_limit_wait: float
+    catalogue: tuple[Service, ...]
+
+
 def api_key_source(
     source: SourceConfig, default_url: str, *, root_only: bool
 ) -> tuple[str, str, str]:
