@@ -43,8 +43,8 @@ class Fault:
 class FakeServer:
     """A threaded HTTP server on 127.0.0.1 with a request log and fault injection.
 
-    Subclasses call :meth:`_init_server` from their constructor and implement
-    :meth:`_handler` (the request handler class bound to this fake). ``fault_rate`` answers
+    Subclasses call :meth:`_init_server` from their constructor with the function that makes
+    their request handler class (bound to the fake). ``fault_rate`` answers
     that share of requests with a random fault from ``RANDOM_FAULTS`` (seeded by ``seed``);
     the kinds drawn are appended to ``injected``.
     """
@@ -52,7 +52,14 @@ class FakeServer:
     faults: list[Any]
     log: list[Any]
 
-    def _init_server(self, *, fault_rate: float = 0.0, seed: int = 0) -> None:
+    def _init_server(
+        self,
+        make_handler: Callable[[Any], type[BaseHTTPRequestHandler]],
+        *,
+        fault_rate: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self._make_handler = make_handler
         self.fault_rate = fault_rate
         self.rng = random.Random(seed)
         self.faults = []
@@ -61,9 +68,6 @@ class FakeServer:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        raise NotImplementedError
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -75,7 +79,7 @@ class FakeServer:
         self.stop()
 
     def start(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._make_handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -186,11 +186,8 @@ class FakeGitLab(FakeServer):
         self.max_in_flight = 0
         self.projects: dict[str, FakeProject] = {}
         self.groups: dict[str, list[str]] = {}
-        self._init_server()
+        self._init_server(_make_handler)
         self._request_ids = iter(range(1, 10**9))
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        return _make_handler(self)
 
     # --- data and faults -----------------------------------------------------------------
 

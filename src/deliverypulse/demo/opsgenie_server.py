@@ -202,10 +202,7 @@ class FakeOpsgenie(FakeServer):
         self.account = account or Account()
         self.key = key
         self.max_offset = max_offset
-        self._init_server(fault_rate=fault_rate, seed=seed)
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        return _make_handler(self)
+        self._init_server(_make_handler, fault_rate=fault_rate, seed=seed)
 
 
 def error_response(message: str, request_id: str) -> JSON:

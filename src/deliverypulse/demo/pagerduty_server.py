@@ -273,10 +273,7 @@ class FakePagerDuty(FakeServer):
         self.max_offset = max_offset
         self.max_limit = max_limit
         self._request_ids = itertools.count(1)
-        self._init_server(fault_rate=fault_rate, seed=seed)
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        return _make_handler(self)
+        self._init_server(_make_handler, fault_rate=fault_rate, seed=seed)
 
     def authorised(self, header: str) -> bool:
         if self.token is None:

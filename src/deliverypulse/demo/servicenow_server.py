@@ -534,10 +534,7 @@ class FakeServiceNow(FakeServer):
         self.instance = instance or Instance()
         self.user, self.password, self.token = user, password, token
         self.max_limit = max_limit
-        self._init_server(fault_rate=fault_rate, seed=seed)
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        return _make_handler(self)
+        self._init_server(_make_handler, fault_rate=fault_rate, seed=seed)
 
     def authorised(self, header: str) -> bool:
         if self.user is None and self.token is None:
