@@ -25,16 +25,16 @@ import copy
 import functools
 import gzip
 import json
-import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlencode
+
+from deliverypulse.demo.fakeserver import FakeServer, JSONHandler, split_request
 
 #: Real GitLab payloads, gzipped package data (licence: data/NOTICE).
 DATA = resources.files("deliverypulse.demo") / "data"
@@ -172,7 +172,7 @@ class LoggedRequest:
     headers: dict[str, str]
 
 
-class FakeGitLab:
+class FakeGitLab(FakeServer):
     """The server. Use as a context manager; ``url`` is its base (``http://127.0.0.1:port``)."""
 
     def __init__(
@@ -186,41 +186,8 @@ class FakeGitLab:
         self.max_in_flight = 0
         self.projects: dict[str, FakeProject] = {}
         self.groups: dict[str, list[str]] = {}
-        self.faults: list[Fault] = []
-        self.log: list[LoggedRequest] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_server(_make_handler)
         self._request_ids = iter(range(1, 10**9))
-
-    # --- lifecycle -----------------------------------------------------------------------
-
-    def __enter__(self) -> FakeGitLab:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        handler = _make_handler(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     # --- data and faults -----------------------------------------------------------------
 
@@ -240,26 +207,6 @@ class FakeGitLab:
         with self._lock:
             self.faults.append(Fault(pattern, kind, times, retry_after, reset_in))
 
-    def requests(self, pattern: str = "") -> list[LoggedRequest]:
-        with self._lock:
-            return [r for r in self.log if re.search(pattern, r.path)]
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self.log.clear()
-
-    def _take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.times > 0 and re.search(fault.pattern, path):
-                    fault.times -= 1
-                    return fault
-        return None
-
-    def _record(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self.log.append(entry)
-
     def next_request_id(self) -> str:
         with self._lock:
             return f"req-{next(self._request_ids):06d}"
@@ -276,18 +223,11 @@ class _Answer(Exception):
 
 
 def _make_handler(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive connections
+    class Handler(JSONHandler):
         wbufsize = 1 << 16  # headers and body leave in one write
 
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
-
         def do_GET(self) -> None:
-            split = urlsplit(self.path)
-            query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-            raw_path = split.path
+            raw_path, query = split_request(self.path)
             with fake._lock:
                 fake.in_flight += 1
                 fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
@@ -323,23 +263,12 @@ def _make_handler(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
             kind = fault.kind
             if kind == "drop":
                 fake._record(LoggedRequest("GET", unquote(path), query, 0, {}))
-                self.close_connection = True
-                self.connection.shutdown(2)  # the socket closes without a response
+                self.drop()
                 return True
             if kind in ("truncate", "short"):
                 body, headers = _route(fake, path, query, self._base())
-                data = json.dumps(body).encode()
-                cut = data[: max(1, len(data) // 2)]
                 fake._record(LoggedRequest("GET", unquote(path), query, 200, {}))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header(
-                    "Content-Length", str(len(cut) if kind == "truncate" else len(data))
-                )
-                self.end_headers()
-                self.wfile.write(cut)
-                self.wfile.flush()
-                self.close_connection = True
+                self.send_truncated(200, body, declare_full=kind == "short")
                 return True
             if kind == "429":
                 # GitLab's throttle answer: the budget is spent until RateLimit-Reset (epoch
@@ -362,21 +291,13 @@ def _make_handler(fake: FakeGitLab) -> type[BaseHTTPRequestHandler]:
         def _send(
             self, status: int, body: Any, headers: dict[str, str], path: str, query: dict[str, str]
         ) -> None:
-            data = json.dumps(body).encode()
             request_id = fake.next_request_id()
             fake._record(LoggedRequest("GET", unquote(path), query, status, dict(headers)))
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("X-Request-Id", request_id)
-            self.send_header("RateLimit-Limit", "2000")
+            own = [("X-Request-Id", request_id), ("RateLimit-Limit", "2000")]
             if "RateLimit-Remaining" not in headers:
-                self.send_header("RateLimit-Remaining", "1999")
-                self.send_header("RateLimit-Reset", str(int(time.time()) + 60))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
+                own.append(("RateLimit-Remaining", "1999"))
+                own.append(("RateLimit-Reset", str(int(time.time()) + 60)))
+            self.send_json(status, json.dumps(body).encode(), [*own, *headers.items()])
 
     return Handler
 

@@ -35,9 +35,11 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
+
+from deliverypulse.demo.fakeserver import FakeServer, Fault, JSONHandler, auth_scheme, split_request
 
 JSON = dict[str, Any]
 _TERM = re.compile(r"^\s*(\w+)\s*(<=|>=|<|>|=|:)\s*(\S+)\s*$")
@@ -178,14 +180,6 @@ def _matches(item: JSON, name: str, op: str, value: str) -> bool:
 
 
 @dataclass
-class Fault:
-    pattern: str
-    kind: str
-    times: int = 1
-    retry_after: str = "2"
-
-
-@dataclass
 class LoggedRequest:
     path: str
     query: dict[str, str]
@@ -193,10 +187,7 @@ class LoggedRequest:
     authorization: str  # "geniekey" or "" (never the key)
 
 
-RANDOM_FAULTS = ("500", "502", "503", "429", "drop", "truncate")
-
-
-class FakeOpsgenie:
+class FakeOpsgenie(FakeServer):
     """The server; ``url`` is its API root. ``key`` is the API key it accepts."""
 
     def __init__(
@@ -211,57 +202,7 @@ class FakeOpsgenie:
         self.account = account or Account()
         self.key = key
         self.max_offset = max_offset
-        self.fault_rate = fault_rate
-        self.rng = random.Random(seed)
-        self.faults: list[Fault] = []
-        self.log: list[LoggedRequest] = []
-        self.injected: list[str] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    def __enter__(self) -> FakeOpsgenie:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def fail(self, pattern: str, kind: str, times: int = 1, *, retry_after: str = "2") -> None:
-        with self._lock:
-            self.faults.append(Fault(pattern, kind, times, retry_after))
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self.log.clear()
-
-    def _take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.times > 0 and re.search(fault.pattern, path):
-                    fault.times -= 1
-                    return fault
-            if self.fault_rate and self.rng.random() < self.fault_rate:
-                kind = self.rng.choice(RANDOM_FAULTS)
-                self.injected.append(kind)
-                return Fault(".", kind)
-        return None
-
-    def _record(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self.log.append(entry)
+        self._init_server(_make_handler, fault_rate=fault_rate, seed=seed)
 
 
 def error_response(message: str, request_id: str) -> JSON:
@@ -270,26 +211,19 @@ def error_response(message: str, request_id: str) -> JSON:
 
 
 def _make_handler(fake: FakeOpsgenie) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
-
+    class Handler(JSONHandler):
         def do_GET(self) -> None:
-            split = urlsplit(self.path)
-            query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+            path, query = split_request(self.path)
             auth = self.headers.get("Authorization", "")
-            entry = LoggedRequest(split.path, query, 0, auth.split(" ", 1)[0].lower())
+            entry = LoggedRequest(path, query, 0, auth_scheme(auth))
             request_id = str(uuid.uuid4())
-            fault = fake._take_fault(split.path)
+            fault = fake._take_fault(path)
             if fault is not None and self._fault(fault, entry, request_id):
                 return
             if fake.key is not None and auth != f"GenieKey {fake.key}":
                 body = error_response("Could not authenticate", request_id)
                 return self._send(401, body, {}, entry, request_id)
-            status, body, headers = self._route(split.path, query, request_id)
+            status, body, headers = self._route(path, query, request_id)
             self._send(status, body, headers, entry, request_id)
 
         def _route(
@@ -335,24 +269,14 @@ def _make_handler(fake: FakeOpsgenie) -> type[BaseHTTPRequestHandler]:
             return 200, body, headers
 
         def _fault(self, fault: Fault, entry: LoggedRequest, request_id: str) -> bool:
-            if fault.kind == "drop":
-                fake._record(entry)
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return True
-            if fault.kind == "truncate":
-                status, body, headers = self._route(entry.path, entry.query, request_id)
-                data = json.dumps(body).encode()
-                cut = data[: max(1, len(data) // 2)]
+            def record(status: int) -> None:
                 entry.status = status
                 fake._record(entry)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(cut)))
-                self.end_headers()
-                self.wfile.write(cut)
-                self.wfile.flush()
-                self.close_connection = True
+
+            def route() -> tuple[int, Any]:
+                return self._route(entry.path, entry.query, request_id)[:2]
+
+            if self.transport_fault(fault.kind, record, route):
                 return True
             if fault.kind == "429":
                 headers = {
@@ -377,20 +301,11 @@ def _make_handler(fake: FakeOpsgenie) -> type[BaseHTTPRequestHandler]:
             entry: LoggedRequest,
             request_id: str,
         ) -> None:
-            data = json.dumps(body).encode()
             entry.status = status
             fake._record(entry)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("X-Request-ID", request_id)
-            self.send_header("X-Response-Time", "0.011")
-            if status != 429:
-                self.send_header("X-RateLimit-State", "OK")
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
+            ok = [] if status == 429 else [("X-RateLimit-State", "OK")]
+            own = [("X-Request-ID", request_id), ("X-Response-Time", "0.011"), *ok]
+            self.send_json(status, json.dumps(body).encode(), [*own, *headers.items()])
 
     return Handler
 

@@ -32,13 +32,14 @@ import calendar
 import itertools
 import json
 import random
-import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from deliverypulse.demo.fakeserver import FakeServer, Fault, JSONHandler, auth_scheme
 
 JSON = dict[str, Any]
 API = "https://api.pagerduty.com"
@@ -231,17 +232,6 @@ def _sort_key(name: str) -> Any:
 
 
 @dataclass
-class Fault:
-    """``times`` requests whose path matches ``pattern`` fail as ``kind``: a status code
-    (``"500"``, ``"401"``), ``"429"``, ``"drop"`` or ``"truncate"``."""
-
-    pattern: str
-    kind: str
-    times: int = 1
-    retry_after: str = "2"
-
-
-@dataclass
 class LoggedRequest:
     path: str
     query: dict[str, list[str]]
@@ -249,9 +239,6 @@ class LoggedRequest:
     authorization: str  # "token", "bearer" or "" (never the key)
     accept: str = ""
     headers: dict[str, str] = field(default_factory=dict)
-
-
-RANDOM_FAULTS = ("500", "502", "503", "429", "drop", "truncate")
 
 
 def error_body(message: str, code: int, errors: list[str] | None = None) -> JSON:
@@ -262,7 +249,7 @@ def error_body(message: str, code: int, errors: list[str] | None = None) -> JSON
     return {"error": body}
 
 
-class FakePagerDuty:
+class FakePagerDuty(FakeServer):
     """The server. Use as a context manager; ``url`` is its API root.
 
     ``token`` is the API key it accepts (None: any request). ``fault_rate`` answers that share
@@ -285,64 +272,8 @@ class FakePagerDuty:
         self.token = token
         self.max_offset = max_offset
         self.max_limit = max_limit
-        self.fault_rate = fault_rate
-        self.rng = random.Random(seed)
-        self.faults: list[Fault] = []
-        self.log: list[LoggedRequest] = []
-        self.injected: list[str] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
         self._request_ids = itertools.count(1)
-
-    def __enter__(self) -> FakePagerDuty:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        thread.start()
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def fail(self, pattern: str, kind: str, times: int = 1, *, retry_after: str = "2") -> None:
-        with self._lock:
-            self.faults.append(Fault(pattern, kind, times, retry_after))
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self.log.clear()
-
-    def _take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.times > 0 and re.search(fault.pattern, path):
-                    fault.times -= 1
-                    return fault
-            if self.fault_rate and self.rng.random() < self.fault_rate:
-                kind = self.rng.choice(RANDOM_FAULTS)
-                self.injected.append(kind)
-                return Fault(".", kind)
-        return None
-
-    def _record(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self.log.append(entry)
+        self._init_server(_make_handler, fault_rate=fault_rate, seed=seed)
 
     def authorised(self, header: str) -> bool:
         if self.token is None:
@@ -351,12 +282,8 @@ class FakePagerDuty:
 
 
 def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
+    class Handler(JSONHandler):
+        content_type = "application/json; charset=utf-8"
 
         def do_GET(self) -> None:
             split = urlsplit(self.path)
@@ -366,7 +293,7 @@ def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
                 split.path,
                 query,
                 0,
-                auth.split(" ", 1)[0].lower() if auth else "",
+                auth_scheme(auth),
                 self.headers.get("Accept", ""),
                 {k: v for k, v in self.headers.items() if k.lower() != "authorization"},
             )
@@ -407,24 +334,14 @@ def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
             }
 
         def _fault(self, fault: Fault, entry: LoggedRequest) -> bool:
-            if fault.kind == "drop":
-                fake._record(entry)
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return True
-            if fault.kind == "truncate":
-                status, body = self._route(entry.path, entry.query)
-                data = json.dumps(body).encode()
-                cut = data[: max(1, len(data) // 2)]
+            def record(status: int) -> None:
                 entry.status = status
                 fake._record(entry)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(cut)))
-                self.end_headers()
-                self.wfile.write(cut)
-                self.wfile.flush()
-                self.close_connection = True
+
+            def route() -> tuple[int, Any]:
+                return self._route(entry.path, entry.query)
+
+            if self.transport_fault(fault.kind, record, route):
                 return True
             if fault.kind == "429":
                 headers = {
@@ -441,17 +358,10 @@ def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
             return True
 
         def _send(self, status: int, body: Any, headers: dict[str, str], entry: Any) -> None:
-            data = json.dumps(body).encode()
             entry.status = status
             fake._record(entry)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-request-id", f"req-{next(fake._request_ids):08d}")
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
+            request_id = ("x-request-id", f"req-{next(fake._request_ids):08d}")
+            self.send_json(status, json.dumps(body).encode(), [request_id, *headers.items()])
 
     return Handler
 

@@ -42,9 +42,17 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
+
+from deliverypulse.demo.fakeserver import (
+    FakeServer,
+    Fault,
+    JSONHandler,
+    auth_scheme,
+    split_request,
+)
 
 JSON = dict[str, Any]
 SN_TIME = "%Y-%m-%d %H:%M:%S"
@@ -497,17 +505,6 @@ def _holds(actual: str, op: str, expected: str) -> bool:
 
 
 @dataclass
-class Fault:
-    """Answer the next ``times`` requests whose path matches ``pattern`` with ``kind``: a
-    status (``"500"``, ``"503"``, ``"401"``...), ``"429"``, ``"drop"`` or ``"truncate"``."""
-
-    pattern: str
-    kind: str
-    times: int = 1
-    retry_after: str = "2"
-
-
-@dataclass
 class LoggedRequest:
     path: str
     query: dict[str, str]
@@ -515,10 +512,7 @@ class LoggedRequest:
     authorization: str  # "basic", "bearer" or "" (never the credentials)
 
 
-RANDOM_FAULTS = ("500", "502", "503", "429", "drop", "truncate")
-
-
-class FakeServiceNow:
+class FakeServiceNow(FakeServer):
     """The server. Use as a context manager; ``url`` is its base (``http://127.0.0.1:port``).
 
     ``user``/``password`` (Basic) and ``token`` (Bearer) are the credentials it accepts (none
@@ -540,67 +534,7 @@ class FakeServiceNow:
         self.instance = instance or Instance()
         self.user, self.password, self.token = user, password, token
         self.max_limit = max_limit
-        self.fault_rate = fault_rate
-        self.rng = random.Random(seed)
-        self.faults: list[Fault] = []
-        self.log: list[LoggedRequest] = []
-        self.injected: list[str] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    def __enter__(self) -> FakeServiceNow:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        thread.start()
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def fail(self, pattern: str, kind: str, times: int = 1, *, retry_after: str = "2") -> None:
-        with self._lock:
-            self.faults.append(Fault(pattern, kind, times, retry_after))
-
-    def requests(self, pattern: str = "") -> list[LoggedRequest]:
-        with self._lock:
-            return [r for r in self.log if re.search(pattern, r.path)]
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self.log.clear()
-
-    def _take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.times > 0 and re.search(fault.pattern, path):
-                    fault.times -= 1
-                    return fault
-            if self.fault_rate and self.rng.random() < self.fault_rate:
-                kind = self.rng.choice(RANDOM_FAULTS)
-                self.injected.append(kind)
-                return Fault(".", kind)
-        return None
-
-    def _record(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self.log.append(entry)
+        self._init_server(_make_handler, fault_rate=fault_rate, seed=seed)
 
     def authorised(self, header: str) -> bool:
         if self.user is None and self.token is None:
@@ -622,26 +556,22 @@ def envelope(message: str, detail: str | None) -> JSON:
 
 
 def _make_handler(fake: FakeServiceNow) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
+    class Handler(JSONHandler):
+        content_type = "application/json;charset=UTF-8"
+        truncated_type = "application/json"
 
         def do_GET(self) -> None:
-            split = urlsplit(self.path)
-            query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+            path, query = split_request(self.path)
             auth = self.headers.get("Authorization", "")
-            kind = auth.split(" ", 1)[0].lower() if auth else ""
-            fault = fake._take_fault(split.path)
-            if fault is not None and self._fault(fault, split.path, query, kind):
+            kind = auth_scheme(auth)
+            fault = fake._take_fault(path)
+            if fault is not None and self._fault(fault, path, query, kind):
                 return
             if not fake.authorised(auth):
                 body = envelope("User Not Authenticated", "Required to provide Auth information")
-                return self._send(401, body, {}, split.path, query, kind)
-            status, body, headers = self._route(split.path, query)
-            self._send(status, body, headers, split.path, query, kind)
+                return self._send(401, body, {}, path, query, kind)
+            status, body, headers = self._route(path, query)
+            self._send(status, body, headers, path, query, kind)
 
         def _base(self) -> str:
             return f"http://{self.headers.get('Host')}"
@@ -668,23 +598,13 @@ def _make_handler(fake: FakeServiceNow) -> type[BaseHTTPRequestHandler]:
             return 200, {"result": result}, _paging(base + path, query, offset, limit, len(rows))
 
         def _fault(self, fault: Fault, path: str, query: dict[str, str], kind: str) -> bool:
-            if fault.kind == "drop":
-                fake._record(LoggedRequest(path, query, 0, kind))
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return True
-            if fault.kind == "truncate":
-                status, body, headers = self._route(path, query)
-                data = json.dumps(body).encode()
-                cut = data[: max(1, len(data) // 2)]
+            def record(status: int) -> None:
                 fake._record(LoggedRequest(path, query, status, kind))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(cut)))
-                self.end_headers()
-                self.wfile.write(cut)
-                self.wfile.flush()
-                self.close_connection = True
+
+            def route() -> tuple[int, Any]:
+                return self._route(path, query)[:2]
+
+            if self.transport_fault(fault.kind, record, route):
                 return True
             if fault.kind == "429":
                 headers = {
@@ -713,15 +633,8 @@ def _make_handler(fake: FakeServiceNow) -> type[BaseHTTPRequestHandler]:
             query: dict[str, str],
             kind: str,
         ) -> None:
-            data = json.dumps(body).encode()
             fake._record(LoggedRequest(path, query, status, kind))
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(status, json.dumps(body).encode(), headers.items())
 
     return Handler
 
