@@ -21,8 +21,6 @@ request (the connector's ``approval_requested_at``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -34,10 +32,9 @@ from deliverypulse.analysis.model import (
     CHANGE_BOARD_COLUMNS,
     WHAT_IF_COLUMNS,
     WHAT_IF_DETAIL_COLUMNS,
-    Estimate,
     Finding,
 )
-from deliverypulse.analysis.whatif import _difference, _saving, change_waits, plain
+from deliverypulse.analysis.whatif import change_waits, comparison_row, plain
 from deliverypulse.dora.prepared import Prepared
 
 #: The change types, in the table's order; ``none``: no change request covered the deployment.
@@ -230,23 +227,8 @@ def _finding(typed: pd.DataFrame, unit: str, min_deployments: int, min_per_group
                 "were emergency changes: hotfixes, which mend a failure rather than ship a "
                 "release, so they are not like releases under the board."
             )
-    estimates: list[Estimate] = [within, crude]
-    main = estimates[0]
-    return Finding(
-        question=QUESTION,
-        groups=groups,
-        effect=main.effect,
-        estimate=main.estimate,
-        ci_low=main.ci_low,
-        ci_high=main.ci_high,
-        test=main.test,
-        p_value=main.p_value,
-        statement=statement,
-        name="change_board",
-        estimates=tuple(estimates),
-        enough_data=enough,
-        plain=plain,
-        scope=main.scope,
+    return Finding.led_by(
+        "change_board", QUESTION, groups, [within, crude], statement, enough, plain
     )
 
 
@@ -277,35 +259,17 @@ def _what_if(typed: pd.DataFrame, lead: pd.DataFrame, unit: str) -> pd.DataFrame
         mine = typed.loc[(typed["stratum"].astype(str) == group).to_numpy(dtype=bool)]
         flag = mine["cab"].to_numpy(dtype=bool)
         cab, other = mine.loc[flag], mine.loc[~flag]
-        waits = cab.drop_duplicates("change_request")["change_approval_wait_h"]
-        waits = waits.to_numpy(dtype=float)
-        waits = waits[np.isfinite(waits)]
         own = lead.loc[(lead["stratum"].astype(str) == group).to_numpy(dtype=bool)]
-        saved, low, high, actual, without = _saving(
-            own["lead_h"].to_numpy(dtype=float), own["cab_wait_h"].to_numpy(dtype=float)
+        row = comparison_row(
+            group,
+            cab,
+            other,
+            cab.drop_duplicates("change_request")["change_approval_wait_h"],
+            own["lead_h"],
+            own["cab_wait_h"],
+            "no other deployments to compare with" if other.empty else "",
         )
-        counts = ((int(cab["failed"].sum()), len(cab)), (int(other["failed"].sum()), len(other)))
-        difference, diff_low, diff_high = _difference(*counts)
-        row: dict[str, Any] = {
-            "group": group,
-            "gated_deployments": len(cab),
-            "approval_wait_median_h": float(np.median(waits)) if waits.size else None,
-            "approval_wait_total_h": float(waits.sum()) if waits.size else None,
-            "lead_time_saved_median_h": saved,
-            "lead_time_saved_low_h": low,
-            "lead_time_saved_high_h": high,
-            "failure_difference": difference,
-            "failure_difference_low": diff_low,
-            "failure_difference_high": diff_high,
-            "failure_note": "no other deployments to compare with" if other.empty else "",
-            "gated_failures": counts[0][0],
-            "ungated_deployments": len(other),
-            "ungated_failures": counts[1][0],
-            "changes": len(own),
-            "median_lead_time_h": actual,
-            "median_lead_time_without_waits_h": without,
-            "control": CONTROL,
-        }
+        row["control"] = CONTROL
         row["plain"] = plain(row, unit, control=CONTROL, labels=LABELS)
         records.append(row)
     if not records:

@@ -38,35 +38,6 @@ GATE_QUESTION = "Do gated deployments fail more often?"
 BATCH_QUESTION = "Do bigger batches fail more often?"
 
 
-def _with_main(
-    name: str,
-    question: str,
-    groups: pd.DataFrame,
-    estimates: Sequence[Estimate],
-    statement: str,
-    enough: bool,
-    plain: str = "",
-) -> Finding:
-    """A finding whose effect, interval, test, p-value and scope are all ``estimates[0]``'s."""
-    main = estimates[0]
-    return Finding(
-        question=question,
-        groups=groups,
-        effect=main.effect,
-        estimate=main.estimate,
-        ci_low=main.ci_low,
-        ci_high=main.ci_high,
-        test=main.test,
-        p_value=main.p_value,
-        statement=statement,
-        name=name,
-        estimates=tuple(estimates),
-        enough_data=enough,
-        plain=plain or statement,
-        scope=main.scope,
-    )
-
-
 def _rate(groups: pd.DataFrame, row: int) -> float | None:
     value = groups["change_failure_rate"].iloc[row]
     return None if pd.isna(value) else float(value)
@@ -234,7 +205,9 @@ def _gate_findings(
     # ``groups`` stays every deployment with a known gate (the report's table adds up to the
     # headline's counts); what the within estimate compares is in ``strata`` and the sentence.
     first = replace(
-        _with_main("gates", GATE_QUESTION, all_groups, [within, crude], statement, enough, plain),
+        Finding.led_by(
+            "gates", GATE_QUESTION, all_groups, [within, crude], statement, enough, plain
+        ),
         strata=_gate_strata(known),
     )
     crude_label = ACROSS.format(unit=unit)
@@ -257,7 +230,7 @@ def _gate_findings(
         f"this puts {unit}s that fail often next to {unit}s that rarely do, so it is not the "
         "comparison to act on."
     )
-    second = _with_main(
+    second = Finding.led_by(
         "gates_crude",
         f"{GATE_QUESTION[:-1]}, {crude_label}?",
         all_groups,
@@ -344,7 +317,7 @@ def _batch_findings(
                 f"deployments {_batch_words(crude)}, but within {unit}s {_batch_words(by_repo)}. "
                 f"The within-{unit} comparison is the one to trust."
             )
-    finding = _with_main(
+    finding = Finding.led_by(
         "batch_size", BATCH_QUESTION, groups, [by_repo, crude], statement, enough, plain
     )
     crude_label = ACROSS.format(unit=unit)
@@ -355,7 +328,7 @@ def _batch_findings(
         "bigger batches failed less often",
         "no link between batch size and failure is shown",
     )
-    crude_finding = _with_main(
+    crude_finding = Finding.led_by(
         "batch_size_crude",
         f"{BATCH_QUESTION[:-1]}, {crude_label}?",
         groups,
@@ -417,7 +390,7 @@ def _lead_findings(
         else:
             statement = f"Too few deployments with the data needed to compare {subject.lower()}."
             plain = f"Not enough data to compare {subject.lower()}."
-        return _with_main(name, question, groups, [estimate], statement, enough, plain)
+        return Finding.led_by(name, question, groups, [estimate], statement, enough, plain)
 
     def medians(first: st.FloatArray, second: st.FloatArray, names: tuple[str, str]) -> str:
         first, second = first[np.isfinite(first)], second[np.isfinite(second)]
@@ -504,7 +477,7 @@ def _wait_finding(groups: pd.DataFrame, estimate: Estimate, enough: bool) -> Fin
             f"The {waited} gated deployments that record their approval waited a median "
             f"{words.hours(estimate.estimate)} for it."
         )
-    return _with_main(
+    return Finding.led_by(
         "approval_wait",
         "How long do gated deployments wait for approval?",
         groups,

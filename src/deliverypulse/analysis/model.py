@@ -7,6 +7,7 @@ numbers; ``to_dict`` gives the JSON-safe form used by ``--format json`` and the 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +152,37 @@ class Finding:
     #: Per repo (or team), the counts behind a within comparison (``STRATA_COLUMNS``; the gate
     #: finding); empty where it does not apply.
     strata: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(STRATA_COLUMNS)))
+
+    @classmethod
+    def led_by(
+        cls,
+        name: str,
+        question: str,
+        groups: pd.DataFrame,
+        estimates: Sequence[Estimate],
+        statement: str,
+        enough: bool,
+        plain: str = "",
+    ) -> Finding:
+        """A finding whose effect, interval, test, p-value and scope are all ``estimates[0]``'s
+        (so a sentence never mixes methods)."""
+        main = estimates[0]
+        return cls(
+            question=question,
+            groups=groups,
+            effect=main.effect,
+            estimate=main.estimate,
+            ci_low=main.ci_low,
+            ci_high=main.ci_high,
+            test=main.test,
+            p_value=main.p_value,
+            statement=statement,
+            name=name,
+            estimates=tuple(estimates),
+            enough_data=enough,
+            plain=plain or statement,
+            scope=main.scope,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -159,6 +159,49 @@ def plain(
     )
 
 
+def comparison_row(
+    group: str,
+    controlled: pd.DataFrame,
+    others: pd.DataFrame,
+    waits: pd.Series,
+    lead_h: pd.Series,
+    wait_h: pd.Series,
+    note: str,
+) -> dict[str, Any]:
+    """One what-if row (``WHAT_IF_COLUMNS`` and details but ``plain``): deployments that went
+    through a control (a gate, CAB approval) against the others of the same stratum, and the
+    lead time saved if the control's waits went. Shared by the gate and the change board."""
+    waiting = waits.to_numpy(dtype=float)
+    waiting = waiting[np.isfinite(waiting)]
+    saved, low, high, actual, without = _saving(
+        lead_h.to_numpy(dtype=float), wait_h.to_numpy(dtype=float)
+    )
+    counts = (
+        (int(controlled["failed"].sum()), len(controlled)),
+        (int(others["failed"].sum()), len(others)),
+    )
+    difference, diff_low, diff_high = _difference(*counts)
+    return {
+        "group": group,
+        "gated_deployments": len(controlled),
+        "approval_wait_median_h": float(np.median(waiting)) if waiting.size else None,
+        "approval_wait_total_h": float(waiting.sum()) if waiting.size else None,
+        "lead_time_saved_median_h": saved,
+        "lead_time_saved_low_h": low,
+        "lead_time_saved_high_h": high,
+        "failure_difference": difference,
+        "failure_difference_low": diff_low,
+        "failure_difference_high": diff_high,
+        "failure_note": note,
+        "gated_failures": counts[0][0],
+        "ungated_deployments": len(others),
+        "ungated_failures": counts[1][0],
+        "changes": len(lead_h),
+        "median_lead_time_h": actual,
+        "median_lead_time_without_waits_h": without,
+    }
+
+
 def what_if(table: pd.DataFrame, prepared: Prepared, strata: str, unit: str) -> pd.DataFrame:
     """One row per stratum with gated deployments (``WHAT_IF_COLUMNS`` then
     ``WHAT_IF_DETAIL_COLUMNS``), in order of the stratum's name. ``table``: the analysis's
@@ -174,40 +217,20 @@ def what_if(table: pd.DataFrame, prepared: Prepared, strata: str, unit: str) -> 
         mine = known.loc[(known["stratum"].astype(str) == group).to_numpy(dtype=bool)]
         flag = mine["gated"].to_numpy(dtype=bool)
         gated, ungated = mine.loc[flag], mine.loc[~flag]
-        waits = gated["approval_wait_h"].to_numpy(dtype=float)
-        waits = waits[np.isfinite(waits)]
         own = changes.loc[(changes["stratum"].astype(str) == group).to_numpy(dtype=bool)]
-        saved, low, high, actual, without = _saving(
-            own["lead_h"].to_numpy(dtype=float), own["wait_h"].to_numpy(dtype=float)
+        row = comparison_row(
+            group,
+            gated,
+            ungated,
+            gated["approval_wait_h"],
+            own["lead_h"],
+            own["wait_h"],
+            NO_UNGATED if ungated.empty else "",
         )
-        counts = (
-            (int(gated["failed"].sum()), len(gated)),
-            (int(ungated["failed"].sum()), len(ungated)),
-        )
-        difference, diff_low, diff_high = _difference(*counts)
-        row: dict[str, Any] = {
-            "group": group,
-            "gated_deployments": len(gated),
-            "approval_wait_median_h": float(np.median(waits)) if waits.size else None,
-            "approval_wait_total_h": float(waits.sum()) if waits.size else None,
-            "lead_time_saved_median_h": saved,
-            "lead_time_saved_low_h": low,
-            "lead_time_saved_high_h": high,
-            "failure_difference": difference,
-            "failure_difference_low": diff_low,
-            "failure_difference_high": diff_high,
-            "failure_note": NO_UNGATED if ungated.empty else "",
-            "gated_failures": counts[0][0],
-            "ungated_deployments": len(ungated),
-            "ungated_failures": counts[1][0],
-            "changes": len(own),
-            "median_lead_time_h": actual,
-            "median_lead_time_without_waits_h": without,
-        }
         row["plain"] = plain(row, unit)
         records.append(row)
     columns = [*WHAT_IF_COLUMNS, *WHAT_IF_DETAIL_COLUMNS]
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-__all__ = ["NO_UNGATED", "change_waits", "plain", "what_if"]
+__all__ = ["NO_UNGATED", "change_waits", "comparison_row", "plain", "what_if"]
