@@ -36,7 +36,6 @@ from deliverypulse.streams import (
     held_back,
     iso,
     latest,
-    parse_time,
     shift,
 )
 from deliverypulse_opsgenie.api import JSONObject, Opsgenie
@@ -45,15 +44,10 @@ from deliverypulse_opsgenie.api import JSONObject, Opsgenie
 def read_incidents(og: Opsgenie, run: StreamRun) -> Iterator[Page]:
     """Items created in the span the cursor leaves to read, a page at a time."""
     api, settings = og.api, og.settings
-    cursor: Span = run.cursor
-    if cursor.filters != settings.filters:
-        cursor = Span()  # another query selects other items: read them all again
     now = run.runtime.clock()
     overlap = timedelta(minutes=settings.overlap_minutes)
     lookback = timedelta(days=settings.open_lookback_days)
-    start = parse_time(cursor.start) - overlap if cursor.start else run.since
-    if run.since and start is not None and start < run.since:
-        start = run.since
+    cursor, start = run.cursor.resume(settings.filters, run.since, overlap)
     lookup = repos_by_item(settings.catalogue)
     known = settings.keep_services | frozenset(lookup)
     oldest_open: str | None = None

@@ -32,18 +32,13 @@ from deliverypulse_pagerduty.api import JSONObject, PagerDuty, windows
 def read_incidents(pd: PagerDuty, run: StreamRun) -> Iterator[Page]:
     """Incidents created in the span the cursor leaves to read, a page at a time."""
     api, settings = pd.api, pd.settings
-    cursor: Span = run.cursor
-    if cursor.filters != settings.filters:
-        cursor = Span()  # other filters select other incidents: read them all again
     now = run.runtime.clock()
     overlap = timedelta(minutes=settings.overlap_minutes)
     lookback = timedelta(days=settings.open_lookback_days)
-    start = parse_time(cursor.start) - overlap if cursor.start else run.since
-    if start is None:
+    cursor, start = run.cursor.resume(settings.filters, run.since, overlap)
+    if start is None:  # a first run without since: start at the oldest incident there is
         oldest = api.oldest(run.repo)
         start = parse_time(oldest) if oldest else now
-    if run.since and start < run.since:
-        start = run.since
     lookup = repos_by_item(settings.catalogue)
     keep = settings.keep_services
     oldest_open: str | None = None

@@ -626,6 +626,18 @@ class Span:
         values = {k: v for k, v in self.__dict__.items() if v}
         return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
+    def resume(
+        self, filters: str | None, since: datetime | None, overlap: timedelta
+    ) -> tuple[Span, datetime | None]:
+        """The cursor to read with (an empty one when the filters changed: other filters
+        select other items) and where to start: the saved start less the overlap, never before
+        the source's ``since``; None when neither says (the connector decides)."""
+        cursor = self if self.filters == filters else Span()
+        start = parse_time(cursor.start) - overlap if cursor.start else since
+        if since is not None and start is not None and start < since:
+            start = since
+        return cursor, start
+
     def unchanged(self, created_at: Any, updated_at: Any, overlap: timedelta) -> bool:
         """Whether the last complete walk stored this item as it is now."""
         created, updated = maybe_time(created_at), maybe_time(updated_at)
