@@ -169,6 +169,32 @@ def bot_flags(pattern: str, author: pd.Series, flagged: pd.Series | None = None)
     return found.astype("boolean")
 
 
+#: What a connector records in ``deployments.started_by``: the provider says a pipeline, a
+#: workflow or an app started the deployment, or a person created it by hand.
+AUTOMATION, PERSON = "automation", "person"
+
+
+def automated_flags(
+    started_by: pd.Series, creator: pd.Series | None = None, bots: str = BOT_PATTERN
+) -> pd.Series:
+    """Per deployment: started by automation (``True``), by a person (``False``) or unknown
+    (``NA``, ``boolean``).
+
+    Automation when the provider says so (``started_by == "automation"``: a GitHub Actions
+    workflow or app, a GitLab pipeline job) or when the creator is a bot under ``bots`` (a
+    machine user such as ``deploy-bot`` is a person to the provider but automation here); a
+    person when the provider says a person created it; unknown otherwise (plain git tags).
+    """
+    index = started_by.index
+    said = started_by.astype("string").str.strip().str.lower()
+    result = pd.Series(pd.NA, index=index, dtype="boolean")
+    result[said == PERSON] = False
+    result[said == AUTOMATION] = True
+    if creator is not None:
+        result[bot_flags(bots, creator).fillna(False).to_numpy(dtype=bool)] = True
+    return result
+
+
 #: Fact columns a connector may add to ``changes`` rows for :func:`classify_changes`; they are
 #: used to classify and then dropped (they are not stored).
 FACT_COLUMNS = ("body", "author_is_bot")
@@ -247,13 +273,16 @@ def _is_list(value: Any) -> bool:
 
 
 __all__ = [
+    "AUTOMATION",
     "BOT_PATTERN",
     "FACT_COLUMNS",
     "HOTFIX_PATTERN",
+    "PERSON",
     "PRODUCTION_PATTERN",
     "RELEASE_LINE",
     "RELEASE_VERSION",
     "REVERT_TITLE",
+    "automated_flags",
     "bot_flags",
     "classify_changes",
     "compile_pattern",

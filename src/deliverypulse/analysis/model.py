@@ -55,6 +55,53 @@ DEPLOYMENT_COLUMNS = (
     "stratum",  # what the within comparisons compare like with like in (the repo, or a team)
 )
 
+#: The controls each production deployment went through (further columns of
+#: ``Analysis.deployments``, issue 16). Nullable booleans: NA where the data cannot tell.
+CONTROL_DEPLOYMENT_COLUMNS = (
+    "reviewed_share",  # share of its counted changes reviewed by someone else before merge
+    "fully_reviewed",  # every counted change reviewed (NA for a batch of no changes)
+    "tests_passed",  # CI on the deployed commit finished green before it started (NA: no CI data)
+    "tests_failed_ignored",  # it deployed over a red run
+    "automated",  # started by automation (workflow, pipeline, bot), not by a person
+    "change_type",  # normal, standard, emergency, or none (no change request)
+    "cab_approved",  # a normal change request (the change board) covered it
+)
+
+#: The controls compared in ``Analysis.controls``, in this order.
+CONTROLS = ("cab_approved", "gated", "fully_reviewed", "tests_passed", "automated")
+
+#: Columns of ``Analysis.controls``: one row per control in ``CONTROLS``.
+CONTROLS_COLUMNS = (
+    "control",  # a name in CONTROLS
+    "label",  # how a board reads it: "Peer review of every change"
+    "with_deployments",
+    "with_failures",
+    "with_rate",
+    "with_rate_low",
+    "with_rate_high",
+    "without_deployments",
+    "without_failures",
+    "without_rate",
+    "without_rate_low",
+    "without_rate_high",
+    "unknown_deployments",  # the data cannot tell whether the control applied
+    "strata_both_ways",  # repos (strata) with deployments both with and without it
+    "within_odds_ratio",  # within repo, failures with vs without (Mantel-Haenszel or exact)
+    "within_low",
+    "within_high",
+    "within_p",
+    "within_test",
+    "adjusted_odds_ratio",  # the model with every control together, stratified by repo
+    "adjusted_low",
+    "adjusted_high",
+    "adjusted_p",
+    "adjusted_test",
+    "median_lead_time_with_h",
+    "median_lead_time_without_h",
+    "verdict",  # "fewer failures", "more failures", "no clear difference", "cannot tell"
+    "plain",  # the row in plain words, with counts a person can check
+)
+
 
 #: Columns of ``Analysis.what_if``: one row per repo (or team) with gated deployments.
 WHAT_IF_COLUMNS = (
@@ -246,6 +293,14 @@ class Analysis:
     #: ``what_if``'s columns plus ``control`` ("CAB approval"), per repo with CAB-approved
     #: deployments: what dropping CAB approval would save per change.
     change_board_what_if: pd.DataFrame = field(default_factory=empty_what_if)
+    #: One row per control (``CONTROLS_COLUMNS``): which controls go with fewer failures and
+    #: which only with longer waits, within repo and in one model of all of them (issue 16).
+    controls: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(CONTROLS_COLUMNS))
+    )
+    #: The controls in plain words, most trustworthy first (the report's "What catches
+    #: problems"); the first sentence is the one a board reads.
+    controls_verdict: tuple[str, ...] = ()
 
     @property
     def headline(self) -> str:
@@ -281,6 +336,10 @@ class Analysis:
                 if self.change_board_finding is None
                 else self.change_board_finding.to_dict(),
                 "what_if": frame_records(self.change_board_what_if),
+            },
+            "controls": {
+                "table": frame_records(self.controls),
+                "verdict": list(self.controls_verdict),
             },
             "deployments": frame_records(self.deployments),
         }
@@ -318,6 +377,9 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 __all__ = [
     "ACROSS",
     "CHANGE_BOARD_COLUMNS",
+    "CONTROLS",
+    "CONTROLS_COLUMNS",
+    "CONTROL_DEPLOYMENT_COLUMNS",
     "DEPLOYMENT_COLUMNS",
     "GROUP_COLUMNS",
     "STRATA_COLUMNS",

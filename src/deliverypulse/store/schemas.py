@@ -82,6 +82,7 @@ DEPLOYMENTS = TableSpec(
             ("is_rollback", BOOL),
             ("url", STR),
             ("creator", STR),
+            ("started_by", STR),  # "automation" | "person" | null: what the provider says
             ("updated_at", TS),
         ],
     ),
