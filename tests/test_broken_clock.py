@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 import deliverypulse as dp
@@ -144,3 +146,18 @@ def test_a_bad_time_in_the_walked_field_is_named_too(
     done = _collect(tmp_path, runs)
     [line] = [line for line in done.lines() if "FAILED" in line]
     assert "'soon'" in line and "created_at" in line and "row 0" in line
+
+
+@pytest.mark.parametrize("number", [1_777_550_400, 1_777_550_400.5, 1_777_550_400_000])
+def test_a_bare_number_is_not_guessed_as_an_epoch(number: float) -> None:
+    """Seconds or milliseconds? A number in a timestamp column is refused by name, not guessed
+    (pandas 4 would read it as an epoch in whatever unit it defaults to)."""
+    frame = pd.DataFrame(
+        {"deployment_id": ["1"], "created_at": [number], "status": ["success"], "repo": ["a/b"]}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no pandas deprecation warning on the way
+        with pytest.raises(dp.DataError) as caught:
+            dp.Dataset.from_frames(deployments=frame)
+    message = str(caught.value)
+    assert "'deployments'" in message and "'created_at'" in message and "row 0" in message

@@ -189,10 +189,15 @@ def _to_timestamp(spec: TableSpec, name: str, column: pd.Series, present: Any) -
     if pd.api.types.is_datetime64_dtype(column.dtype):
         localized: pd.Series = column.dt.tz_localize("UTC").dt.as_unit("us")
         return localized
+    values = column.where(present, None)
+    # A bare number is not a timestamp here (epoch seconds or milliseconds? the schema cannot
+    # tell): as text it fails ISO 8601 and is reported, as pandas 4 would otherwise guess.
+    numeric = values.map(
+        lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool)
+    )
+    values = values.where(~numeric.astype(bool), values.astype(str))
     try:
-        parsed = pd.to_datetime(
-            column.where(present, None), utc=True, errors="coerce", format="ISO8601"
-        )
+        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     except (TypeError, ValueError):
         parsed = pd.Series(
             [_one_timestamp(v) for v in column], index=column.index, dtype="datetime64[us, UTC]"
