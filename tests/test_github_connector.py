@@ -93,6 +93,9 @@ def test_deployment_rows_carry_statuses_and_approval_gates(
     assert pd.isna(staging["approval_requested_at"]) and list(staging["approvers"]) == []
     failed = deployments.loc["5007"]
     assert failed["status"] == "failure" and failed["finished_at"] == pd.Timestamp(ts(21.3))
+    # deploy-bot is a User, but every status's log is an Actions run: a workflow deployed.
+    assert (deployments["creator"] == "deploy-bot").all()
+    assert (deployments["started_by"] == "automation").all()
 
 
 def test_first_run_costs_pages_not_objects(world: FakeGitHub, tmp_path: Path) -> None:

@@ -77,6 +77,8 @@ def test_deployments_carry_approvals_gates_and_status(server: FakeGitLab, tmp_pa
     assert blocked["status"] == "blocked"
     assert pd.isna(blocked["approved_at"]) and pd.isna(blocked["finished_at"])
     assert deployments.loc["910", "status"] == "failure"
+    # Every synthetic deployment is a pipeline job's (it has a deployable).
+    assert (deployments["started_by"] == "automation").all()
 
 
 def test_deployment_merge_requests_are_gitlabs_answer(server: FakeGitLab, tmp_path: Path) -> None:

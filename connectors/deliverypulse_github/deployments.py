@@ -6,11 +6,18 @@ approval is requested and moves on (``queued``/``in_progress``) when it is appro
 approvers are the run's deployment reviews. The environments' protection rules come from one
 REST request per repo (conditional, so usually a free 304).
 
+``started_by`` is GitHub's word on what started a deployment: a workflow when a status's log
+URL is a GitHub Actions run (Actions creates a job's deployment as the user who triggered the
+workflow, so the creator alone would say "person"), an app when the creator is a ``Bot``
+(``github-actions``, any GitHub App), a person when it is a ``User``; null for releases and
+tags, which do not say. The core adds the ``bots`` pattern (``rules.automated_flags``).
+
 - https://docs.github.com/en/rest/deployments/deployments
 - https://docs.github.com/en/rest/deployments/statuses (states, incl. ``waiting``)
 - https://docs.github.com/en/rest/deployments/environments (protection_rules)
 - https://docs.github.com/en/rest/actions/workflow-runs#get-the-review-history-for-a-workflow-run
 - https://docs.github.com/en/graphql/reference/objects#deployment
+- https://docs.github.com/en/graphql/reference/interfaces#actor (``Bot``, ``User``)
 - https://docs.github.com/en/graphql/reference/objects#release
 """
 
@@ -26,7 +33,7 @@ from typing import Any
 from deliverypulse.connector import Page
 from deliverypulse.errors import NotFoundError
 from deliverypulse.http import HTTPClient
-from deliverypulse.rules import is_production
+from deliverypulse.rules import AUTOMATION, PERSON, is_production
 from deliverypulse.streams import NewestFirst, RawPage, StreamRun, WalkCursor, parse_time
 from deliverypulse_github import queries
 from deliverypulse_github.api import (
@@ -65,6 +72,9 @@ FINISHED = {"SUCCESS", "FAILURE", "ERROR"}
 #: States after ``waiting`` that mean the gate was passed.
 PASSED_GATE = {"QUEUED", "IN_PROGRESS", "PENDING", "SUCCESS"}
 _RUN_URL = re.compile(r"^(https?://.+?/actions/runs/(\d+))")
+#: The kind of account that created a deployment (GraphQL ``Actor.__typename``) ->
+#: ``started_by``. Other actors (an ``Organization``, a ``Mannequin``) say nothing: null.
+CREATOR_STARTED_BY = {"Bot": AUTOMATION, "User": PERSON}
 #: GitHub's own rollback marker: a deployment whose description or task says so.
 _ROLLBACK = re.compile(r"(?i)\broll[- ]?back\b")
 _PATH = ("repository", "deployments")
@@ -204,6 +214,19 @@ def _run_url(deployment: Mapping[str, Any]) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+def started_by(deployment: Mapping[str, Any]) -> str | None:
+    """``"automation"`` when a workflow run or an app started the deployment, ``"person"`` when
+    a user created it, else None.
+
+    The run comes first: a deployment an Actions job makes is created as the user who
+    triggered the workflow (or whose token it uses), yet it was the workflow that started it.
+    """
+    if _run_url(deployment):
+        return AUTOMATION
+    creator = deployment.get("creator") or {}
+    return CREATOR_STARTED_BY.get(str(creator.get("__typename") or ""))
 
 
 def _was_gated(deployment: Mapping[str, Any]) -> bool:
@@ -351,6 +374,7 @@ def deployment_record(
         "is_rollback": True if _ROLLBACK.search(marker) else None,
         "url": log_url,
         "creator": login(deployment.get("creator")),
+        "started_by": started_by(deployment),
         "updated_at": deployment.get("updatedAt"),
     }
 
@@ -375,6 +399,8 @@ def _read_releases(github: GitHub, run: StreamRun) -> Iterator[Page]:
                 "is_rollback": None,
                 "url": r.get("url"),
                 "creator": login(r.get("author")),
+                # A release names who published it, not what deployed it: unknown.
+                "started_by": None,
             }
             for r in step.items
             if not r.get("isDraft") and r.get("publishedAt")

@@ -110,6 +110,8 @@ ENVIRONMENTS_FIELD = """    environments(first: 50) {
     }
 """
 
+#: A deployment with its statuses; the creator's ``__typename`` (``Bot`` or ``User``) and the
+#: statuses' log URLs (an Actions run) say what started it.
 DEPLOYMENT_FIELDS = """\
         id
         databaseId
@@ -122,7 +124,7 @@ DEPLOYMENT_FIELDS = """\
         state
         commitOid
         ref { name }
-        creator { login }
+        creator { __typename login }
         statuses(first: 20) {
           totalCount
           nodes { state createdAt environment logUrl }

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from deliverypulse.connector import Page
+from deliverypulse.rules import AUTOMATION
 from deliverypulse.streams import NewestFirst, Step, StreamRun, WalkCursor, seconds_between
 from deliverypulse_github.api import GitHub, rest_fetch, resumed
 
@@ -114,5 +115,6 @@ def _deployment_from_run(run: Mapping[str, Any], workflow: str) -> dict[str, Any
         "is_rollback": None,  # GitHub marks no run as a rollback; the core decides from order
         "url": run.get("html_url"),
         "creator": (run.get("actor") or {}).get("login"),
+        "started_by": AUTOMATION,  # a workflow run, whoever triggered it
         "updated_at": run.get("updated_at"),
     }

@@ -19,8 +19,14 @@ The ids of the pipelines behind this run's production deployments are shared wit
 ``is_rollback`` stays null: GitLab's deployments carry no rollback marker (its "rollback"
 re-runs an older deployment job), so the metrics decide from the deployment sequence.
 
+``started_by`` is GitLab's word on what started a deployment: a pipeline job when it has a
+``deployable`` (a job with ``environment:``, manual or not), a person when it was created
+through the Deployments API without a job (``deployable`` null) by a ``user``; null otherwise.
+The core adds the ``bots`` pattern on the creator (``rules.automated_flags``).
+
 - https://docs.gitlab.com/api/deployments/#list-project-deployments
 - https://docs.gitlab.com/api/deployments/#list-of-merge-requests-associated-with-a-deployment
+- https://docs.gitlab.com/api/deployments/#create-a-deployment (no job: ``deployable`` null)
 - https://docs.gitlab.com/ci/environments/deployment_approvals/
 - https://docs.gitlab.com/api/environments/#list-environments
 - https://docs.gitlab.com/api/protected_environments/
@@ -33,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deliverypulse.connector import Page
-from deliverypulse.rules import is_production
+from deliverypulse.rules import AUTOMATION, PERSON, is_production
 from deliverypulse.streams import StreamRun, UpdatedAfter, Watermark
 from deliverypulse_gitlab.api import JSONObject, project_path, username
 from deliverypulse_gitlab.settings import Reading, Settings
@@ -216,8 +222,19 @@ def _record(
         "is_rollback": None,
         "url": deployable.get("web_url") or _environment_url(connector, repo, environment),
         "creator": username(deployment.get("user")),
+        "started_by": started_by(deployment),
         "updated_at": deployment.get("updated_at"),
     }
+
+
+def started_by(deployment: Mapping[str, Any]) -> str | None:
+    """``"automation"`` for a pipeline job's deployment, ``"person"`` for one a user created
+    through the API without a job, else None (neither says)."""
+    if deployment.get("deployable"):
+        return AUTOMATION
+    if "deployable" in deployment and username(deployment.get("user")):
+        return PERSON
+    return None
 
 
 def _environment_url(connector: Reading, repo: str, environment: Mapping[str, Any]) -> str | None:

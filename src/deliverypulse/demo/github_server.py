@@ -82,7 +82,17 @@ def sha_of(*parts: Any) -> str:
 
 @dataclass
 class Repo:
-    """One repository's objects, in a neutral model the REST and GraphQL views both render."""
+    """One repository's objects, in a neutral model the REST and GraphQL views both render.
+
+    A deployment is a dict with ``id``, ``environment``, ``sha``, ``ref``, ``createdAt``,
+    ``updatedAt``, ``description``, ``creator`` (a login) and ``statuses`` (each ``state``,
+    ``createdAt`` and, optionally, ``logUrl``: a GitHub Actions job URL
+    ``https://github.com/o/r/actions/runs/<id>/job/<id>`` when a workflow made it, any other URL
+    or none when a deploy tool did). Optional: ``creator_type`` (the creator's ``Actor`` type;
+    default ``Bot`` for a login ending in ``[bot]``, ``User`` for any other, as on GitHub, where
+    a machine user such as ``deploy-bot`` is a ``User``) and ``app`` (the slug of the GitHub
+    App that created it, REST ``performed_via_github_app``; default the bot's own for a ``Bot``).
+    """
 
     owner: str
     name: str
@@ -372,6 +382,29 @@ def _user(login: str) -> dict[str, Any]:
     return {"__typename": kind, "login": login}
 
 
+def creator_kind(d: dict[str, Any]) -> str:
+    """The ``Actor`` type of a deployment model's creator: its ``creator_type`` when it says,
+    else ``Bot`` for a login ending in ``[bot]`` and ``User`` for any other."""
+    explicit = d.get("creator_type")
+    return str(explicit or ("Bot" if str(d["creator"]).endswith("[bot]") else "User"))
+
+
+def creator_app(d: dict[str, Any]) -> str | None:
+    """The slug of the GitHub App that created a deployment model (REST
+    ``performed_via_github_app``): its ``app`` when it has the key, else a bot's own."""
+    if "app" in d:
+        return str(d["app"]) if d["app"] else None
+    return str(d["creator"]).removesuffix("[bot]") if creator_kind(d) == "Bot" else None
+
+
+def deployment_creator(d: dict[str, Any]) -> dict[str, Any]:
+    """A deployment model's creator as GraphQL shows it: a ``Bot``'s login without the
+    ``[bot]`` suffix REST adds (``github-actions``, REST ``github-actions[bot]``)."""
+    kind = creator_kind(d)
+    login = str(d["creator"])
+    return {"__typename": kind, "login": login.removesuffix("[bot]") if kind == "Bot" else login}
+
+
 def pr_node(repo: Repo, pr: dict[str, Any]) -> dict[str, Any]:
     ready = (
         [{"__typename": "ReadyForReviewEvent", "createdAt": pr["readyAt"]}] if pr["readyAt"] else []
@@ -419,7 +452,7 @@ def deployment_node(repo: Repo, d: dict[str, Any]) -> dict[str, Any]:
             "state": s["state"],
             "createdAt": s["createdAt"],
             "environment": d["environment"],
-            "logUrl": s["logUrl"],
+            "logUrl": s.get("logUrl"),
         }
         for s in reversed(d["statuses"])
     ]
@@ -436,7 +469,7 @@ def deployment_node(repo: Repo, d: dict[str, Any]) -> dict[str, Any]:
         "state": d["statuses"][-1]["state"] if d["statuses"] else "PENDING",
         "commitOid": d["sha"],
         "ref": {"name": d["ref"]},
-        "creator": _user(d["creator"]),
+        "creator": deployment_creator(d),
         "statuses": conn(statuses),
     }
 
@@ -654,6 +687,19 @@ def rest_deployment(repo: Repo, d: dict[str, Any]) -> dict[str, Any]:
         statuses_url=f"{api}/statuses",
         description=d["description"],
     )
+    kind, login = creator_kind(d), str(d["creator"])
+    item["creator"] = {
+        **item["creator"],
+        "login": login,
+        "type": kind,
+        "url": f"https://api.github.com/users/{login}",
+        "html_url": f"https://github.com/{'apps/' if kind == 'Bot' else ''}"
+        + (login.removesuffix("[bot]") if kind == "Bot" else login),
+    }
+    app = creator_app(d)
+    item["performed_via_github_app"] = (
+        {"id": int(sha_of("app", app)[:6], 16), "slug": app, "name": app} if app else None
+    )
     return item
 
 
@@ -665,8 +711,8 @@ def rest_status(repo: Repo, d: dict[str, Any], k: int, s: dict[str, Any]) -> dic
         created_at=s["createdAt"],
         updated_at=s["createdAt"],
         environment=d["environment"],
-        log_url=s["logUrl"],
-        target_url=s["logUrl"],
+        log_url=s.get("logUrl"),
+        target_url=s.get("logUrl"),
     )
     return item
 

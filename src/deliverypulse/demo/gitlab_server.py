@@ -84,7 +84,12 @@ def _mr_template() -> JSON:
 
 @dataclass
 class FakeProject:
-    """One project's data, in GitLab's list shapes. Lists are kept in creation order."""
+    """One project's data, in GitLab's list shapes. Lists are kept in creation order.
+
+    A deployment is served as it is (keys starting with ``_`` left out): a pipeline job's has
+    its ``deployable`` (the job, with its ``pipeline``); one created through the Deployments
+    API without a job has ``"deployable": None`` and the token's owner as ``user``.
+    """
 
     id: int
     path: str
@@ -687,6 +692,12 @@ class Scenario:
     #: first, so neither end of the list is the earliest authored; the rebase rewrote their
     #: commit times.
     rebased_every: int = 0
+    #: Every ``api_deployments_every``-th production deployment (none at 0) was created
+    #: through the Deployments API by a person's script, not by a pipeline job: GitLab shows
+    #: it with ``"deployable": None`` and that person as its ``user``.
+    api_deployments_every: int = 0
+    #: Who created the API deployments (their token's user).
+    api_deployer: str = "ops.engineer"
 
 
 def _sha(*parts: Any) -> str:
@@ -1149,6 +1160,10 @@ class _Builder:
                 "approvals": approvals,
                 "pending_approval_count": 1 if blocked else 0,
             }
+            api = s.api_deployments_every and n % s.api_deployments_every == 0
+            if api and not blocked:  # a blocked deployment waits in its job
+                deployment["deployable"] = None
+                deployment["user"] = user(s.api_deployer)
             p.deployments.append(deployment)
             if status == "success":
                 through = self.through.get(str(sha), 0)
