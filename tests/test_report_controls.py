@@ -368,3 +368,31 @@ def test_the_cli_text_says_when_there_is_nothing_to_compare(
     part = text[text.index("What catches problems") : text.index("\nCaveats")]
     assert re.sub(r"\s+", " ", part).strip() == f"What catches problems {controls.EMPTY}"
     assert "Which controls go with fewer failures?" not in text
+
+
+def test_nullable_columns_and_a_control_no_deployment_had(
+    organisation: tuple[Dataset, Analysis],
+) -> None:
+    """The analysis may hand nullable dtypes (Int64, Float64) with NA where nothing was
+    estimated; a control no deployment had says so instead of a rate."""
+    ds, analysis = organisation
+    frame = CONTROLS.copy()
+    never = frame["control"] == "cab_approved"
+    for column in ("with_rate", "with_rate_low", "with_rate_high"):
+        frame[column] = frame[column].astype("Float64").mask(never)
+    frame.loc[never, ["with_deployments", "with_failures"]] = 0
+    frame.loc[never, "verdict"] = "cannot tell"
+    counts = [name for name in CONTROLS_COLUMNS if name.endswith(("_deployments", "_failures"))]
+    frame[counts] = frame[counts].astype("Int64")
+    estimates = ["within_odds_ratio", "within_low", "within_high", "within_p"]
+    frame[estimates] = frame[estimates].astype("Float64").mask(never)
+    page = build_page(ds, Options(), analysis=replace(analysis, controls=frame))
+    assert page.controls is not None and page.controls.table is not None
+    assert page.controls.svg is not None
+    rows = dict(zip(page.controls.keys, page.controls.table.rows, strict=True))
+    assert rows["cab_approved"][1:4] == (
+        "no deployments",
+        "20 of 188 failed, 11 %",
+        "Cannot tell: no deployment had it",
+    )
+    assert page.controls.keys[-2:] == ("cab_approved", "gated")
