@@ -1,4 +1,5 @@
-"""``deliverypulse analyze``: the batch-size and approval-gate analysis on a terminal or as JSON.
+"""``deliverypulse analyze``: the batch-size, approval-gate and controls analysis on a terminal or
+as JSON.
 
 Errors follow the CLI's convention: one line on stderr, exit 1 (2 for a bad
 option).
@@ -37,6 +38,8 @@ from deliverypulse.dora.options import MetricOptions
 from deliverypulse.dora.prepared import prepare
 from deliverypulse.errors import OptionError
 from deliverypulse.pseudonyms import pseudonym_key
+from deliverypulse.reporting import controls
+from deliverypulse.reporting import formatting as fmt
 
 
 def parse_bins(value: str) -> tuple[int, ...]:
@@ -170,6 +173,7 @@ def render_text(result: Analysis, width: int) -> str:
     if len(result.what_if):
         lines += ["", "What if the gate went", *_bullets(list(result.what_if["plain"]), width)]
     lines += change_board_lines(result, width)
+    lines += controls_lines(result, width)
     lines += ["", "Caveats", *_bullets(list(result.caveats), width)]
     lines += ["", "Technical detail"]
     for finding in result.findings:
@@ -194,7 +198,60 @@ def render_text(result: Analysis, width: int) -> str:
         lines += textwrap.wrap(
             finding.statement, width, initial_indent="  ", subsequent_indent="  "
         )
+    lines += controls_technical_lines(result, width)
     return "\n".join(lines)
+
+
+def controls_lines(result: Analysis, width: int) -> list[str]:
+    """ "What catches problems" in plain words: the sentence a board reads first, each control
+    ranked by what the data can show with its with / without counts and lead times, the rest
+    of the verdict and the caveats; one line when there is nothing to compare."""
+    lines = ["", controls.HEADING]
+    if result.controls.empty:
+        return [
+            *lines,
+            *textwrap.wrap(controls.EMPTY, width, initial_indent="  ", subsequent_indent="  "),
+        ]
+    first = controls.lead(result)
+    if first:
+        lines += _bullets([first], width)
+    for number, (_, cells) in enumerate(controls.rows(result), start=1):
+        name, with_it, without, shows, lead_times = cells
+        lines += textwrap.wrap(
+            f"{number}. {name}: {shows}",
+            width,
+            initial_indent="  ",
+            subsequent_indent="     ",
+        )
+        lines += [
+            f"     with it:    {with_it}",
+            f"     without it: {without}",
+            f"     median lead time with / without: {lead_times}",
+        ]
+    lines += _bullets(list(result.controls_verdict[1:]), width)
+    lines += ["Read with care:", *_bullets(list(controls.caveats(result)), width)]
+    return lines
+
+
+def _tested(method: str) -> str:
+    return "" if method == fmt.MISSING else f" ({method})"
+
+
+def controls_technical_lines(result: Analysis, width: int) -> list[str]:
+    """Per control, one layer down: the unplaced deployments, the repos compared like with
+    like, the within-repo and all-controls odds ratios with their tests."""
+    if result.controls.empty:
+        return []
+    lines = ["", "Which controls go with fewer failures? [within repo, then all together]"]
+    for cells in controls.technical_rows(result):
+        name, _, _, unknown, both, within, within_test, adjusted, model = cells
+        text = (
+            f"{name}: within repo odds ratio {within}{_tested(within_test)}; all controls "
+            f"together {adjusted}{_tested(model)}; {both} repos deploy both ways; {unknown} "
+            "deployments cannot be placed"
+        )
+        lines += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ")
+    return lines
 
 
 def change_board_lines(result: Analysis, width: int) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, cast
 
@@ -392,12 +393,56 @@ def _rate_bars(
     axis.set_xlim(-0.6, len(groups) - 0.4)
 
 
+@_drawn_as_text
+def control_rates(controls: pd.DataFrame) -> str:
+    """Per control (rows of ``Analysis.controls``, in the order given), the failure rate of
+    deployments with it and without it side by side, each with its Wilson 95 % interval and
+    its failures and deployments written on the bar."""
+    labels = [
+        "\n".join(textwrap.wrap(str(text), 18))
+        for text in controls["label"].fillna(controls["control"])
+    ]
+    figure, axis = _figure(max(6.0, 1.6 + 1.9 * len(controls)), 3.6)
+    positions = np.arange(len(controls), dtype=float)
+    sides = (("with", "with it", PRIMARY, -0.2), ("without", "without it", GATED, 0.2))
+    ceiling = max(
+        float(np.nanmax(np.r_[pd.to_numeric(controls[f"{side}_rate_high"]), 0.1]))
+        for side, *_ in sides
+    )
+    for side, name, colour, shift in sides:
+        rates = pd.to_numeric(controls[f"{side}_rate"]).astype(float).to_numpy()
+        low = pd.to_numeric(controls[f"{side}_rate_low"]).astype(float).to_numpy()
+        high = pd.to_numeric(controls[f"{side}_rate_high"]).astype(float).to_numpy()
+        failures = pd.to_numeric(controls[f"{side}_failures"]).fillna(0).astype(int)
+        totals = pd.to_numeric(controls[f"{side}_deployments"]).fillna(0).astype(int)
+        where = positions + shift
+        axis.bar(where, np.nan_to_num(rates), width=0.36, color=colour, alpha=0.85, label=name)
+        errors = np.vstack([np.clip(rates - low, 0, None), np.clip(high - rates, 0, None)])
+        axis.errorbar(
+            where, rates, yerr=np.nan_to_num(errors), fmt="none", ecolor=INK, capsize=4, lw=1.1
+        )
+        for x, rate, top, failed, total in zip(where, rates, high, failures, totals, strict=True):
+            text = "none" if not total else f"{failed} of {total}"
+            above = float(np.nanmax([top, rate, 0.0])) + ceiling * 0.03
+            axis.text(x, above, text, ha="center", va="bottom", fontsize=8, color=MUTED)
+    axis.set_xticks(positions, labels)
+    axis.tick_params(axis="x", labelsize=9, labelcolor=INK)
+    axis.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    axis.set_ylabel("change failure rate")
+    axis.set_ylim(0, ceiling * 1.3)
+    axis.set_xlim(-0.6, len(controls) - 0.4)
+    axis.legend(loc="upper right", fontsize=9, handlelength=1.2)
+    figure.tight_layout()
+    return _svg(figure, "controls")
+
+
 __all__ = [
     "CLUSTER_COLOURS",
     "GATED",
     "PRIMARY",
     "STAGE_COLOURS",
     "STAGE_LABELS",
+    "control_rates",
     "duration_unit",
     "failure_rate_panels",
     "failure_rates",

@@ -108,6 +108,21 @@ class ChangeBoardSection:
 
 
 @dataclass(frozen=True)
+class ControlsSection:
+    """The "What catches problems" section (:mod:`deliverypulse.reporting.controls`); with
+    nothing to compare, only ``message``."""
+
+    lead: str | None = None  # the first sentence of ``Analysis.controls_verdict``
+    keys: tuple[str, ...] = ()  # the control of each table row, ranked ("fully_reviewed")
+    table: Table | None = None  # with / without counts, what it shows, lead times
+    sentences: tuple[str, ...] = ()  # the rest of ``controls_verdict``
+    caveats: tuple[str, ...] = ()
+    technical: Table | None = None  # tests, odds ratios and intervals: one layer down
+    svg: str | None = None  # failure rate with and without each control
+    message: str | None = None  # the one line shown when there is nothing to compare
+
+
+@dataclass(frozen=True)
 class Page:
     title: str
     subtitle: str
@@ -147,6 +162,7 @@ class Page:
     #: when the data has no incidents.
     incidents: str | None = None
     change_board: ChangeBoardSection | None = None  # only when there are change requests
+    controls: ControlsSection | None = None  # "What catches problems"
 
 
 @dataclass(frozen=True)
@@ -714,7 +730,9 @@ def definitions(options: Options, analysis: Analysis) -> tuple[tuple[str, str], 
 
 
 __all__ = [
+    "ChangeBoardSection",
     "Comparison",
+    "ControlsSection",
     "Options",
     "Page",
     "Segment",

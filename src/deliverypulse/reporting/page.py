@@ -15,7 +15,7 @@ from deliverypulse.dataset import Dataset
 from deliverypulse.dora.prepared import Prepared, resolve
 from deliverypulse.dora.table import metrics, summary
 from deliverypulse.pseudonyms import PERSON_COLUMNS, pseudonym_key
-from deliverypulse.reporting import board, changeboard, charts
+from deliverypulse.reporting import board, changeboard, charts, controls
 from deliverypulse.reporting import content as parts
 from deliverypulse.reporting import formatting as fmt
 from deliverypulse.reporting.incidents import incident_summary
@@ -216,6 +216,7 @@ def build_page(
         gates=gates,
         other_findings=others,
         change_board=None if empty else changeboard.section(analysis),
+        controls=controls.section(analysis),
         repos_table=repos_table,
         repos_message=repos_message,
         teams_table=teams_table,
