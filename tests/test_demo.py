@@ -168,9 +168,10 @@ def test_demo_prints_the_summary_and_the_report_shows_it(demo: tuple[Path, str])
 def test_demo_config_points_only_at_local_servers(demo: tuple[Path, str]) -> None:
     config = tomllib.loads((demo[0] / "deliverypulse.toml").read_text(encoding="utf-8"))
     urls = [source.get("api_url") or source.get("url") for source in config["sources"]]
-    assert len(urls) == 3
+    assert len(urls) == 4
     assert all(re.fullmatch(r"http://127\.0\.0\.1:\d+", str(url)) for url in urls), urls
-    assert {source["type"] for source in config["sources"]} == {"github", "gitlab", "servicenow"}
+    types = {source["type"] for source in config["sources"]}
+    assert types == {"github", "gitlab", "servicenow", "pagerduty"}
     assert DEMO_TOKEN not in (demo[0] / "deliverypulse.toml").read_text(encoding="utf-8")
 
 
@@ -229,3 +230,107 @@ def test_demo_report_shows_the_change_board(demo: tuple[Path, str]) -> None:
     for label in ("Normal: approved by the change board (CAB)", "Standard: pre-approved"):
         assert label in section
     assert "CAB-approved" in section and "Dropping CAB approval on acme/" in section
+
+
+def test_demo_pages_its_fast_teams_and_rates_each_team(demo: tuple[Path, str]) -> None:
+    """Issue 14 item 5: the fast repos' incidents come from PagerDuty, attributed by the
+    catalogue's service and time; the catalogue's four teams get their own ratings."""
+    out, stdout = demo
+    assert re.search(r"^pagerduty incidents: 1 repo, \d+ rows fetched", stdout, re.M)
+    config = tomllib.loads((out / "deliverypulse.toml").read_text(encoding="utf-8"))
+    paged = {
+        repo: service["incident_services"]
+        for service in config["services"]
+        if "incident_services" in service
+        for repo in service["repos"]
+    }
+    assert paged == {
+        "acme/web": ["web-prod"],
+        "acme/search": ["search-prod"],
+        "platform/api": ["api-prod"],
+    }
+    teams = {repo: service["team"] for service in config["services"] for repo in service["repos"]}
+    assert teams == {
+        "acme/payments": "payments",
+        "platform/billing-engine": "payments",
+        "acme/ledger": "finance",
+        "acme/web": "storefront",
+        "acme/search": "discovery",
+        "platform/api": "discovery",
+    }
+    ds = dp.load(out)
+    pages = ds.incidents.loc[ds.incidents["source"].astype(str) == "pagerduty"]
+    # Every page names a catalogued service (four weeks hold no api page: one in fifty fails).
+    assert {"acme/web", "acme/search"} <= set(pages["repo"]) <= set(paged)
+    # The fast teams file no incident issues: their incidents are the pages.
+    issues = ds.incidents.loc[ds.incidents["source"].astype(str) != "pagerduty"]
+    assert not set(issues["repo"]) & set(paged)
+    prepared = dp.prepare(ds)
+    charged = prepared.incidents.loc[prepared.incidents["source"].astype(str) == "pagerduty"]
+    # By hand: the page opened before the first search deployment matches none; every other
+    # page is charged by its service to the last successful deployment of its repo before it.
+    first = ds.deployments.loc[ds.deployments["repo"] == "acme/search", "created_at"].min()
+    early = charged["created_at"] < first
+    assert early.sum() == 1
+    assert list(charged.loc[early, "reason"]) == ["no_deployment"]
+    assert (charged.loc[~early, "charged_by"] == "service").all()
+    outcomes = prepared.outcomes
+    for row in charged.loc[~early].itertuples():
+        deployment = outcomes.iloc[int(row.outcome)]
+        assert deployment["repo"] == row.repo and deployment["failed"]
+        ok = outcomes.loc[
+            (outcomes["repo"] == row.repo)
+            & outcomes["is_success"].astype(bool)
+            & (outcomes["deployed_at"] <= row.created_at)
+        ]
+        assert deployment["deployed_at"] == ok["deployed_at"].max()
+    by_team = dp.summary(ds, by=["team"])
+    assert sorted(by_team["team"]) == ["discovery", "finance", "payments", "storefront"]
+    report = (out / "report.html").read_text(encoding="utf-8")
+    table = report[report.index("<h3>Per team</h3>") :]
+    for team in ("discovery", "finance", "payments", "storefront"):
+        assert f"<td>{team}</td>" in table
+    assert "1 opened with no deployment of its service in the 7 days before" in report
+
+
+def test_demo_organisation_differs_in_controls() -> None:
+    """Issue 16 item 4, on the organisation the servers serve (full size, no collection):
+    storefront merges a share of its pull requests unreviewed, search deploys over red builds
+    and deploys some by hand, api deploys some by hand; the others do none of that."""
+    from deliverypulse.demo.organisation import build_organisation
+
+    org = build_organisation()
+    unreviewed = {
+        repo.name: sum(not pull["reviews"] for pull in repo.pulls) / len(repo.pulls)
+        for repo in org.repos
+    }
+    assert 0.2 < unreviewed["web"] < 0.4
+    assert unreviewed["payments"] == unreviewed["ledger"] == unreviewed["search"] == 0
+    for repo in org.repos:
+        production = [d for d in repo.deployments if d["environment"] == "production"]
+        red = {
+            run["head_sha"]: run["updated_at"]
+            for run in repo.runs
+            if run["name"] == "CI" and run["conclusion"] == "failure"
+        }
+        # Deployed over red: a red run on the deployed sha finished before it started.
+        over_red = [d for d in production if d["sha"] in red and red[d["sha"]] <= d["createdAt"]]
+        by_hand = [d for d in production if d["creator_type"] == "User"]
+        assert all(d["creator"] == "github-actions[bot]" for d in production if d not in by_hand)
+        if repo.name == "search":
+            assert 0.1 < len(over_red) / len(production) < 0.35
+            assert 0.1 < len(by_hand) / len(production) < 0.35
+            assert {d["creator"] for d in by_hand} <= {"sofia", "tariq", "uma"}
+        else:
+            assert over_red == [] and by_hand == [], repo.name
+    for project in org.projects:
+        production = [d for d in project.deployments if d["environment"]["name"] == "production"]
+        by_hand = [d for d in production if d["deployable"] is None]
+        red = {p["sha"] for p in project.pipelines if p["status"] == "failed"}
+        assert not [d for d in production if d["sha"] in red], project.path
+        assert not [c for c in project.commits if c["title"].startswith("Trunk fix")]
+        if project.path == "platform/api":
+            assert 0.05 < len(by_hand) / len(production) < 0.3
+            assert all(d["user"]["username"] != "deployer" for d in by_hand)
+        else:
+            assert by_hand == []

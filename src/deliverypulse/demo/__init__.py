@@ -1,5 +1,6 @@
-"""The offline demo: a bundled sample organisation, served by local fake GitHub, GitLab and
-ServiceNow servers to the real connectors, then collect → link → metrics → analysis → report.
+"""The offline demo: a bundled sample organisation, served by local fake GitHub, GitLab,
+ServiceNow and PagerDuty servers to the real connectors, then collect → link → metrics →
+analysis → report.
 
 Nothing is mocked below the HTTP layer, so the demo shows exactly what a first real run would
 produce, without a token or a network: the servers listen on 127.0.0.1 only and live as long as
@@ -24,11 +25,12 @@ from deliverypulse.demo.github_server import FakeGitHub
 from deliverypulse.demo.gitlab_server import FakeGitLab
 from deliverypulse.demo.organisation import (
     GITHUB_ORG,
+    GITLAB_GROUP,
     SERVICES,
-    change_board_instance,
-    github_org,
-    gitlab_group,
+    Service,
+    build_organisation,
 )
+from deliverypulse.demo.pagerduty_server import FakePagerDuty
 from deliverypulse.demo.servicenow_server import FakeServiceNow
 from deliverypulse.dora import prepare, summary
 from deliverypulse.errors import CollectError, ConfigError
@@ -80,21 +82,24 @@ def run_demo(
     _check_folder(dataset)
     dataset.mkdir(parents=True, exist_ok=True)
     target = Path(report_path) if report_path is not None else dataset / REPORT_NAME
-    projects, group = gitlab_group(scale)
-    repos = github_org(scale)
-    github = FakeGitHub(repos, token=DEMO_TOKEN)
-    servicenow = FakeServiceNow(change_board_instance(repos), token=DEMO_TOKEN)
+    org = build_organisation(scale)
+    github = FakeGitHub(org.repos, token=DEMO_TOKEN)
+    servicenow = FakeServiceNow(org.servicenow, token=DEMO_TOKEN)
+    pagerduty = FakePagerDuty(org.pagerduty, token=DEMO_TOKEN)
     gitlab = FakeGitLab(token=DEMO_TOKEN)
-    for project in projects:
+    for project in org.projects:
         gitlab.add_project(project)
-    gitlab.groups[group] = [project.path for project in projects]
+    gitlab.groups[GITLAB_GROUP] = [project.path for project in org.projects]
     with ExitStack() as stack:
-        stack.enter_context(github)
-        stack.enter_context(gitlab)
-        stack.enter_context(servicenow)
+        for server in (github, gitlab, servicenow, pagerduty):
+            stack.enter_context(server)
         stack.enter_context(_environment(TOKEN_ENV, DEMO_TOKEN))
         config_path = write_config(
-            dataset, github_url=github.url, gitlab_url=gitlab.url, servicenow_url=servicenow.url
+            dataset,
+            github_url=github.url,
+            gitlab_url=gitlab.url,
+            servicenow_url=servicenow.url,
+            pagerduty_url=pagerduty.url,
         )
         collected = run_collect(load_config(config_path), progress=progress)
     if not collected.ok:
@@ -132,11 +137,17 @@ def _check_folder(folder: Path) -> None:
 
 
 def write_config(
-    folder: Path, *, github_url: str, gitlab_url: str, servicenow_url: str | None = None
+    folder: Path,
+    *,
+    github_url: str,
+    gitlab_url: str,
+    servicenow_url: str | None = None,
+    pagerduty_url: str | None = None,
 ) -> Path:
-    """The demo's config, as a user would write it: one GitHub org, one GitLab group and, with
-    ``servicenow_url``, the ServiceNow instance holding the change board, with the service
-    catalogue that maps its configuration items to repos."""
+    """The demo's config, as a user would write it: one GitHub org, one GitLab group, with
+    ``servicenow_url`` the ServiceNow instance holding the change board, with
+    ``pagerduty_url`` the PagerDuty account that pages the fast teams, and the service
+    catalogue: each service's repo, owning team, configuration item and PagerDuty service."""
     text = f"""\
 {CONFIG_MARK} for one run: the URLs are local fake servers that lived only
 # as long as that run, serving a made-up organisation. A real config looks the same with
@@ -155,7 +166,7 @@ token_env = "{TOKEN_ENV}"
 [[sources]]
 name = "gitlab"
 type = "gitlab"
-group = "platform"
+group = "{GITLAB_GROUP}"
 url = "{gitlab_url}"
 token_env = "{TOKEN_ENV}"
 """
@@ -167,19 +178,31 @@ type = "servicenow"
 url = "{servicenow_url}"
 token_env = "{TOKEN_ENV}"
 """
-        for name, repo, item, _ in SERVICES:
-            text += f"""
-[[services]]
-name = "{name}"
-repos = ["{repo}"]
-configuration_items = ["{item}"]
-team = "{name}"
+    if pagerduty_url is not None:
+        text += f"""
+[[sources]]
+name = "pagerduty"
+type = "pagerduty"
+url = "{pagerduty_url}"
+token_env = "{TOKEN_ENV}"
 """
+    text += "".join(_service_table(service) for service in SERVICES)
     path = folder / CONFIG_NAME
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
     return path
+
+
+def _service_table(service: Service) -> str:
+    """One ``[[services]]`` table of the catalogue."""
+    lines = ["", "[[services]]", f'name = "{service.name}"', f'repos = ["{service.repo}"]']
+    if service.configuration_item:
+        lines.append(f'configuration_items = ["{service.configuration_item}"]')
+    if service.pagerduty:
+        lines.append(f'incident_services = ["{service.pagerduty}"]')
+    lines.append(f'team = "{service.team}"')
+    return "\n".join(lines) + "\n"
 
 
 @contextmanager

@@ -7,8 +7,16 @@ history a real one would: reviews with pickup and review times, a dependabot aut
 requests, merge or squash commits on a consistent commit graph (so linking works by graph, not
 by time), CI and deploy runs, failed deployments, rollbacks, reverts, hotfixes and incidents.
 
+Four teams own them (:data:`SERVICES`) and differ in the controls a change goes through, so the
+report's "what catches problems" has something to compare within a repo: the storefront team
+merges a third of its changes without review, the discovery team deploys over red builds and
+starts some deployments by hand, the others review everything, deploy green builds and let
+automation deploy. Unreviewed changes and red builds fail somewhat more often; who starts a
+deployment makes no difference. The fast teams are paged through PagerDuty, not issues.
+
 The GitHub org ``acme`` is built into :class:`~deliverypulse.demo.github_server.Repo` models;
-the GitLab group ``platform`` into :class:`~deliverypulse.demo.gitlab_server.FakeProject` s.
+the GitLab group ``platform`` into :class:`~deliverypulse.demo.gitlab_server.FakeProject` s,
+the pages into a :class:`~deliverypulse.demo.pagerduty_server.Account`.
 """
 
 from __future__ import annotations
@@ -22,8 +30,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from deliverypulse.demo.github_server import Repo
-from deliverypulse.demo.gitlab_server import FakeProject, Scenario, synthetic_project
+from deliverypulse.demo.gitlab_server import FakeProject, Scenario, synthetic_project, user
 from deliverypulse.demo.gitlab_server import ts as gitlab_ts
+from deliverypulse.demo.pagerduty_server import Account
 from deliverypulse.demo.servicenow_server import BoardService, Deployment, Instance, change_board
 
 #: The sample's last day; its window runs back from here.
@@ -52,6 +61,19 @@ class Profile:
     reviewers: tuple[str, ...]
     change_size: int  # median lines changed per pull request
     dependabot_share: float = 0.08
+    #: Review habits: the share of pull requests merged with no review at all, and the failure
+    #: rate of a deployment that ships one (``failure_rate`` is then the fully reviewed one's).
+    unreviewed_share: float = 0.0
+    unreviewed_failure_rate: float | None = None
+    #: Test discipline: the share of CI runs on the default branch that go red. A disciplined
+    #: team re-runs or fixes a red build before deploying it; one with ``red_failure_rate`` set
+    #: deploys over it, and such a deployment fails at that rate.
+    red_share: float = 0.07
+    red_failure_rate: float | None = None
+    #: Deployment automation: the share of production deployments a person starts by hand.
+    manual_share: float = 0.0
+    #: The PagerDuty service that pages the team (its incidents live there, not in issues).
+    pagerduty: str | None = None
 
 
 GITHUB_PROFILES = (
@@ -89,7 +111,7 @@ GITHUB_PROFILES = (
         "many",
         (1, 2),
         gated=False,
-        failure_rate=0.05,
+        failure_rate=0.04,
         recovery_hours=(0.25, 1.0),
         pickup_hours=0.6,
         review_hours=1.5,
@@ -97,13 +119,18 @@ GITHUB_PROFILES = (
         authors=("lena", "mo", "nia", "omar", "pia", "quinn", "raj"),
         reviewers=("lena", "mo", "nia", "omar"),
         change_size=45,
+        # A third of the storefront's small changes merge without review; deployments that
+        # ship one fail somewhat more often than fully reviewed ones.
+        unreviewed_share=0.3,
+        unreviewed_failure_rate=0.1,
+        pagerduty="web-prod",
     ),
     Profile(
         "search",
         "daily",
         (1, 4),
         gated=False,
-        failure_rate=0.08,
+        failure_rate=0.07,
         recovery_hours=(0.5, 3.0),
         pickup_hours=1.5,
         review_hours=3.0,
@@ -111,6 +138,12 @@ GITHUB_PROFILES = (
         authors=("sofia", "tariq", "uma"),
         reviewers=("sofia", "tariq", "uma"),
         change_size=80,
+        # Search's main branch goes red more often and the team deploys over it; some of its
+        # deployments are started by hand.
+        red_share=0.2,
+        red_failure_rate=0.2,
+        manual_share=0.2,
+        pagerduty="search-prod",
     ),
 )
 
@@ -127,18 +160,41 @@ def window(scale: float) -> tuple[datetime, datetime]:
 
 def github_org(scale: float = 1.0, seed: int = SEED) -> list[Repo]:
     """The GitHub org ``acme``: one :class:`Repo` per profile, deterministic for a seed."""
+    return _github(scale, seed)[0]
+
+
+def _github(scale: float, seed: int) -> tuple[list[Repo], list[Page]]:
+    """The org's repos, and the pages of the teams whose incidents live in PagerDuty."""
     start, end = window(scale)
-    repos = []
+    repos: list[Repo] = []
+    pages: list[Page] = []
     for index, profile in enumerate(GITHUB_PROFILES):
-        rng = random.Random(f"{seed}/{profile.name}")
-        builder = _RepoBuilder(profile, rng, start, end, id_base=(index + 1) * 1_000_000)
+        builder = _RepoBuilder(
+            profile,
+            random.Random(f"{seed}/{profile.name}"),
+            start,
+            end,
+            id_base=(index + 1) * 1_000_000,
+            habits=random.Random(f"{seed}/{profile.name}/habits"),
+            builds=random.Random(f"{seed}/{profile.name}/builds"),
+        )
         repos.append(builder.build())
-    return repos
+        pages.extend(builder.pages)
+    return repos, pages
 
 
 def gitlab_group(scale: float = 1.0, seed: int = SEED) -> tuple[list[FakeProject], str]:
     """The GitLab group ``platform``: ``api`` (ungated, frequent, rarely fails) and
     ``billing-engine`` (a protected environment with approvals, big batches, failures)."""
+    return _gitlab(scale, seed)[0], GITLAB_GROUP
+
+
+def _gitlab(scale: float, seed: int) -> tuple[list[FakeProject], list[Page]]:
+    """The group's projects, and the pages of ``api``, whose incidents live in PagerDuty.
+
+    Both teams review every change and deploy only green pipelines (the fake's trunk pushes
+    and deployments over red pipelines are taken out); ``api``'s team starts some production
+    deployments by hand."""
     start, end = window(scale)
     days = (end - start).days
     api = synthetic_project(
@@ -170,10 +226,91 @@ def gitlab_group(scale: float = 1.0, seed: int = SEED) -> tuple[list[FakeProject
     )
     _stretch_reviews(billing, 5.0)
     _slow_gate(billing, random.Random(f"{seed}/billing/gate"))
-    for project, fixes, incidents in ((api, 0.15, 0.02), (billing, 0.3, 0.15)):
+    _by_hand(api, random.Random(f"{seed}/api/by-hand"), 0.15)
+    pages: list[Page] = []
+    for project, fixes, incidents, paged in (
+        (api, 0.15, 0.02, "api-prod"),
+        (billing, 0.3, 0.15, None),
+    ):
+        _no_trunk_pushes(project)
+        _green_deploys(project)
         _fewer_fixes(project, random.Random(f"{seed}/{project.path}/fixes"), fixes)
-        _incidents(project, random.Random(f"{seed}/{project.path}/incidents"), incidents)
-    return [api, billing], GITLAB_GROUP
+        rng = random.Random(f"{seed}/{project.path}/incidents")
+        pages += _incidents(project, rng, incidents, paged)
+    return [api, billing], pages
+
+
+def _no_trunk_pushes(project: FakeProject) -> None:
+    """The fake pushes a commit straight to the default branch after one merge request in
+    ten; a team that reviews every change does not. Drop them: what pointed at one (a child
+    commit, a pipeline, a deployment) points at its parent instead."""
+    pushed = {
+        c["id"]: c["parent_ids"][0] for c in project.commits if c["title"].startswith("Trunk fix")
+    }
+
+    def kept(sha: str) -> str:
+        while sha in pushed:
+            sha = pushed[sha]
+        return sha
+
+    project.commits = [c for c in project.commits if c["id"] not in pushed]
+    branches = [c for commits in project.mr_commits.values() for c in commits]
+    for commit in [*project.commits, *branches]:
+        commit["parent_ids"] = [kept(parent) for parent in commit["parent_ids"]]
+    pipelines = [
+        *project.pipelines,
+        *(job["pipeline"] for job in project.jobs),
+        *(d["deployable"]["pipeline"] for d in project.deployments if _pipeline(d)),
+    ]
+    for item in [*pipelines, *project.deployments]:
+        item["sha"] = kept(item["sha"])
+    project.changed()
+
+
+def _pipeline(deployment: dict[str, Any]) -> dict[str, Any] | None:
+    job = deployment.get("deployable") or {}
+    pipeline: dict[str, Any] | None = job.get("pipeline")
+    return pipeline
+
+
+def _green_deploys(project: FakeProject) -> None:
+    """A disciplined team's deploy job runs only after a green pipeline (a red one is re-run
+    or fixed first): every pipeline on a commit deployed to production is green."""
+    deployed = {d["sha"] for d in project.deployments if d["environment"]["name"] == "production"}
+    fixed = {p["id"] for p in project.pipelines if p["sha"] in deployed and p["status"] == "failed"}
+    for pipeline in project.pipelines:
+        if pipeline["id"] in fixed:
+            pipeline["status"] = "success"
+    for job in project.jobs:
+        if job["pipeline"]["id"] in fixed:
+            job["status"] = job["pipeline"]["status"] = "success"
+    for deployment in project.deployments:
+        behind = _pipeline(deployment)
+        if behind is not None and behind["id"] in fixed:
+            behind["status"] = "success"
+    for pipeline_id in fixed:
+        summary = project.test_summaries.get(pipeline_id)
+        if summary is None:
+            continue
+        for counts, (failed, success) in [
+            (summary["total"], ("failed", "success")),
+            *((suite, ("failed_count", "success_count")) for suite in summary["test_suites"]),
+        ]:
+            counts[success] += counts[failed]
+            counts[failed] = 0
+    project.changed()
+
+
+def _by_hand(project: FakeProject, rng: random.Random, share: float) -> None:
+    """A ``share`` of the production deployments were created by a person through the API
+    (GitLab: no job behind them, ``deployable`` null), the rest by the pipeline's deploy job."""
+    people = [user(name, 3000 + n) for n, name in enumerate(("alice", "bob", "carol", "dave"))]
+    for deployment in project.deployments:
+        if deployment["environment"]["name"] != "production" or rng.random() >= share:
+            continue
+        deployment["deployable"] = None
+        deployment["user"] = rng.choice(people)
+    project.changed()
 
 
 def _fewer_fixes(project: FakeProject, rng: random.Random, keep: float) -> None:
@@ -250,10 +387,14 @@ def _ungate(project: FakeProject, rng: random.Random) -> None:
     project.changed()
 
 
-def _incidents(project: FakeProject, rng: random.Random, share: float) -> None:
-    """Incident issues opened after a share of the successful production deployments, resolved
-    within hours; plus a few ordinary issues that are not incidents."""
+def _incidents(
+    project: FakeProject, rng: random.Random, share: float, paged: str | None = None
+) -> list[Page]:
+    """Incidents opened after a share of the successful production deployments, resolved
+    within hours: incident issues, or pages of the PagerDuty service ``paged`` (returned);
+    plus a few ordinary issues that are not incidents."""
     project.issues.clear()
+    pages: list[Page] = []
     production = [
         d
         for d in project.deployments
@@ -265,6 +406,10 @@ def _incidents(project: FakeProject, rng: random.Random, share: float) -> None:
             continue
         opened = _parse(deployment["finished_at"]) + timedelta(minutes=rng.uniform(20, 240))
         closed = opened + timedelta(hours=rng.uniform(1, 30))
+        if paged:
+            name = project.path.rsplit("/", 1)[-1]
+            pages.append(Page(paged, f"{name}: elevated error rate", opened, closed))
+            continue
         project.issues.append(_gitlab_issue(project, iid, opened, closed, incident=True))
         iid += 1
     for n in range(3):
@@ -272,6 +417,7 @@ def _incidents(project: FakeProject, rng: random.Random, share: float) -> None:
         project.issues.append(_gitlab_issue(project, iid, opened, None, incident=False))
         iid += 1
     project.changed()
+    return pages
 
 
 def _gitlab_issue(
@@ -298,17 +444,93 @@ def _gitlab_issue(
 # -- helpers ------------------------------------------------------------------------------------
 
 
-#: The demo's service catalogue (``[[services]]``) and how each service changes in ServiceNow:
-#: the gated repos under the change board (normal changes, approved at the weekly CAB), the
-#: daily deployer on pre-approved standard changes its pipeline opens, the many-a-day web team
-#: with no change requests; a hotfix anywhere gets an emergency change.
-SERVICES: tuple[tuple[str, str, str, str], ...] = (
-    # (name, repo, configuration item, process)
-    ("payments", f"{GITHUB_ORG}/payments", "Payments Service", "cab"),
-    ("ledger", f"{GITHUB_ORG}/ledger", "General Ledger", "cab"),
-    ("search", f"{GITHUB_ORG}/search", "Search Platform", "standard"),
-    ("web", f"{GITHUB_ORG}/web", "Web Storefront", "none"),
+@dataclass(frozen=True)
+class Service:
+    """One ``[[services]]`` entry of the demo's catalogue: its repo and owning team, its
+    ServiceNow configuration item and how it changes there (``process``), and the PagerDuty
+    service that pages for it."""
+
+    name: str
+    team: str
+    repo: str
+    configuration_item: str | None = None
+    process: str = "none"  # "cab", "standard" or "none" (see change_board_instance)
+    pagerduty: str | None = None
+
+
+#: The demo's service catalogue and its four teams. ServiceNow: the gated GitHub repos under
+#: the change board (normal changes, approved at the weekly CAB), the daily deployer on
+#: pre-approved standard changes its pipeline opens, the many-a-day web team with no change
+#: requests; a hotfix anywhere gets an emergency change. PagerDuty pages the fast teams.
+#:
+#: - **payments** (acme/payments, platform/billing-engine) and **finance** (acme/ledger):
+#:   big gated batches, every change reviewed, green builds, deployed by automation;
+#: - **storefront** (acme/web): many small deployments a day; a third of its changes merge
+#:   without review;
+#: - **discovery** (acme/search, platform/api): deploys over red builds on search, and starts
+#:   some deployments by hand.
+SERVICES: tuple[Service, ...] = (
+    Service("payments", "payments", f"{GITHUB_ORG}/payments", "Payments Service", "cab"),
+    Service("billing-engine", "payments", f"{GITLAB_GROUP}/billing-engine"),
+    Service("ledger", "finance", f"{GITHUB_ORG}/ledger", "General Ledger", "cab"),
+    Service("web", "storefront", f"{GITHUB_ORG}/web", "Web Storefront", "none", "web-prod"),
+    Service(
+        "search", "discovery", f"{GITHUB_ORG}/search", "Search Platform", "standard", "search-prod"
+    ),
+    Service("api", "discovery", f"{GITLAB_GROUP}/api", pagerduty="api-prod"),
 )
+
+
+@dataclass
+class Organisation:
+    """Everything the demo's servers serve: the GitHub org, the GitLab group's projects, the
+    ServiceNow instance and the PagerDuty account."""
+
+    repos: list[Repo]
+    projects: list[FakeProject]
+    servicenow: Instance
+    pagerduty: Account
+
+
+def build_organisation(scale: float = 1.0, seed: int = SEED) -> Organisation:
+    """The whole sample organisation, deterministic for a seed."""
+    repos, github_pages = _github(scale, seed)
+    projects, gitlab_pages = _gitlab(scale, seed)
+    account = pagerduty_account([*github_pages, *gitlab_pages], window(scale)[0])
+    return Organisation(repos, projects, change_board_instance(repos), account)
+
+
+def pagerduty_account(pages: list[Page], start: datetime) -> Account:
+    """The PagerDuty account: the teams' pages, and one that matches no deployment, so the
+    report's unmatched incidents show what they are for: a search alert the day before the
+    sample's first deployment (no deployment of its service in the look-back before it).
+
+    Every page names a service of the catalogue: the connector gives an incident of a service
+    it cannot map to one repo the API host as its repo, and the demo's host (a new port each
+    run) would make a rerun store such an incident again."""
+    unmatched = [
+        Page(
+            "search-prod",
+            "search: index rebuild stuck",
+            start - timedelta(hours=20),
+            start - timedelta(hours=17),
+        ),
+    ]
+    teams = {service.pagerduty: service.team for service in SERVICES if service.pagerduty}
+    account = Account()
+    rng = random.Random(f"{SEED}/pagerduty")
+    for page in sorted([*pages, *unmatched], key=lambda p: (p.opened, p.service)):
+        team = teams.get(page.service)
+        account.incident(
+            page.opened,
+            title=page.title,
+            service=page.service,
+            urgency=page.urgency,
+            priority=rng.choice(["P1", "P2", "P2", "P3"]),
+            teams=(team,) if team else (),
+            resolved_at=page.resolved,
+        )
+    return account
 
 
 def change_board_instance(repos: list[Repo]) -> Instance:
@@ -330,8 +552,14 @@ def change_board_instance(repos: list[Repo]) -> Instance:
                 )
             )
     services = [
-        BoardService(item, (repo,), process=process, approvers=("Grace Hopper", "Victor Okafor"))
-        for _, repo, item, process in SERVICES
+        BoardService(
+            service.configuration_item,
+            (service.repo,),
+            process=service.process,
+            approvers=("Grace Hopper", "Victor Okafor"),
+        )
+        for service in SERVICES
+        if service.configuration_item
     ]
     return change_board(deployments, services, seed=SEED)
 
@@ -354,6 +582,31 @@ def _hours(rng: random.Random, median: float, spread: float = 0.8) -> float:
 
 
 # -- GitHub ------------------------------------------------------------------------------------
+
+#: Who starts a deployment that automation starts: the workflow's app, a bot to GitHub.
+DEPLOYER = ("github-actions[bot]", "Bot")
+
+
+@dataclass
+class _Build:
+    """A CI run: when it started and finished, whether it went red, and its attempt (a
+    re-run of a red build is attempt 2, and GitHub lists the latest attempt)."""
+
+    started: datetime
+    finished: datetime
+    red: bool = False
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class Page:
+    """An incident a team was paged for: its PagerDuty service, title, opened and resolved."""
+
+    service: str
+    title: str
+    opened: datetime
+    resolved: datetime | None
+    urgency: str = "high"
 
 
 def _deploy_slots(
@@ -396,6 +649,16 @@ class _RepoBuilder:
     number: int = 0
     deployment_ids: int = 0
     last_deployed: datetime | None = None
+    #: The CI run on the default branch after each merge, by merge sha.
+    ci: dict[str, _Build] = field(default_factory=dict)
+    #: Numbers of the pull requests merged without review.
+    unreviewed: set[int] = field(default_factory=set)
+    #: What paged the team (repos whose incidents live in PagerDuty).
+    pages: list[Page] = field(default_factory=list)
+    #: Own streams for the team's habits (review, who deploys) and for its CI builds, so the
+    #: main stream draws what it drew before they were added.
+    habits: random.Random = field(default_factory=random.Random)
+    builds: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
         self.repo = Repo(GITHUB_ORG, self.profile.name)
@@ -448,9 +711,9 @@ class _RepoBuilder:
             )
             shipped = [self._pull(when) for when in merges]
             # A fix must land before the next regular deployment: no failure when it is close.
-            fails = self.rng.random() < self.profile.failure_rate
+            fails = self.rng.random() < self._failure_rate(shipped)
             fails &= following - slot > timedelta(hours=1)
-            mode = self.rng.choice(["status", "rollback", "revert", "incident"]) if fails else ""
+            mode = self.rng.choice(self._modes) if fails else ""
             finished = self._deploy(slot, self.head, f"Release {index + 1}", fails=mode == "status")
             if mode:
                 self._fail(mode, finished, following, shipped)
@@ -458,6 +721,23 @@ class _RepoBuilder:
         self._runs_and_issues()
         self.repo.commits.sort(key=lambda c: (c["committedDate"], c["oid"]), reverse=True)
         return self.repo
+
+    def _failure_rate(self, shipped: list[int]) -> float:
+        """How likely the deployment of ``shipped`` (onto the head) is to fail, given the
+        team's habits: an unreviewed change in it, or a red build it deploys over."""
+        profile = self.profile
+        build = self.ci.get(self.head)
+        if profile.red_failure_rate is not None and build is not None and build.red:
+            return profile.red_failure_rate
+        if profile.unreviewed_failure_rate is not None and self.unreviewed.intersection(shipped):
+            return profile.unreviewed_failure_rate
+        return profile.failure_rate
+
+    @property
+    def _modes(self) -> list[str]:
+        """How a failure shows. A paged team sees more of its failures as incidents."""
+        modes = ["status", "rollback", "revert", "incident"]
+        return [*modes, "incident"] if self.profile.pagerduty else modes
 
     # pull requests
     def _pull(
@@ -494,6 +774,12 @@ class _RepoBuilder:
         labels = labels if labels is not None else (["dependencies"] if bot else [])
         branch = branch or (f"dependabot/{number}" if bot else f"feature/{number}")
         first_reviewer = rng.choice(reviewers)
+        # Merged without anyone looking: opened shortly before, no review, no approval.
+        unreviewed = self.habits.random() < profile.unreviewed_share
+        if unreviewed:
+            self.unreviewed.add(number)
+            created = merged - timedelta(hours=(review + pickup) * 0.1)
+            first_commit = created - timedelta(hours=coding)
         reviews = [
             {
                 "state": "COMMENTED",
@@ -505,7 +791,7 @@ class _RepoBuilder:
                 "submittedAt": _iso(created + timedelta(hours=pickup + review * 0.9)),
                 "author": {"__typename": "User", "login": first_reviewer},
             },
-        ]
+        ][: 0 if unreviewed else 2]
         # The branch: one to four commits, forked from the default branch's head of the day.
         fork = self._head_at(first_commit)
         commits = []
@@ -527,7 +813,13 @@ class _RepoBuilder:
             else f"{title} (#{number})"
         )
         self._advance(merge_sha, merged)
-        draft = not bot and rng.random() < 0.2
+        minutes = self.builds.uniform(4, 14)
+        self.ci[merge_sha] = _Build(
+            merged + timedelta(seconds=20),
+            merged + timedelta(minutes=minutes),
+            self.builds.random() < profile.red_share,
+        )
+        draft = not bot and rng.random() < 0.2 and not unreviewed
         self.repo.pulls.append(
             {
                 "number": number,
@@ -567,8 +859,15 @@ class _RepoBuilder:
         fails: bool = False,
         urgent: bool = False,
     ) -> datetime:
-        """A production deployment (after a staging one in gated repos); returns its finish."""
+        """A production deployment (after a staging one in gated repos); returns its finish.
+
+        It starts once CI on ``sha`` has finished: a red build is re-run green first unless the
+        team deploys over red ones. A share of a team's deployments are started by hand (no
+        workflow run: a person created the deployment)."""
         rng = self.rng
+        at = self._after_build(at, sha)
+        by_hand = self.habits.random() < self.profile.manual_share
+        creator = (rng.choice(self.profile.authors), "User") if by_hand else DEPLOYER
         run_id = self.id_base + 500_000 + len(self.repo.runs) + 1
         run_url = f"https://github.com/{self.repo.full_name}/actions/runs/{run_id}"
         if self.profile.gated:
@@ -591,10 +890,22 @@ class _RepoBuilder:
                 }
             ]
         duration = rng.uniform(0.1, 0.3) if self.profile.gated else rng.uniform(0.05, 0.15)
+        if by_hand:
+            run_url = f"https://deploy.acme.example/{self.repo.full_name}/{run_id}"
         finished = self._deployment(
-            "production", sha, at, states, duration, run_url, wait=wait, description=description
+            "production",
+            sha,
+            at,
+            states,
+            duration,
+            run_url,
+            wait=wait,
+            description=description,
+            creator=creator,
         )
         self.last_deployed = finished
+        if by_hand:
+            return finished
         self.repo.runs.append(
             {
                 "id": run_id,
@@ -623,6 +934,7 @@ class _RepoBuilder:
         *,
         wait: float = 0.0,
         description: str = "Deploy",
+        creator: tuple[str, str] = DEPLOYER,
     ) -> datetime:
         """One deployment with its statuses, ``wait`` hours in WAITING; returns its finish."""
         self.deployment_ids += 1
@@ -641,7 +953,9 @@ class _RepoBuilder:
                 "createdAt": _iso(at),
                 "updatedAt": _iso(times[-1]),
                 "description": description,
-                "creator": "deploy-bot",
+                # Who started it: GitHub's creator login and its type ("Bot" or "User").
+                "creator": creator[0],
+                "creator_type": creator[1],
                 "statuses": [
                     {
                         "state": state,
@@ -653,6 +967,18 @@ class _RepoBuilder:
             }
         )
         return times[-1]
+
+    def _after_build(self, at: datetime, sha: str) -> datetime:
+        """When a deployment of ``sha`` planned for ``at`` starts: after CI on it finished
+        (the deploy job waits for it). A disciplined team re-runs a red build (a flaky test)
+        and deploys once it is green; a team that deploys over red ones does not wait."""
+        build = self.ci.get(sha)
+        if build is None:
+            return at
+        if build.red and self.profile.red_failure_rate is None:
+            rerun = build.finished + timedelta(minutes=self.builds.uniform(3, 8))
+            build = self.ci[sha] = _Build(rerun, rerun + (build.finished - build.started), False, 2)
+        return max(at, build.finished + timedelta(minutes=2))
 
     # failures and their fixes
     def _fail(self, mode: str, finished: datetime, following: datetime, shipped: list[int]) -> None:
@@ -679,12 +1005,16 @@ class _RepoBuilder:
             opened = finished + timedelta(hours=fix_after * rng.uniform(0.05, 0.3))
             fixed = self._recover(opened, fix_after * 0.7, "hotfix")
             closed = fixed + timedelta(minutes=rng.uniform(10, 90))
+            what = rng.choice(["errors", "latency", "timeouts"])
+            if self.profile.pagerduty:  # the team is paged; it files no incident issues
+                title = f"{self.profile.name}: elevated {what}"
+                self.pages.append(Page(self.profile.pagerduty, title, opened, closed))
+                return
             self.number += 1
             self.repo.issues.append(
                 {
                     "number": self.number,
-                    "title": f"Incident: {rng.choice(['errors', 'latency', 'timeouts'])} "
-                    f"in {self.profile.name} after release",
+                    "title": f"Incident: {what} in {self.profile.name} after release",
                     "labels": ["incident", rng.choice(["sev1", "sev2", "sev2", "sev3"])],
                     "created_at": _iso(opened),
                     "updated_at": _iso(closed),
@@ -731,12 +1061,15 @@ class _RepoBuilder:
         rng = self.rng
         run_id = self.id_base + 800_000
         for pull in self.repo.pulls:
-            for event, sha, when in (
-                ("pull_request", pull.pop("_head"), _parse(pull.pop("_ci"))),
-                ("push", pull["mergeSha"], _parse(pull["mergedAt"])),
+            when = _parse(pull.pop("_ci"))
+            minutes = rng.uniform(4, 14)
+            branch = _Build(when + timedelta(seconds=20), when + timedelta(minutes=minutes))
+            branch.red = rng.random() < 0.07
+            for event, sha, build in (
+                ("pull_request", pull.pop("_head"), branch),
+                ("push", pull["mergeSha"], self.ci[pull["mergeSha"]]),
             ):
                 run_id += 1
-                minutes = rng.uniform(4, 14)
                 self.repo.runs.append(
                     {
                         "id": run_id,
@@ -745,11 +1078,11 @@ class _RepoBuilder:
                         "head_branch": "main" if event == "push" else pull["headRefName"],
                         "event": event,
                         "status": "completed",
-                        "conclusion": "failure" if rng.random() < 0.07 else "success",
-                        "created_at": _iso(when),
-                        "run_started_at": _iso(when + timedelta(seconds=20)),
-                        "updated_at": _iso(when + timedelta(minutes=minutes)),
-                        "run_attempt": 1,
+                        "conclusion": "failure" if build.red else "success",
+                        "created_at": _iso(build.started - timedelta(seconds=20)),
+                        "run_started_at": _iso(build.started),
+                        "updated_at": _iso(build.finished),
+                        "run_attempt": build.attempt,
                     }
                 )
         self.repo.issues.append(
