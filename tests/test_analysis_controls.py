@@ -165,11 +165,15 @@ def test_review_prevents_failures_within_repos_and_the_cab_does_not() -> None:
 
     review = table.loc["fully_reviewed"]
     assert (
-        review["with_deployments"],
-        review["with_failures"],
-        review["without_deployments"],
-        review["without_failures"],
-    ) == counts(rows, lambda s: s.reviewed) == (90, 6, 90, 36)
+        (
+            review["with_deployments"],
+            review["with_failures"],
+            review["without_deployments"],
+            review["without_failures"],
+        )
+        == counts(rows, lambda s: s.reviewed)
+        == (90, 6, 90, 36)
+    )
     assert review["with_rate"] == pytest.approx(6 / 90)
     assert review["strata_both_ways"] == 3 and review["unknown_deployments"] == 0
     assert review["verdict"] == "fewer failures"
@@ -251,8 +255,9 @@ def test_a_difference_only_between_repos_cannot_be_told() -> None:
     assert review["strata_both_ways"] == 0
     assert review["verdict"] == "cannot tell"
     assert pd.isna(review["within_odds_ratio"]) and pd.isna(review["adjusted_odds_ratio"])
-    assert "it never varies within a repo: every deployment of each repo either had it or " in (
-        review["plain"]
+    assert (
+        "it never varies within a repo: every deployment of each repo either had it or "
+        in (review["plain"])
     )
     assert "repos, not the control, are compared" in review["plain"]
 
@@ -308,3 +313,107 @@ def test_large_strata_fit_one_baseline_per_stratum() -> None:
     pooled = st.mantel_haenszel(tables).estimate
     assert pooled is not None
     assert estimates["x"].estimate == pytest.approx(pooled, rel=0.05)
+
+
+def test_per_deployment_tests_and_review_follow_their_definitions() -> None:
+    """By hand, one deployment at a time: runs on the deployed commit, else on the commit a
+    release commit was built from; the latest run per workflow; skipped does not fail; a repo
+    without CI data is unknown. Review: an approval by the author alone is no review, a bot's
+    change is not counted."""
+    t = START
+    commits: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    deployments: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
+    parent: str | None = None
+    for k in range(6):
+        merge = sha("ci", k)
+        commits.append({"repo": "o/ci", "sha": merge, "parents": [parent] if parent else []})
+        changes.append(
+            {
+                "repo": "o/ci",
+                "change_id": str(k),
+                "author": "dependabot[bot]" if k == 5 else "ann",
+                "created_at": t + k * 24 * HOUR,
+                "merged_at": t + (k * 24 + 1) * HOUR,
+                "merge_sha": merge,
+                # 0, 2, 4: reviewed by bob; 1: approved by its author only; 3, 5: nothing
+                "first_review_at": t + (k * 24 + 0.5) * HOUR if k in (0, 2, 4) else None,
+                "first_approval_at": t + (k * 24 + 0.5) * HOUR if k == 1 else None,
+                "approvers": ["ann"] if k == 1 else [],
+            }
+        )
+        parent = merge
+    release = sha("ci", "release")  # a version bump on top of change 3, no change's merge
+    commits.append({"repo": "o/ci", "sha": release, "parents": [sha("ci", 3)]})
+
+    def deployment(name: str, commit: str, day: int, repo: str = "o/ci") -> None:
+        deployments.append(
+            {
+                "repo": repo,
+                "deployment_id": name,
+                "environment": "production",
+                "is_production": True,
+                "sha": commit,
+                "status": "success",
+                "created_at": t + (day * 24 + 10) * HOUR,
+                "finished_at": t + (day * 24 + 11) * HOUR,
+            }
+        )
+
+    def run(
+        commit: str, name: str, conclusion: str, day: int, finish_h: float, attempt: int = 1
+    ) -> None:
+        runs.append(
+            {
+                "repo": "o/ci",
+                "run_id": f"{name}-{commit[:6]}-{attempt}-{finish_h}",
+                "name": name,
+                "sha": commit,
+                "conclusion": conclusion,
+                "status": "completed",
+                "attempt": attempt,
+                "created_at": t + (day * 24 + finish_h - 1) * HOUR,
+                "finished_at": t + (day * 24 + finish_h) * HOUR,
+            }
+        )
+
+    deployment("d0", sha("ci", 0), 0)  # CI green, Lint skipped: passed
+    run(sha("ci", 0), "CI", "success", 0, 5)
+    run(sha("ci", 0), "Lint", "skipped", 0, 5)
+    deployment("d1", sha("ci", 1), 1)  # CI red, re-run green (attempt 2): passed
+    run(sha("ci", 1), "CI", "failure", 1, 4)
+    run(sha("ci", 1), "CI", "success", 1, 6, attempt=2)
+    deployment("d2", sha("ci", 2), 2)  # CI green but Lint red: deployed over a red run
+    run(sha("ci", 2), "CI", "success", 2, 5)
+    run(sha("ci", 2), "Lint", "failure", 2, 5)
+    deployment("d3", release, 3)  # the release commit has no run: change 3's green one counts
+    run(sha("ci", 3), "CI", "success", 3, 5)
+    deployment("d4", sha("ci", 5), 5)  # the only run finished after it started: no green run
+    run(sha("ci", 5), "CI", "success", 5, 12)
+    commits.append({"repo": "o/plain", "sha": sha("plain", 0), "parents": []})
+    deployment("p0", sha("plain", 0), 0, repo="o/plain")  # no CI data, no pull request
+    ds = Dataset.from_frames(
+        deployments=deployments, changes=changes, commits=commits, test_runs=runs
+    )
+    table = dp.analyze(ds, since=SINCE).deployments.set_index("deployment_id")
+    expected = {  # tests_passed, tests_failed_ignored, reviewed_share
+        "d0": (True, False, 1.0),
+        "d1": (True, False, 0.0),  # approved by its own author only
+        "d2": (False, True, 1.0),
+        "d3": (True, False, 0.0),  # change 3 had no review
+        "d4": (False, False, 1.0),  # change 4 reviewed; change 5 is a bot's: not counted
+    }
+    for name, (passed, ignored, share) in expected.items():
+        row = table.loc[name]
+        assert (bool(row["tests_passed"]), bool(row["tests_failed_ignored"])) == (
+            passed,
+            ignored,
+        ), name
+        assert row["reviewed_share"] == pytest.approx(share), name
+        assert bool(row["fully_reviewed"]) == (share == 1.0), name
+    plain = table.loc["p0"]
+    assert pd.isna(plain["tests_passed"]) and pd.isna(plain["tests_failed_ignored"])
+    # Its commit has no pull request: a trunk change, which counts as unreviewed.
+    assert plain["reviewed_share"] == 0 and not bool(plain["fully_reviewed"])
+    assert pd.isna(plain["automated"]) and pd.isna(plain["cab_approved"])
