@@ -232,7 +232,7 @@ def test_change_board_per_type_checked_by_hand(
     links = ds.deployment_change_requests.assign(
         change_type=lambda f: f["change_request_id"].map(hand["type"])
     )
-    typed = analysis.deployments.merge(
+    typed = analysis.deployments.drop(columns=["change_type"]).merge(  # ours, by hand
         links[["source", "repo", "deployment_id", "change_type", "change_request_id"]],
         on=["source", "repo", "deployment_id"],
         how="left",

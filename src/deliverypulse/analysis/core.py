@@ -24,6 +24,7 @@ from deliverypulse.analysis.batches import (
     deployment_table,
 )
 from deliverypulse.analysis.changeboard import change_board
+from deliverypulse.analysis.controls import controls_table, controls_verdict, deployment_controls
 from deliverypulse.analysis.model import ACROSS, STRATA_COLUMNS, Analysis, Estimate, Finding
 from deliverypulse.analysis.whatif import what_if
 from deliverypulse.dataset import Dataset
@@ -628,8 +629,10 @@ def analyze(
     board, board_finding, board_what_if = change_board(
         table, prepared, strata, unit, min_deployments, min_per_group
     )
+    deployments = deployment_controls(table, prepared)
+    controls = controls_table(deployments, prepared, strata, unit)
     return Analysis(
-        deployments=table,
+        deployments=deployments,
         batch_size=batch,
         gates=gates,
         findings=findings,
@@ -655,6 +658,8 @@ def analyze(
         change_board=board,
         change_board_finding=board_finding,
         change_board_what_if=board_what_if,
+        controls=controls,
+        controls_verdict=controls_verdict(controls, unit),
     )
 
 
