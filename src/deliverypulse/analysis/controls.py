@@ -434,6 +434,8 @@ def controls_table(table: pd.DataFrame, prepared: Prepared, strata: str, unit: s
         kinds = known.groupby("stratum", observed=True)[control].transform("nunique")
         mixed = known.loc[(kinds > 1).to_numpy(dtype=bool)].astype({control: bool})
         both = int(mixed["stratum"].nunique())
+        mixed_having = mixed[control].to_numpy(dtype=bool)
+        mixed_failed = mixed["failed"].to_numpy(dtype=bool)
         estimates[control] = st.within_strata(mixed, control, unit) if both else None
         if both:
             candidates.append(control)
@@ -458,6 +460,10 @@ def controls_table(table: pd.DataFrame, prepared: Prepared, strata: str, unit: s
             "without_rate_high": st.finite(high[1]),
             "unknown_deployments": int(len(table) - len(known)),
             "strata_both_ways": both,
+            "within_with_deployments": int(mixed_having.sum()),
+            "within_with_failures": int((mixed_having & mixed_failed).sum()),
+            "within_without_deployments": int((~mixed_having).sum()),
+            "within_without_failures": int((~mixed_having & mixed_failed).sum()),
             "median_lead_time_with_h": _median(leads.loc[on, "lead_h"]),
             "median_lead_time_without_h": _median(leads.loc[~on, "lead_h"]),
         }
@@ -482,44 +488,113 @@ def controls_table(table: pd.DataFrame, prepared: Prepared, strata: str, unit: s
     return pd.DataFrame.from_records(records, columns=list(CONTROLS_COLUMNS))
 
 
+def control_caveats(unit: str) -> tuple[str, ...]:
+    """What a comparison of controls can and cannot show, whatever the numbers."""
+    return (
+        "This is observational data, not an experiment: it shows which controls go with fewer "
+        "failures, not that a control caused them.",
+        "Controls are applied on purpose, and often to the riskiest changes (a change-board "
+        "review for a big migration, a hand-started deployment for a delicate fix), so a "
+        "control can look worse than it is because of the changes it is given.",
+        f"A control that never varies within a {unit} (each {unit} always or never uses it) "
+        f"cannot be judged: comparing {unit}s would compare everything else they do "
+        "differently too.",
+    )
+
+
+def _leading_p(row: pd.Series) -> float:
+    """The p-value behind a row's verdict (the model's where it was in it)."""
+    for name in ("adjusted_p", "within_p"):
+        value = st.finite(row[name])
+        if value is not None:
+            return value
+    return 1.0
+
+
+def _within_counts(row: pd.Series, unit: str) -> str:
+    """ "10 of 293 fully reviewed deployments failed against 12 of 160 deployments with an
+    unreviewed change in the 1 repo that deploys both ways" """
+    wording = WORDING[str(row["control"])]
+    places = int(row["strata_both_ways"])
+    where = (
+        f"in the {unit} that deploys both ways"
+        if places == 1
+        else f"in the {places} {unit}s that deploy both ways"
+    )
+    return (
+        f"{int(row['within_with_failures'])} of {int(row['within_with_deployments'])} "
+        f"{wording.having} failed against {int(row['within_without_failures'])} of "
+        f"{int(row['within_without_deployments'])} {wording.lacking} {where}"
+    )
+
+
+def _lower(label: str) -> str:
+    return label if label.startswith("CAB") else label[:1].lower() + label[1:]
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _summary(ranked: pd.DataFrame, unit: str) -> tuple[str, ...]:
+    """The sentence a board reads first, with counts a person can check (those of the control
+    the data says most about, in the {unit}s where it varies), then the others in one line."""
+    clear = ranked.loc[ranked["verdict"].isin([FEWER, MORE])]
+    unclear = ranked.loc[ranked["verdict"] == UNCLEAR]
+    if not clear.empty:
+        top = clear.iloc[0]
+        side = "less" if top["verdict"] == FEWER else "more"
+        first = (
+            f"Comparing like with like within each {unit}, "
+            f"{WORDING[str(top['control'])].having} failed {side} often, by more than chance "
+            f"would explain: {_within_counts(top, unit)}."
+        )
+    elif not unclear.empty:
+        top = unclear.iloc[0]
+        first = (
+            f"Comparing like with like within each {unit}, no control went with clearly fewer "
+            f"failures; {_lower(str(top['label']))} came closest: {_within_counts(top, unit)}, "
+            "which could be chance."
+        )
+    else:
+        return (
+            f"The data cannot tell which controls catch problems: no control varies within a "
+            f"{unit} (each {unit} always or never uses it), so only {unit}s could be compared.",
+        )
+    rest = ranked.loc[ranked["control"] != top["control"]]
+    parts = []
+    for verdict, words_for in (
+        (FEWER, "went with fewer failures too"),
+        (MORE, "went with more failures"),
+        (UNCLEAR, "showed no clear difference"),
+        (CANNOT, "the data cannot tell"),
+    ):
+        names = [_lower(str(name)) for name in rest.loc[rest["verdict"] == verdict, "label"]]
+        if not names:
+            continue
+        if verdict == CANNOT:
+            parts.append(f"for {_listed(names)} {words_for}")
+        else:
+            parts.append(f"{_listed(names)} {words_for}")
+    if not parts:
+        return (first,)
+    second = "; ".join(parts) + "."
+    return first, second[:1].upper() + second[1:]
+
+
 def controls_verdict(controls: pd.DataFrame, unit: str) -> tuple[str, ...]:
-    """The controls in plain words, most trustworthy first: a summary a board reads, then the
-    controls with a clear within-``unit`` effect, those with no clear difference, those the
-    data cannot judge, and the caveats."""
+    """The controls in plain words, most trustworthy first: a summary a board reads (with
+    counts), then the controls with a clear within-``unit`` effect, those with no clear
+    difference, those the data cannot judge, and the caveats (:func:`control_caveats`)."""
     if controls.empty:
         return ()
     order = {FEWER: 0, MORE: 0, UNCLEAR: 1, CANNOT: 2}
-    ranked = controls.assign(_rank=controls["verdict"].map(order)).sort_values(
-        "_rank", kind="stable"
-    )
-
-    def names(verdict: str) -> list[str]:
-        chosen = ranked.loc[ranked["verdict"] == verdict, "label"].astype(str).tolist()
-        return [name[:1].lower() + name[1:] if name != "CAB approval" else name for name in chosen]
-
-    def listed(items: list[str]) -> str:
-        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-    parts = []
-    if names(FEWER):
-        parts.append(f"{listed(names(FEWER))} went with fewer failures")
-    if names(MORE):
-        parts.append(f"{listed(names(MORE))} went with more failures")
-    if names(UNCLEAR):
-        parts.append(f"{listed(names(UNCLEAR))} showed no clear difference")
-    if names(CANNOT):
-        parts.append(f"the data cannot tell for {listed(names(CANNOT))}")
-    summary = f"Comparing deployments within the same {unit}: " + "; ".join(parts) + "."
-    summary = summary[:1].upper() + summary[1:]
-    caveats = [
-        "This is an observational comparison: it shows association, not cause. Controls are "
-        "chosen on purpose for risky changes (a big release gets a CAB review or a gate), so a "
-        "control can look worse only because it is applied to riskier work, and differences "
-        "between deployments that the data does not record are not accounted for.",
-        f"A control that never varies within a {unit} cannot be judged: comparing {unit}s that "
-        f"always use it with {unit}s that never do compares the {unit}s, not the control.",
-    ]
-    return tuple(dict.fromkeys([summary, *ranked["plain"].astype(str), *caveats]))
+    ranked = controls.assign(
+        _rank=controls["verdict"].map(order),
+        _p=[_leading_p(row) for _, row in controls.iterrows()],
+    ).sort_values(["_rank", "_p"], kind="stable")
+    summary = _summary(ranked, unit)
+    return tuple(dict.fromkeys([*summary, *ranked["plain"].astype(str), *control_caveats(unit)]))
 
 
 __all__ = [
@@ -530,6 +605,7 @@ __all__ = [
     "MORE",
     "UNCLEAR",
     "WORDING",
+    "control_caveats",
     "controls_table",
     "controls_verdict",
     "deployment_controls",

@@ -24,7 +24,12 @@ from deliverypulse.analysis.batches import (
     deployment_table,
 )
 from deliverypulse.analysis.changeboard import change_board
-from deliverypulse.analysis.controls import controls_table, controls_verdict, deployment_controls
+from deliverypulse.analysis.controls import (
+    control_caveats,
+    controls_table,
+    controls_verdict,
+    deployment_controls,
+)
 from deliverypulse.analysis.model import ACROSS, STRATA_COLUMNS, Analysis, Estimate, Finding
 from deliverypulse.analysis.whatif import what_if
 from deliverypulse.dataset import Dataset
@@ -660,6 +665,7 @@ def analyze(
         change_board_what_if=board_what_if,
         controls=controls,
         controls_verdict=controls_verdict(controls, unit),
+        controls_caveats=control_caveats(unit) if not controls.empty else (),
     )
 
 

@@ -86,6 +86,10 @@ CONTROLS_COLUMNS = (
     "without_rate_high",
     "unknown_deployments",  # the data cannot tell whether the control applied
     "strata_both_ways",  # repos (strata) with deployments both with and without it
+    "within_with_deployments",  # the counts in those repos only: what the within test compares
+    "within_with_failures",
+    "within_without_deployments",
+    "within_without_failures",
     "within_odds_ratio",  # within repo, failures with vs without (Mantel-Haenszel or exact)
     "within_low",
     "within_high",
@@ -301,6 +305,8 @@ class Analysis:
     #: The controls in plain words, most trustworthy first (the report's "What catches
     #: problems"); the first sentence is the one a board reads.
     controls_verdict: tuple[str, ...] = ()
+    #: The caveats among ``controls_verdict`` (as ``caveats`` are among ``verdict``).
+    controls_caveats: tuple[str, ...] = ()
 
     @property
     def headline(self) -> str:
@@ -340,6 +346,7 @@ class Analysis:
             "controls": {
                 "table": frame_records(self.controls),
                 "verdict": list(self.controls_verdict),
+                "caveats": list(self.controls_caveats),
             },
             "deployments": frame_records(self.deployments),
         }

@@ -228,7 +228,7 @@ def controls_lines(result: Analysis, width: int) -> list[str]:
             f"     without it: {without}",
             f"     median lead time with / without: {lead_times}",
         ]
-    lines += _bullets(list(result.controls_verdict[1:]), width)
+    lines += _bullets(list(controls.sentences(result)), width)
     lines += ["Read with care:", *_bullets(list(controls.caveats(result)), width)]
     return lines
 

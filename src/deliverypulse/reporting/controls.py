@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from deliverypulse.analysis import Analysis
+from deliverypulse.analysis.controls import control_caveats
 from deliverypulse.analysis.model import CONTROLS
 from deliverypulse.reporting import formatting as fmt
 
@@ -51,16 +52,9 @@ TECHNICAL_COLUMNS = (
     "Model",
 )
 
-#: Shown whatever the numbers: what this kind of comparison can and cannot show.
-CAVEATS = (
-    "This is observational data, not an experiment: it shows which controls go with fewer "
-    "failures, not that a control caused them.",
-    "Controls are applied on purpose, and often to the riskiest changes (a change-board review "
-    "for a big migration, a hand-started deployment for a delicate fix), so a control can look "
-    "worse than it is because of the changes it is given.",
-    "A control that never varies within a repo (each repo always or never uses it) cannot be "
-    "judged: comparing repos would compare everything else they do differently too.",
-)
+#: Shown whatever the numbers: what this kind of comparison can and cannot show (the
+#: analysis's own ``controls_caveats``; these are for an analysis made without them).
+CAVEATS = control_caveats("repo")
 
 EMPTY = (
     "Nothing to compare yet: no production deployment in this data records which controls "
@@ -223,12 +217,18 @@ def never_vary(analysis: Analysis) -> tuple[str, ...]:
 
 def caveats(analysis: Analysis) -> tuple[str, ...]:
     """The fixed caveats, the last naming the controls that never vary within a repo here."""
-    fixed = list(CAVEATS)
+    fixed = list(analysis.controls_caveats or CAVEATS)
     stuck = never_vary(analysis)
     if stuck:
         names = ", ".join(stuck[:-1]) + (" and " if len(stuck) > 1 else "") + stuck[-1]
         fixed[-1] += f" Here no repo deploys both with and without: {names}."
     return tuple(fixed)
+
+
+def sentences(analysis: Analysis) -> tuple[str, ...]:
+    """``controls_verdict`` after its first sentence, without the caveats (shown apart)."""
+    shown = set(analysis.controls_caveats) | set(CAVEATS)
+    return tuple(line for line in analysis.controls_verdict[1:] if line not in shown)
 
 
 def lead(analysis: Analysis) -> str | None:
@@ -259,7 +259,7 @@ def section(analysis: Analysis, *, chart: bool = True) -> ControlsSection:
         lead=lead(analysis),
         keys=tuple(key for key, _ in ranked_rows),
         table=Table(COLUMNS, tuple(cells for _, cells in ranked_rows)),
-        sentences=tuple(analysis.controls_verdict[1:]),
+        sentences=sentences(analysis),
         caveats=caveats(analysis),
         technical=Table(TECHNICAL_COLUMNS, technical_rows(analysis)),
         svg=svg,
@@ -284,6 +284,7 @@ __all__ = [
     "ranked",
     "rows",
     "section",
+    "sentences",
     "share",
     "shows",
     "technical_rows",
