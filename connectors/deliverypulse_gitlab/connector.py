@@ -28,6 +28,7 @@ from deliverypulse_gitlab.incidents import read_incidents
 from deliverypulse_gitlab.pipelines import read_test_runs
 from deliverypulse_gitlab.projects import group_projects
 from deliverypulse_gitlab.settings import OPTIONS, Settings
+from deliverypulse_gitlab.teams import read_repo_teams
 
 
 class GitLabConnector(Connector):
@@ -73,6 +74,12 @@ class GitLabConnector(Connector):
             read_incidents,
             cursor=Walks,
             reads="GET /projects/:id/issues (issue_type=incident or labels, updated_after)",
+        ),
+        Stream(
+            "repo_teams",
+            read_repo_teams,
+            reads='with teams = "codeowners": GET /projects/:id/repository/files/'
+            ":file_path/raw (CODEOWNERS, docs/, .gitlab/)",
         ),
     )
     #: The most projects the core may run at once; the ``concurrency`` option lowers it.
