@@ -10,6 +10,7 @@ lists with Link paging, GitLab's raw-file endpoint.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +50,7 @@ class CodeHost:
         self.forbidden_orgs: set[str] = set()
         self.page_size = 2
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
+        self.operations: list[str] = []  # GraphQL operation names
         self._lock = threading.Lock()
         handler = _handler(self)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -75,6 +77,9 @@ class CodeHost:
 
     # GitHub GraphQL: repository.object(expression: "HEAD:path") is a Blob or null.
     def graphql(self, body: dict[str, Any]) -> dict[str, Any]:
+        operation = re.search(r"query\s+(\w+)", body["query"])
+        self.operations.append(operation.group(1) if operation else "")
+
         def repository(_info: Any, owner: str, name: str, **_: Any) -> dict[str, Any]:
             files = self.files.get(f"{owner}/{name}", {})
 
@@ -120,7 +125,9 @@ class CodeHost:
         if len(parts) != 9 or parts[5:7] != ["repository", "files"] or parts[8] != "raw":
             return 404, {"message": "404 Not Found"}
         project, file_path = unquote(parts[4]), unquote(parts[7])
-        text = self.files.get(project, {}).get(file_path)
+        if project not in self.files:
+            return 404, {"message": "404 Project Not Found"}
+        text = self.files[project].get(file_path)
         if text is None:
             return 404, {"message": "404 File Not Found"}
         return 200, text
@@ -386,11 +393,22 @@ def test_a_token_that_cannot_list_teams_says_what_it_needs(host: CodeHost, tmp_p
     assert TOKEN not in " ".join(summary.lines())
 
 
-def test_without_the_option_the_stream_reads_nothing(host: CodeHost, tmp_path: Path) -> None:
-    host.files = {"octo/web": {"CODEOWNERS": "* @octo/web-team\n"}}
-    summary = collect(tmp_path, github(host, ["octo/web"]))
-    assert host.requests == [] and summary.results[0].fetched == 0
-    assert dp.load(tmp_path).repo_teams.empty
+def test_without_the_option_the_stream_is_not_read(host: CodeHost, tmp_path: Path) -> None:
+    source = github(host, ["octo/web"])
+    with pytest.raises(ConfigError, match="'repo_teams' is read only when 'teams' is set"):
+        config_from_dict({"output": {"path": str(tmp_path)}, "sources": [source]})
+    config = config_from_dict(
+        {"output": {"path": str(tmp_path)}, "sources": [{**source, "streams": []}]}
+    )
+    summary = run_collect(config, runtime=NO_SLEEP)  # the other streams fail here: no matter
+    assert [r.stream for r in summary.results] == [
+        "deployments",
+        "changes",
+        "commits",
+        "test_runs",
+        "incidents",
+    ]
+    assert host.operations.count("CodeOwners") == 0 and "Deployments" in host.operations
 
 
 # -- GitLab -----------------------------------------------------------------------------------
@@ -418,6 +436,13 @@ def test_gitlab_codeowners_in_gitlabs_order(host: CodeHost, tmp_path: Path) -> N
         host.count("/projects/grp%2Fsvc/") == 3 and host.count("/projects/grp%2Fsub%2Fnone/") == 3
     )
     assert host.count(".gitlab%2FCODEOWNERS/raw?ref=HEAD") == 2
+
+
+def test_a_missing_gitlab_project_is_not_found_not_teamless(host: CodeHost, tmp_path: Path) -> None:
+    host.files = {"grp/app": {"CODEOWNERS": "* @grp/backend\n"}}
+    summary = collect(tmp_path, gitlab(host, ["grp/app", "grp/gone"], teams="codeowners"), ok=False)
+    assert summary.results[0].errors and "grp/gone" in summary.results[0].errors[0]
+    assert stored(tmp_path) == {"grp/app": ("backend", "codeowners")}
 
 
 # -- the option is checked when the config is read --------------------------------------------

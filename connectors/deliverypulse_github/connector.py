@@ -74,6 +74,7 @@ class GitHubConnector(HTTPConnector):
         Stream(
             "repo_teams",
             read_repo_teams,
+            option="teams",
             reads='with the "teams" option: GraphQL CODEOWNERS blobs, or REST '
             "/orgs/{org}/teams and /orgs/{org}/teams/{slug}/repos",
         ),

@@ -162,11 +162,13 @@ class GitLabAPI:
             return None
 
     def text_optional(self, path: str, params: Mapping[str, Any] | None = None) -> str | None:
-        """A raw text endpoint's body (a repository file), or None where it does not exist
-        (404); other failures raise as usual."""
+        """A raw text endpoint's body (a repository file), or None where there is none (a 404
+        but GitLab's "404 Project Not Found": a missing project still raises)."""
         try:
             response = self._get(path, dict(params or {}))
-        except NotFoundError:
+        except NotFoundError as error:
+            if "Project Not Found" in str(error):
+                raise
             return None
         return str(response.text)
 

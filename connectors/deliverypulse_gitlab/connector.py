@@ -78,6 +78,7 @@ class GitLabConnector(Connector):
         Stream(
             "repo_teams",
             read_repo_teams,
+            option="teams",
             reads='with teams = "codeowners": GET /projects/:id/repository/files/'
             ":file_path/raw (CODEOWNERS, docs/, .gitlab/)",
         ),
