@@ -9,9 +9,11 @@ lists with Link paging, GitLab's raw-file endpoint.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -135,7 +137,7 @@ class CodeHost:
 
 def _team(org: str, slug: str) -> dict[str, Any]:
     return {
-        "id": abs(hash(slug)) % 10_000,
+        "id": zlib.crc32(slug.encode()) % 10_000,
         "node_id": "MDQ6VGVhbTE=",
         "url": f"https://api.github.com/teams/{slug}",
         "html_url": f"https://github.com/orgs/{org}/teams/{slug}",
@@ -165,7 +167,7 @@ _ROLE_NAMES = {"push": "write", "pull": "read"}
 def _minimal_repo(full_name: str, permission: str) -> dict[str, Any]:
     owner, name = full_name.split("/")
     return {
-        "id": abs(hash(full_name)) % 100_000,
+        "id": zlib.crc32(full_name.encode()) % 100_000,
         "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5",
         "name": name,
         "full_name": full_name,
@@ -479,7 +481,7 @@ def deployment(repo: str, number: int, day: int, status: str = "success") -> dic
         "repo": repo,
         "deployment_id": f"{repo}-{number}",
         "environment": "production",
-        "sha": f"{abs(hash((repo, number))):040x}"[:40],
+        "sha": hashlib.sha1(f"{repo}@{number}".encode()).hexdigest(),
         "status": status,
         "created_at": f"2024-03-{day:02d}T10:00:00Z",
         "finished_at": f"2024-03-{day:02d}T10:30:00Z",

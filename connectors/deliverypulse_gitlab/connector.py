@@ -4,8 +4,9 @@ or a whole group with its subgroups, read through python-gitlab over the core HT
 Streams: ``deployments`` (every environment, ``is_production`` by tier or the ``production``
 regex, with approvals, and GitLab's own deployment → merge request links for production ones),
 ``commits``, ``changes`` (merged merge requests), ``test_runs`` (pipelines),
-``incidents`` and, with the ``teams`` option, ``repo_teams`` (CODEOWNERS). Each keeps a JSON ``updated_after`` watermark per project, so a nightly rerun
-with nothing new costs one request per stream and project.
+``incidents`` and, with the ``teams`` option, ``repo_teams`` (CODEOWNERS). Each but the last
+keeps a JSON ``updated_after`` watermark per project, so a nightly rerun with nothing new costs
+one request per stream and project.
 
 - https://docs.gitlab.com/api/rest/
 - https://python-gitlab.readthedocs.io/
