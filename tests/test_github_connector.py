@@ -266,6 +266,7 @@ def test_entry_point_is_registered() -> None:
         "commits",
         "test_runs",
         "incidents",
+        "repo_teams",
     }
 
 

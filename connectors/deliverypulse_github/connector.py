@@ -25,6 +25,7 @@ from deliverypulse_github.deployments import read_deployments
 from deliverypulse_github.incidents import read_incidents
 from deliverypulse_github.runs import read_test_runs
 from deliverypulse_github.settings import OPTIONS, Settings
+from deliverypulse_github.teams import OrgTeams, read_repo_teams
 
 _HEADERS = {
     "Accept": "application/vnd.github+json",
@@ -70,6 +71,13 @@ class GitHubConnector(HTTPConnector):
             cursor=WalkCursor,
             reads="REST /repos/{repo}/issues with an incident label (conditional)",
         ),
+        Stream(
+            "repo_teams",
+            read_repo_teams,
+            option="teams",
+            reads='with the "teams" option: GraphQL CODEOWNERS blobs, or REST '
+            "/orgs/{org}/teams and /orgs/{org}/teams/{slug}/repos",
+        ),
     )
     concurrency: ClassVar[int] = 8
     options: ClassVar[Mapping[str, Option]] = OPTIONS
@@ -90,6 +98,7 @@ class GitHubConnector(HTTPConnector):
             max_in_flight=self.settings.concurrency,
             headers=_HEADERS,
         )
+        self.org_teams = OrgTeams(self.client)
 
     def repos(self) -> Iterable[str]:
         if not self.settings.org:

@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from deliverypulse.ownership import teams_option, teams_setting
 from deliverypulse.sources import URL, Option, SourceConfig
 
 DEFAULT_API_URL = "https://api.github.com"
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _DEPLOYMENT_MODES = ("deployments", "releases", "tags")
+#: Where the ``teams`` option may take a repo's team from (unset: nowhere).
+TEAM_MODES = ("codeowners", "github-teams")
 
 #: The GitHub-specific config keys (``production``, ``hotfix`` and ``bots`` are common ones).
 OPTIONS: Mapping[str, Option] = {
@@ -35,6 +38,7 @@ OPTIONS: Mapping[str, Option] = {
         (int, float), 900, help="longest wait for a rate limit, seconds; beyond it, stop"
     ),
     "concurrency": Option(int, 8, help="requests in flight at once for this source"),
+    "teams": teams_option(TEAM_MODES),
 }
 
 
@@ -71,6 +75,8 @@ class Settings:
     app: AppAuth | None
     max_rate_limit_wait: float
     concurrency: int
+    #: "codeowners" or "github-teams": where the repo_teams stream reads a repo's team.
+    teams: str | None = None
 
     @property
     def graphql_url(self) -> str:
@@ -113,6 +119,7 @@ class Settings:
             app=_app_auth(source),
             max_rate_limit_wait=max_wait,
             concurrency=concurrency,
+            teams=teams_setting(source, TEAM_MODES),
         )
 
 

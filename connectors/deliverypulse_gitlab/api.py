@@ -161,6 +161,17 @@ class GitLabAPI:
         except (NotFoundError, AuthError):
             return None
 
+    def text_optional(self, path: str, params: Mapping[str, Any] | None = None) -> str | None:
+        """A raw text endpoint's body (a repository file), or None where there is none (a 404
+        but GitLab's "404 Project Not Found": a missing project still raises)."""
+        try:
+            response = self._get(path, dict(params or {}))
+        except NotFoundError as error:
+            if "Project Not Found" in str(error):
+                raise
+            return None
+        return str(response.text)
+
     def each(self, fetch: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
         """``fetch`` of every item, in the items' order, on the source's per-object pool
         (``PER_OBJECT_CONCURRENCY`` per project collected at once). The first error raised by

@@ -3,9 +3,10 @@ or a whole group with its subgroups, read through python-gitlab over the core HT
 
 Streams: ``deployments`` (every environment, ``is_production`` by tier or the ``production``
 regex, with approvals, and GitLab's own deployment → merge request links for production ones),
-``commits``, ``changes`` (merged merge requests), ``test_runs`` (pipelines) and
-``incidents``. Each keeps a JSON ``updated_after`` watermark per project, so a nightly rerun
-with nothing new costs one request per stream and project.
+``commits``, ``changes`` (merged merge requests), ``test_runs`` (pipelines),
+``incidents`` and, with the ``teams`` option, ``repo_teams`` (CODEOWNERS). Each but the last
+keeps a JSON ``updated_after`` watermark per project, so a nightly rerun with nothing new costs
+one request per stream and project.
 
 - https://docs.gitlab.com/api/rest/
 - https://python-gitlab.readthedocs.io/
@@ -28,6 +29,7 @@ from deliverypulse_gitlab.incidents import read_incidents
 from deliverypulse_gitlab.pipelines import read_test_runs
 from deliverypulse_gitlab.projects import group_projects
 from deliverypulse_gitlab.settings import OPTIONS, Settings
+from deliverypulse_gitlab.teams import read_repo_teams
 
 
 class GitLabConnector(Connector):
@@ -73,6 +75,13 @@ class GitLabConnector(Connector):
             read_incidents,
             cursor=Walks,
             reads="GET /projects/:id/issues (issue_type=incident or labels, updated_after)",
+        ),
+        Stream(
+            "repo_teams",
+            read_repo_teams,
+            option="teams",
+            reads='with teams = "codeowners": GET /projects/:id/repository/files/'
+            ":file_path/raw (CODEOWNERS, docs/, .gitlab/)",
         ),
     )
     #: The most projects the core may run at once; the ``concurrency`` option lowers it.

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, cast
 
+from deliverypulse.ownership import teams_option, teams_setting
 from deliverypulse.sources import URL, Option, SourceConfig
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ TEST_REPORT_MODES: tuple[TestReports, ...] = ("production", "all", "none")
 #: Projects of one source collected at once when the source does not say.
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_RATE_LIMIT_WAIT = 900
+#: Where the ``teams`` option may take a project's team from (unset: nowhere).
+TEAM_MODES = ("codeowners",)
 
 #: The config keys of a GitLab source, beyond the common ones.
 OPTIONS: Mapping[str, Option] = {
@@ -48,6 +51,7 @@ OPTIONS: Mapping[str, Option] = {
     "concurrency": Option(
         int, DEFAULT_CONCURRENCY, help="projects of this source collected at once"
     ),
+    "teams": teams_option(TEAM_MODES),
 }
 
 
@@ -69,6 +73,8 @@ class Settings:
     test_reports: TestReports
     max_rate_limit_wait: float
     concurrency: int
+    #: "codeowners": the repo_teams stream reads a project's team from its CODEOWNERS file.
+    teams: str | None = None
 
     @classmethod
     def from_source(cls, source: SourceConfig) -> Settings:
@@ -108,6 +114,7 @@ class Settings:
                 source.get("max_rate_limit_wait", DEFAULT_MAX_RATE_LIMIT_WAIT)
             ),
             concurrency=concurrency,
+            teams=teams_setting(source, TEAM_MODES),
         )
 
 

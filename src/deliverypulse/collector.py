@@ -262,7 +262,7 @@ def _collect_source(
     declared = connector_class.stream_specs or tuple(
         legacy_stream(name) for name in connector_class.streams
     )
-    streams = ordered(declared, source.streams or None)
+    streams = [s for s in ordered(declared, source.streams or None) if s.wanted(source.options)]
     results = {stream.name: StreamResult(source.name, stream.name) for stream in streams}
     summary.results.extend(results.values())
     try:

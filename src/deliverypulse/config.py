@@ -294,6 +294,9 @@ def _check_common(source: SourceConfig, connector: type[Connector]) -> None:
                 f"(it has {', '.join(connector.streams)})",
                 "streams",
             )
+        spec = next((s for s in connector.stream_specs if s.name == stream), None)
+        if spec is not None and not spec.wanted(source.options):
+            raise source.error(f"{stream!r} is read only when {spec.option!r} is set", "streams")
     if source.token_env and source.token() is None:
         raise source.error(
             f"environment variable {source.token_env} is not set (or empty); "

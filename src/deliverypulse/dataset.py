@@ -140,6 +140,9 @@ class Dataset:
     deployment_change_requests: pd.DataFrame = field(
         default_factory=partial(empty_frame, "deployment_change_requests")
     )
+    repo_teams: pd.DataFrame = field(default_factory=partial(empty_frame, "repo_teams"))
+    """The team the code host names for each repo (a source's ``teams`` option: CODEOWNERS or
+    GitHub team permissions), used where the catalogue names none (:meth:`with_teams`)."""
     services: pd.DataFrame = field(default_factory=lambda: services_frame(()))
     path: Path | None = None
     collection_start: pd.DataFrame = field(default_factory=start_frame)
@@ -162,6 +165,7 @@ class Dataset:
         deployment_change_requests: Records | None = None,
         services: Iterable[Service] | pd.DataFrame | None = None,
         source: str = "manual",
+        repo_teams: Records | None = None,
     ) -> Dataset:
         """Build a Dataset from DataFrames or lists of dicts.
 
@@ -171,7 +175,8 @@ class Dataset:
         ``collection_start``: where each repo's collection started (rows of ``source``,
         ``repo``, ``start``, or ``{repo: start}``), as ``collect --since`` records it.
         ``services`` is the catalogue: :class:`~deliverypulse.store.catalogue.Service` values
-        or a frame like ``Dataset.services``.
+        or a frame like ``Dataset.services``; ``repo_teams`` the code host's teams (rows of
+        ``repo``, ``team``, ``origin``).
         """
         given = {
             "deployments": deployments,
@@ -182,6 +187,7 @@ class Dataset:
             "deployment_changes": deployment_changes,
             "change_requests": change_requests,
             "deployment_change_requests": deployment_change_requests,
+            "repo_teams": repo_teams,
         }
         frames = {
             name: coerce_frame(spec_for(name), data, source=source, keep_extra=True)
@@ -204,26 +210,31 @@ class Dataset:
         return services_from_frame(self.services)
 
     def with_teams(self) -> Dataset:
-        """This dataset with a ``team`` column on ``deployments`` and ``changes``: the team of
-        the catalogue's service that lists the row's repo (compared without case; the first
-        such service with a team, in catalogue order), missing for a repo of no team. A table
-        that has a ``team`` column already keeps it; with no team in the catalogue, the
-        dataset is returned as it is. :func:`deliverypulse.prepare` calls it, so
-        ``metrics(ds, by="team")`` needs no column of your own."""
-        teams: dict[str, str] = {}
+        """This dataset with a ``team`` column on ``deployments`` and ``changes``, by the row's
+        repo (compared without case), from the first of:
+
+        1. the catalogue: the first service (in catalogue order) with a team that lists it;
+        2. ``repo_teams``: the team the code host names for it (a source's ``teams`` option),
+           the row's own source's first, else any source's (the first by source name).
+
+        Missing for a repo neither names. A table that has a ``team`` column already keeps it;
+        with no team anywhere, the dataset is returned as it is. :func:`deliverypulse.prepare`
+        calls it, so ``metrics(ds, by="team")`` needs no column of your own."""
+        catalogue: dict[str, str] = {}
         for service in self.catalogue:
             if service.team:
                 for repo in service.repos:
-                    teams.setdefault(repo.strip().casefold(), service.team)
-        if not teams:
+                    catalogue.setdefault(repo.strip().casefold(), service.team)
+        hosted = _host_teams(self.repo_teams)
+        if not catalogue and hosted.empty:
             return self
         deployments, changes = self.deployments, self.changes
         if "team" in deployments.columns and "team" in changes.columns:
             return self
         if "team" not in deployments.columns:
-            deployments = deployments.assign(team=_team_of(deployments, teams))
+            deployments = deployments.assign(team=_team_of(deployments, catalogue, hosted))
         if "team" not in changes.columns:
-            changes = changes.assign(team=_team_of(changes, teams))
+            changes = changes.assign(team=_team_of(changes, catalogue, hosted))
         return dataclasses.replace(self, deployments=deployments, changes=changes)
 
     def table(self, name: str) -> pd.DataFrame:
@@ -266,9 +277,31 @@ class Dataset:
         return f"<Dataset{where}: {counts}>"
 
 
-def _team_of(frame: pd.DataFrame, teams: Mapping[str, str]) -> pd.Series:
+def _host_teams(repo_teams: pd.DataFrame) -> pd.DataFrame:
+    """``repo_teams`` rows that name a team, with the repo case-folded (``key``), by source."""
+    named = repo_teams.loc[repo_teams["team"].notna(), ["source", "repo", "team"]]
+    return named.assign(
+        source=named["source"].astype("string"),
+        key=named["repo"].astype("string").str.strip().str.casefold(),
+    ).sort_values(["source", "key"], kind="stable")
+
+
+def _team_of(frame: pd.DataFrame, catalogue: Mapping[str, str], hosted: pd.DataFrame) -> pd.Series:
+    """Each row's team: the catalogue's for its repo, else its own source's ``repo_teams``
+    team, else another source's."""
     folded = frame["repo"].astype("string").str.strip().str.casefold()
-    return folded.map(teams, na_action="ignore").astype("string")
+    team = folded.map(catalogue, na_action="ignore").astype("string")
+    if hosted.empty:
+        return team
+    rows = pd.DataFrame(
+        {"source": frame["source"].astype("string").to_numpy(), "key": folded.to_numpy()}
+    )
+    own = hosted.drop_duplicates(["source", "key"])[["source", "key", "team"]]
+    anyone = hosted.drop_duplicates("key")[["key", "team"]]
+    from_own = rows.merge(own, on=["source", "key"], how="left")["team"]
+    from_any = rows.merge(anyone, on="key", how="left")["team"]
+    host = from_own.fillna(from_any).astype("string").to_numpy()
+    return team.fillna(pd.Series(host, index=team.index, dtype="string"))
 
 
 def load(path: Path | str) -> Dataset:

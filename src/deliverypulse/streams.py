@@ -484,6 +484,8 @@ class Stream:
     cursor: its cursor type; the core loads the saved text into one for ``run.cursor``.
     reads: what it reads, in a few words or an endpoint (``deliverypulse connectors`` shows it).
     after: streams of the same repo that must run first (their shared values reach this one).
+    option: an option the source must set for the stream to run (an opt-in stream, such as
+        ``repo_teams`` with ``teams``); unset, the core skips it and shows no line for it.
     """
 
     name: str
@@ -492,6 +494,11 @@ class Stream:
     cursor: type[Any] = TextCursor
     reads: str = ""
     after: tuple[str, ...] = ()
+    option: str | None = None
+
+    def wanted(self, options: Mapping[str, Any]) -> bool:
+        """Whether a source with these options reads this stream (its opt-in option is set)."""
+        return self.option is None or options.get(self.option) is not None
 
     @property
     def table_name(self) -> str:

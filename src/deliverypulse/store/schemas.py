@@ -285,6 +285,21 @@ DEPLOYMENT_CHANGE_REQUESTS = TableSpec(
     required=("deployment_id", "change_request_id", "link"),
 )
 
+#: Where a repo's ``team`` in ``repo_teams`` came from (a source's ``teams`` option).
+TEAM_ORIGINS = ("codeowners", "github-teams")
+
+#: The team the code host names for a repo, for repos the catalogue gives none (a source's
+#: ``teams`` option): one row per source and repo, ``team`` missing when the host names none
+#: (a CODEOWNERS catch-all of people only, no file, no team with write access), so a rerun
+#: replaces a team that is gone. ``origin`` is one of :data:`TEAM_ORIGINS`.
+REPO_TEAMS = TableSpec(
+    name="repo_teams",
+    schema=_schema("repo_teams", [("team", STR), ("origin", STR)]),
+    key=("source", "repo"),
+    time_column="repo",
+    required=("origin",),
+)
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -296,6 +311,7 @@ TABLES: dict[str, TableSpec] = {
         DEPLOYMENT_CHANGES,
         CHANGE_REQUESTS,
         DEPLOYMENT_CHANGE_REQUESTS,
+        REPO_TEAMS,
     )
 }
 
@@ -308,6 +324,7 @@ STREAMS: tuple[str, ...] = (
     "test_runs",
     "incidents",
     "change_requests",
+    "repo_teams",
 )
 
 
