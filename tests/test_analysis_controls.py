@@ -205,15 +205,24 @@ def test_review_prevents_failures_within_repos_and_the_cab_does_not() -> None:
         assert "no deployment shows whether it applied" in row["plain"]
 
     verdict = analysis.controls_verdict
+    # The board's sentence carries the counts of the control with the clear result, in the
+    # repos where it varies (all three here: 6 of 90 and 36 of 90, counted by hand above).
     assert verdict[0] == (
-        "Comparing deployments within the same repo: peer review of every change went with "
-        "fewer failures; CAB approval showed no clear difference; the data cannot tell for "
-        "approval gate, green tests before deploying and automated deployment."
+        "Comparing like with like within each repo, fully reviewed deployments failed less "
+        "often, by more than chance would explain: 6 of 90 fully reviewed deployments failed "
+        "against 36 of 90 deployments with an unreviewed change in the 3 repos that deploy both "
+        "ways."
     )
-    assert verdict[1] == review["plain"] and verdict[2] == cab["plain"]
-    assert any("chosen on purpose for risky changes" in sentence for sentence in verdict)
+    assert verdict[1] == (
+        "CAB approval showed no clear difference; for approval gate, green tests before "
+        "deploying and automated deployment the data cannot tell."
+    )
+    assert verdict[2] == review["plain"] and verdict[3] == cab["plain"]
+    assert review["within_with_deployments"] == 90 and review["within_without_failures"] == 36
+    assert verdict[-3:] == analysis.controls_caveats
+    assert any("applied on purpose" in sentence for sentence in analysis.controls_caveats)
     # The existing verdict is untouched by the controls.
-    assert not set(verdict[1:3]) & set(analysis.verdict)
+    assert not set(verdict[2:4]) & set(analysis.verdict)
     json.dumps(analysis.to_dict())
 
     deployments = analysis.deployments

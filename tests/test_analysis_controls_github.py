@@ -5,14 +5,13 @@ The scenario (one repo, 30 production deployments; deployment i deploys pull req
 on a linear main branch): every 4th pull request has no review and every 10th only a comment
 after it was merged; CI runs on the deployed commits pass, fail, fail then pass on a second
 run, finish only after the deployment started, or are missing; some deployments are created by
-a person, the rest by ``deploy-bot``; every other production deployment is gated. Only the
+a person by hand (a User creator, no Actions run in their statuses), the rest by ``deploy-bot``
+(a machine user the bots pattern names); every other production deployment is gated. Only the
 deployments' own statuses fail them (no reverts, hotfixes or incidents).
 
-Set through the dataset frames after collection, because the fake GitHub cannot say it yet:
-``started_by`` ("person" where a person created the deployment; another engineer is teaching
-the connector to read the creator's type) and the change requests (CAB approval: a ServiceNow
-normal change naming every fourth production deployment; the ServiceNow fake is exercised by
-tests/test_change_board_analysis.py).
+Set through the dataset frames after collection: the change requests (CAB approval: a
+ServiceNow normal change naming every fourth production deployment; the ServiceNow fake is
+exercised by tests/test_change_board_analysis.py).
 """
 
 from __future__ import annotations
@@ -64,8 +63,11 @@ def world() -> Repo:
         if deployment["environment"] != "production":
             continue
         j = i // 2
-        if j % 3 == 1:
+        if j % 3 == 1:  # alice deploys by hand: a person, no Actions run behind it
             deployment["creator"] = "alice"
+            deployment["creator_type"] = "User"
+            for status in deployment["statuses"]:
+                status["logUrl"] = None
         if i % 7 == 3:  # more failed attempts than the fake's own (i % 11 == 7)
             deployment["statuses"] = [
                 {**status, "state": state}
@@ -154,11 +156,9 @@ def by_hand(repo: Repo) -> dict[str, dict[str, Any]]:
 
 
 def with_board(ds: dp.Dataset, repo: Repo) -> dp.Dataset:
-    """The dataset with ``started_by`` filled where the connector left it empty and a
-    ServiceNow normal change naming each CAB-approved deployment (see the module docstring)."""
-    deployments = ds.deployments.copy()
-    person = deployments["creator"].astype(str).eq("alice") & deployments["started_by"].isna()
-    deployments["started_by"] = deployments["started_by"].mask(person, "person")
+    """The dataset with a ServiceNow normal change naming each CAB-approved deployment (see
+    the module docstring)."""
+    deployments = ds.deployments
     requests = [
         {
             "source": "sn",

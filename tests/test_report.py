@@ -84,8 +84,9 @@ def test_the_page_fetches_nothing(organisation: tuple[Dataset, Analysis, str]) -
             assert tag == "a", f"<{tag}> loads {href}"
         else:
             assert not href or href.startswith("#"), f"<{tag} href={href}>"
-    # Charts are inline SVG, one per chart the page promises.
-    assert len(re.findall(r"<svg\b", html)) == 4
+    # Charts are inline SVG, one per chart the page promises (the last: what catches problems).
+    assert len(re.findall(r"<svg\b", html)) == 5
+    assert "data-controls" in html
 
 
 def test_headline_numbers_are_the_summary(organisation: tuple[Dataset, Analysis, str]) -> None:

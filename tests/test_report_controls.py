@@ -313,12 +313,18 @@ def test_no_controls_says_so_in_one_line(
 
 
 def test_ranking_breaks_ties_by_p_value_then_contract_order() -> None:
-    frame = CONTROLS.assign(verdict="no clear difference", within_p=[0.5, None, 0.5, 0.1, None])
+    frame = CONTROLS.assign(
+        verdict="no clear difference", within_p=[0.5, None, 0.5, 0.1, None], adjusted_p=None
+    )
     frame.loc[frame["control"] == "automated", "verdict"] = "more failures"
     order = list(controls.ranked(frame)["control"])
     # automated (a clear effect), then the smallest p, then equal p in CONTROLS' order, then
     # those without a p-value in CONTROLS' order.
     assert order == ["automated", "tests_passed", "cab_approved", "fully_reviewed", "gated"]
+    # The all-controls model's p-value, where the control was in it, comes before the
+    # within-repo one (it is what the verdict rests on).
+    frame.loc[frame["control"] == "gated", "adjusted_p"] = 0.01
+    assert list(controls.ranked(frame)["control"])[1] == "gated"
     assert controls.share(1, 300) == "1 of 300 failed, under 1 %"
     assert controls.share(0, 0) == "no deployments"
     assert controls.odds(None, None, None) == "cannot estimate"

@@ -421,7 +421,10 @@ def _plain(row: dict[str, object], wording: Wording, unit: str, held: bool) -> s
 
 def controls_table(table: pd.DataFrame, prepared: Prepared, strata: str, unit: str) -> pd.DataFrame:
     """One row per control in ``CONTROLS`` (``CONTROLS_COLUMNS``) from the deployment table
-    with its controls (:func:`deployment_controls`)."""
+    with its controls (:func:`deployment_controls`); no rows without production deployments
+    (there is nothing to compare)."""
+    if table.empty:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in CONTROLS_COLUMNS})
     lead = _lead_times(table, prepared, strata)
     shapes: dict[str, dict[str, object]] = {}
     estimates: dict[str, Estimate | None] = {}

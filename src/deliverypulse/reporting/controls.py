@@ -64,12 +64,19 @@ EMPTY = (
 
 def ranked(controls: pd.DataFrame) -> pd.DataFrame:
     """The controls, what the data can show first: a clear within-repo effect (fewer or more
-    failures), then no clear difference, then cannot tell; within each, the smaller within-repo
-    p-value first, then the order of ``CONTROLS``."""
+    failures), then no clear difference, then cannot tell; within each, the smaller p-value
+    first (the all-controls model's, else the within-repo one), then the order of
+    ``CONTROLS``."""
     if controls.empty:
         return controls
     rank = controls["verdict"].map(VERDICT_RANK).fillna(CANNOT_TELL_RANK)
-    p_value = pd.to_numeric(controls["within_p"], errors="coerce").fillna(math.inf)
+
+    # The p-value behind the verdict: the model's where the control was in it.
+    def numbers(name: str) -> pd.Series:
+        values = controls[name] if name in controls else pd.Series(None, index=controls.index)
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+
+    p_value = numbers("adjusted_p").fillna(numbers("within_p")).fillna(math.inf)
     order = controls["control"].map({name: index for index, name in enumerate(CONTROLS)})
     keys = pd.DataFrame({"rank": rank, "p": p_value, "order": order.fillna(len(CONTROLS))})
     return controls.loc[keys.sort_values(["rank", "p", "order"], kind="stable").index]
@@ -105,6 +112,8 @@ def shows(row: dict[str, Any]) -> str:
         return f"{words}: every deployment had it"
     if not fmt.number(row.get("strata_both_ways")):
         return f"{words}: no repo deploys both with and without it"
+    if row.get("adjusted_test") and fmt.number(row.get("adjusted_odds_ratio")) is None:
+        return f"{words}: within each repo it always went with another control"
     return f"{words}: too few deployments to compare"
 
 
