@@ -175,7 +175,7 @@ def test_verdict_and_charts_are_visible(
     assert headline.is_displayed()
     assert headline.text == analysis.headline
     charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
-    assert len(charts) == 4
+    assert len(charts) == 5  # the last: failure rate with and without each control
     for chart in charts:
         box = browser.execute_script(
             "const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", chart
