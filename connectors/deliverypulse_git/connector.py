@@ -100,6 +100,7 @@ class Tips:
     base_ref: str | None
     deploy_refs: tuple[Ref, ...]
     options: str  # a digest of the source's options: other options give other rows
+    facts: str  # a digest of what shapes commit facts (the mailmap...): see _fingerprint
     #: A digest of all of the above and CURSOR_VERSION: equal digests, equal rows.
     digest: str = field(init=False)
 
@@ -110,6 +111,7 @@ class Tips:
             self.base_ref or "",
             *(f"{r.name} {r.commit} {r.created} {r.creator or ''}" for r in self.deploy_refs),
             self.options,
+            self.facts,
         ]
         object.__setattr__(self, "digest", _digest("\n".join(lines)))
 
@@ -131,6 +133,7 @@ class Tips:
             {
                 "digest": self.digest,
                 "options": self.options,
+                "facts": self.facts,
                 "tips": base64.b64encode(packed).decode("ascii"),
             },
             separators=(",", ":"),
@@ -150,7 +153,11 @@ class Tips:
                 for name, commit, created, who in inner["deploy"]
             )
             tips = cls(
-                _text(inner["mainline"]), _text(inner["base_ref"]), refs, str(outer["options"])
+                _text(inner["mainline"]),
+                _text(inner["base_ref"]),
+                refs,
+                str(outer["options"]),
+                str(outer["facts"]),
             )
         except (ValueError, TypeError, KeyError, zlib.error):
             return None
@@ -302,7 +309,10 @@ class GitConnector(Connector):
             return
         name = run.stream.name
         table = self.tables(fresh=previous is None)[name]
-        if previous is not None and previous.options == tips.options:
+        if previous is not None and (previous.options, previous.facts) == (
+            tips.options,
+            tips.facts,
+        ):
             before = self._baseline(previous)
             if before is not None:
                 table = table.changed_since(before[name])
@@ -482,7 +492,7 @@ class GitConnector(Connector):
                 raise GitError(f"no deploy branch {settings.deploy_value!r} in {settings.path}")
             deploy_refs = (Ref(settings.deploy_value, deploy_tip, 0, None),)
         options = repr(sorted((key, str(value)) for key, value in self.source.options.items()))
-        return Tips(mainline, base_ref, deploy_refs, _digest(options))
+        return Tips(mainline, base_ref, deploy_refs, _digest(options), self._fingerprint())
 
     def _derive(
         self, history: History, tips: Tips, *, baseline: bool = False
