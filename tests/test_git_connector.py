@@ -399,7 +399,7 @@ def test_nothing_is_read_again_until_the_tips_move(tmp_path: Path) -> None:
         assert list(connector.read(stream, "app", cursor)) == []
     repo.commit("Next (#4)", date="2024-03-02T09:00:00+00:00")
     commits, new_cursor = read(source, "commits", cursor)
-    assert len(commits) == 2
+    assert list(commits["subject"]) == ["Next (#4)"]  # only what is new or changed
     assert new_cursor != cursor
     # A changed option changes what would be produced, so it must not be skipped either.
     assert (

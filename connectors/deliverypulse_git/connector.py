@@ -1,18 +1,25 @@
 """The ``git`` connector: deployments, changes and commits from a local repository, no network.
 
-It re-reads the whole history on every run (a few streamed git calls, seconds for 100k
-commits) and skips the work entirely when the tips and options are the same as last time.
+A first run reads the whole history (a few streamed git calls, seconds for 100k commits). Each
+stream's cursor holds the tips it stored (mainline, deploy refs) and the commits read are
+cached in the repository's git folder (:mod:`deliverypulse_git.history`), so a rerun asks git
+only for commits it has not read (``git log NEW --not OLD``), derives every row again in
+memory, and yields the rows that differ from what the cursor's tips gave: exactly what a full
+run would store. Nothing new (same tips, same options): nothing is read at all.
 Specs: https://git-scm.com/docs/git-log and https://git-scm.com/docs/git-for-each-ref.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import logging
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -24,11 +31,21 @@ from deliverypulse import rules
 from deliverypulse.connector import Connector, Page
 from deliverypulse.sources import Option, SourceConfig
 from deliverypulse.streams import DEFAULT_RUNTIME, Runtime, Stream, StreamRun, TextCursor
-from deliverypulse_git.gitlog import Commits, Git, GitError, Ref, Sizes
-from deliverypulse_git.graph import Graph, Line, find_changes, first_shipped, tag_deployments
+from deliverypulse_git import history as cache
+from deliverypulse_git.gitlog import Commits, Git, GitError, Layout, Ref
+from deliverypulse_git.graph import (
+    Graph,
+    Line,
+    find_changes,
+    first_parent_closure,
+    first_shipped,
+    tag_deployments,
+)
+from deliverypulse_git.history import History
+from deliverypulse_git.rows import Table
 
 #: Bump when the rows produced for the same history change, so old cursors stop matching.
-CURSOR_VERSION = "3"  # 3: changes of every line (maintenance branches); release-version tags
+CURSOR_VERSION = "4"  # 4: tips in the cursor (incremental runs); first-commit ties by time, sha
 #: Release versions, with or without "v" (``1.2.3``, ``v1.2``, ``2.0.0rc1``), not archive markers.
 DEFAULT_DEPLOYMENTS = f"tags:{rules.RELEASE_VERSION}"
 _log = logging.getLogger(__name__)
@@ -75,17 +92,85 @@ class Settings:
 
 @dataclass(frozen=True)
 class Tips:
-    """Where the history to read ends: the mainline, the deploy refs, and a cursor over both."""
+    """Where the history to read ends (the mainline, the deploy refs) and the options it is
+    read with. Each stream's cursor holds them: the next run derives what it stored from them.
+    """
 
     mainline: str | None
     base_ref: str | None
     deploy_refs: tuple[Ref, ...]
-    cursor: str
+    options: str  # a digest of the source's options: other options give other rows
+    facts: str  # a digest of what shapes commit facts (the mailmap...): see _fingerprint
+    #: A digest of all of the above and CURSOR_VERSION: equal digests, equal rows.
+    digest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        lines = [
+            CURSOR_VERSION,
+            self.mainline or "",
+            self.base_ref or "",
+            *(f"{r.name} {r.commit} {r.created} {r.creator or ''}" for r in self.deploy_refs),
+            self.options,
+            self.facts,
+        ]
+        object.__setattr__(self, "digest", _digest("\n".join(lines)))
 
     @property
     def revisions(self) -> list[str]:
         shas = [self.mainline] if self.mainline else []
         return list(dict.fromkeys(shas + [ref.commit for ref in self.deploy_refs]))
+
+    def dump(self) -> str:
+        """The cursor text: the digest first (``deliverypulse status`` shows the start), then
+        the tips themselves, compressed (a repository may have thousands of tags)."""
+        tips = {
+            "mainline": self.mainline,
+            "base_ref": self.base_ref,
+            "deploy": [[r.name, r.commit, r.created, r.creator] for r in self.deploy_refs],
+        }
+        packed = zlib.compress(json.dumps(tips, separators=(",", ":")).encode(), 9)
+        return json.dumps(
+            {
+                "digest": self.digest,
+                "options": self.options,
+                "facts": self.facts,
+                "tips": base64.b64encode(packed).decode("ascii"),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def load(cls, text: str | None) -> Tips | None:
+        """The tips a cursor holds; None for no cursor (a first run, a full refresh), a cursor
+        an older version wrote, or a damaged one (then the run stores every row again)."""
+        if not text or not text.startswith("{"):
+            return None
+        try:
+            outer = json.loads(text)
+            inner = json.loads(zlib.decompress(base64.b64decode(outer["tips"], validate=True)))
+            refs = tuple(
+                Ref(str(name), str(commit), int(created), None if who is None else str(who))
+                for name, commit, created, who in inner["deploy"]
+            )
+            tips = cls(
+                _text(inner["mainline"]),
+                _text(inner["base_ref"]),
+                refs,
+                str(outer["options"]),
+                str(outer["facts"]),
+            )
+        except (ValueError, TypeError, KeyError, zlib.error):
+            return None
+        return tips if tips.digest == outer.get("digest") else None
+
+
+@dataclass
+class ReadStats:
+    """What one run took from git and from the cache (logged; benchmarks and tests read it)."""
+
+    cached: int = 0  # commits found in the cache
+    read: int = 0  # commits git listed as new
+    sized: int = 0  # commits whose sizes git computed (``--numstat``)
 
 
 def _read_table(connector: GitConnector, run: StreamRun) -> Iterator[Page]:
@@ -161,7 +246,13 @@ class GitConnector(Connector):
         self.settings = Settings.from_source(source)
         self.git = Git(self.settings.path)
         self._tips: Tips | None = None
-        self._tables: dict[str, pd.DataFrame] | None = None
+        self._layout: Layout | None = None
+        self._replace_refs: list[Ref] = []
+        self._history: History | None = None
+        self._tables: dict[str, Table] | None = None
+        self._baselines: dict[str, dict[str, Table] | None] = {}
+        self._dirty = False  # the cache lacks something this run read
+        self.stats = ReadStats()
 
     @classmethod
     def validate(cls, source: SourceConfig) -> None:
@@ -204,44 +295,177 @@ class GitConnector(Connector):
         return [name or self._folder_name()]
 
     def read_table(self, run: StreamRun) -> Iterator[Page]:
-        """One stream's rows, unless the tips and options are what the cursor saw last time.
+        """One stream's rows that are new or changed since the tips its cursor holds.
 
-        The three streams come from one pass over the history (:meth:`tables`), made once per
-        run and only for the streams the source collects.
+        Nothing when the tips and options are what the cursor saw. Otherwise every row is
+        derived again in memory for the tips now (:meth:`tables`, once per run) and for the
+        cursor's tips (:meth:`_baseline`, over the same cached commits), and only the rows that
+        differ are yielded. Without a usable cursor (a first run, a full refresh, other
+        options), every row is.
         """
         tips = self.tips()
-        if run.cursor.value == tips.cursor:
+        previous = Tips.load(run.cursor.value)
+        if previous is not None and previous.digest == tips.digest:
             return
-        frame = self.tables()[run.stream.name].copy()
+        name = run.stream.name
+        table = self.tables(fresh=previous is None)[name]
+        if previous is not None and (previous.options, previous.facts) == (
+            tips.options,
+            tips.facts,
+        ):
+            before = self._baseline(previous)
+            if before is not None:
+                table = table.changed_since(before[name])
+        frame = self._frame(name, table)
         frame.insert(0, "repo", run.repo)
         frame.insert(0, "source", self.source.name)
-        yield from _pages(frame, TextCursor(tips.cursor), self.page_size)
+        yield from _pages(frame, TextCursor(tips.dump()), self.page_size)
 
     def close(self) -> None:
         self._tips = None
+        self._layout = None
+        self._history = None
         self._tables = None
+        self._baselines = {}
 
     def tips(self) -> Tips:
-        """The mainline and deploy refs now, from two cheap git calls (cached for the run)."""
+        """The mainline and deploy refs now, from a few cheap git calls (cached for the run)."""
         if self._tips is None:
             self._tips = self._read_tips()
         return self._tips
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """All three streams' rows, built once per run from one pass over the history."""
+    def tables(self, *, fresh: bool = False) -> dict[str, Table]:
+        """Every wanted stream's rows for the tips now, derived once per run.
+
+        ``fresh``: read the whole history from git rather than continue from the cache (a
+        first run, a full refresh: the one way to re-check the cache against git).
+        """
         if self._tables is None:
-            self._tables = self._build_tables()
+            tips = self.tips()
+            history = self.history(fresh=fresh)
+            tables = self._derive(history, tips)
+            assert tables is not None  # the tips now can always be derived
+            self._tables = tables
+            self._save_history(history, tips)
         return self._tables
+
+    def history(self, *, fresh: bool = False) -> History:
+        """The commits reachable from the tips now (and those the cache held), read once per
+        run: from the cache, plus what ``git log NEW --not CACHED`` lists."""
+        if self._history is None:
+            self._history = self._read_history(fresh)
+        return self._history
+
+    def layout(self) -> Layout:
+        if self._layout is None:
+            self._layout = self.git.layout()
+        return self._layout
+
+    def cache_path(self) -> Path:
+        """The history cache of this choice of mainline and deployments (another source of the
+        same repository choosing other tips keeps its own)."""
+        key = _digest(
+            f"{self.settings.branch}\n{self.settings.deploy_kind}:{self.settings.deploy_value}"
+        )
+        return self.layout().common_dir / "deliverypulse" / f"history-{key[:16]}.parquet"
+
+    def _wanted(self) -> set[str]:
+        return set(self.source.streams) or {spec.name for spec in self.stream_specs}
+
+    def _needs_history(self) -> bool:
+        """Tag deployments alone need no commit; changes, commits and branch deployments do."""
+        return bool(self._wanted() & {"changes", "commits"}) or self.settings.deploy_kind != "tags"
+
+    def _fingerprint(self) -> str:
+        """What shapes the cached facts besides the commits: the formats read (through
+        ``CURSOR_VERSION``), the mailmap, a shallow boundary and replace refs."""
+        layout = self.layout()
+        shallow = _file_bytes(layout.shallow_file) if layout.shallow else b""
+        parts = [
+            CURSOR_VERSION,
+            *self.git.mailmap_sources(layout),
+            hashlib.sha256(shallow).hexdigest(),
+            *sorted(f"{ref.name} {ref.commit}" for ref in self._replace_refs),
+        ]
+        return _digest("\0".join(parts))
+
+    def _read_history(self, fresh: bool) -> History:
+        self.stats = ReadStats()
+        if not self._needs_history():
+            return History()
+        tips = self.tips()
+        cached = None if fresh else cache.load(self.cache_path(), self._fingerprint())
+        history = cached or History()
+        self._dirty = cached is None
+        self.stats.cached = len(history.commits)
+        new_tips = [rev for rev in tips.revisions if rev not in history.index]
+        if new_tips:
+            # The cache holds the ancestry of its roots: exclude those that still exist.
+            roots = self.git.existing(history.roots) if history.roots else []
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # Sizes need a second git call; it runs while the first one is being parsed.
+                sizes_job = None
+                if self._wanted() & {"changes", "commits"}:
+                    sizes_job = pool.submit(self.git.first_parent_sizes, new_tips, exclude=roots)
+                new = self.git.log(new_tips, exclude=roots)
+                sizes = sizes_job.result() if sizes_job else {}
+            self.stats.read = history.add(new, new_tips)
+            self.stats.sized = len(sizes)
+            history.sizes.update(sizes)
+            self._dirty = True
+        if cached is not None and not self.layout().shallow:
+            _, missing = history.closure(tips.revisions)
+            if missing:  # a cache that lies about its roots: never trust it over git
+                _log.warning(
+                    "the git history cache %s lacks %d parents; reading the whole history",
+                    self.cache_path(),
+                    missing,
+                )
+                return self._read_history(fresh=True)
+        _log.info(
+            "%s: %d commits read from git (%d sized), %d from the cache",
+            self.settings.path,
+            self.stats.read,
+            self.stats.sized,
+            self.stats.cached,
+        )
+        return history
+
+    def _save_history(self, history: History, tips: Tips) -> None:
+        """Cache the ancestry of the tips now (commits no tip reaches any more are left out),
+        when this run read anything or left anything out."""
+        if not self._needs_history():
+            return
+        positions, _ = history.closure(tips.revisions)
+        if not self._dirty and len(positions) == len(history.commits):
+            return
+        kept = history.subset(positions)
+        sizes = {sha: history.sizes[sha] for sha in kept.shas if sha in history.sizes}
+        cache.save(self.cache_path(), History(kept, sizes, tips.revisions), self._fingerprint())
+
+    def _baseline(self, previous: Tips) -> dict[str, Table] | None:
+        """The rows the cursor's tips gave, derived again; None when the history at hand does
+        not hold all they reach (a force-push and a lost cache): then every row is yielded."""
+        if previous.digest not in self._baselines:
+            history = self.history()
+            usable = not self._needs_history() or all(
+                rev in history.index for rev in previous.revisions
+            )
+            self._baselines[previous.digest] = (
+                self._derive(history, previous, baseline=True) if usable else None
+            )
+        return self._baselines[previous.digest]
 
     def _read_tips(self) -> Tips:
         settings = self.settings
-        if (self.git.output(["rev-parse", "--is-shallow-repository"]) or "").strip() == "true":
+        if self.layout().shallow:
             _log.warning(
                 "%s is a shallow clone: changes at its edge miss their first commits; "
                 "fetch the full history (git fetch --unshallow) for true lead times",
                 settings.path,
             )
-        refs = self.git.refs("refs/heads", "refs/remotes", "refs/tags")
+        refs = self.git.refs("refs/heads", "refs/remotes", "refs/tags", "refs/replace")
+        self._replace_refs = [ref for ref in refs if ref.name.startswith("refs/replace/")]
         if settings.branch:
             mainline = _resolve_branch(refs, settings.branch)
             if mainline is None:
@@ -267,69 +491,73 @@ class GitConnector(Connector):
             if deploy_tip is None:
                 raise GitError(f"no deploy branch {settings.deploy_value!r} in {settings.path}")
             deploy_refs = (Ref(settings.deploy_value, deploy_tip, 0, None),)
-        fingerprint = "\n".join(
-            [
-                CURSOR_VERSION,
-                mainline or "",
-                base_ref or "",
-                *(f"{ref.name} {ref.commit} {ref.created}" for ref in deploy_refs),
-                repr(sorted((key, str(value)) for key, value in self.source.options.items())),
-            ]
-        )
-        cursor = hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
-        return Tips(mainline, base_ref, deploy_refs, cursor)
+        options = repr(sorted((key, str(value)) for key, value in self.source.options.items()))
+        return Tips(mainline, base_ref, deploy_refs, _digest(options), self._fingerprint())
 
-    def _build_tables(self) -> dict[str, pd.DataFrame]:
-        tips = self.tips()
-        wanted = set(self.source.streams or self.streams)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # Sizes need a second git call; it runs while the first one is being parsed.
-            sizes_job = None
-            if tips.revisions and wanted & {"changes", "commits"}:
-                sizes_job = pool.submit(self.git.first_parent_sizes, tips.revisions)
-            commits = self.git.log(tips.revisions)
-            sizes: dict[str, Sizes] = sizes_job.result() if sizes_job else {}
+    def _derive(
+        self, history: History, tips: Tips, *, baseline: bool = False
+    ) -> dict[str, Table] | None:
+        """Every wanted stream's rows for ``tips``, from the commits they reach in ``history``.
+
+        Sizes the history lacks are read with one ``git log --no-walk --numstat``; for a
+        ``baseline`` whose commits git no longer has, the answer is None (no baseline).
+        """
+        positions, _ = history.closure(tips.revisions)
+        commits = history.subset(positions)
         graph = Graph(commits)
         deployments = self._deployments(graph, tips)
+        since = self.source.since
+        cutoff = int(since.timestamp()) if since else None
+        tables = {
+            "deployments": _cut(
+                Table.of("deployment_id", _DEPLOYMENT_COLUMNS, deployments), "created_at", cutoff
+            )
+        }
+        if not self._wanted() & {"changes", "commits"}:
+            return tables
         shipped = first_shipped(graph, [row["sha"] for row in deployments])
         lines = [Line(tips.mainline, tips.base_ref)]
         if self.settings.deploy_kind == "tags":  # a deploy branch's merges are deployments
             lines += [Line(ref.commit, None) for ref in tips.deploy_refs]
-        changes, change_of = find_changes(graph, lines, sizes, self.settings.bots, shipped)
-        if wanted & {"changes", "commits"}:
-            self._add_sizes(commits, changes, change_of, sizes)
-        since = self.source.since
-        cutoff = int(since.timestamp()) if since else None
-        return {
-            "commits": _commits_frame(commits, change_of, sizes, cutoff),
-            "changes": _changes_frame(changes, cutoff),
-            "deployments": self._deployments_frame(deployments, cutoff),
-        }
-
-    def _add_sizes(
-        self,
-        commits: Commits,
-        changes: list[dict[str, Any]],
-        change_of: list[str | None],
-        sizes: dict[str, Sizes],
-    ) -> None:
-        """Sizes of the changes and own commits of lines merged in from the side (a maintenance
-        branch merged forward), which no first-parent walk of a tip visits: one more git call."""
+        changes, change_of = find_changes(graph, lines, {}, self.settings.bots, shipped)
+        # Sizes are known for the commits of lines: the first-parent history of each tip, and
+        # the commits of lines merged in from the side, which no first-parent walk visits.
+        on_line = first_parent_closure(graph, tips.revisions)
         merges = {change["merge_sha"] for change in changes}
+        for position, (sha, change_id) in enumerate(zip(commits.shas, change_of, strict=True)):
+            if change_id is None or sha in merges:
+                on_line[position] = 1
+        sizes = history.sizes
         missing = [
             sha
-            for sha, change_id in zip(commits.shas, change_of, strict=True)
-            if (change_id is None or sha in merges) and sha not in sizes
+            for sha, flag in zip(commits.shas, on_line, strict=True)
+            if flag and sha not in sizes
         ]
-        if not missing:
-            return
-        sizes.update(self.git.first_parent_sizes(missing, walk=False))
+        if missing:
+            if baseline and len(self.git.existing(missing)) < len(missing):
+                return None
+            fetched = self.git.first_parent_sizes(missing, walk=False)
+            sizes.update(fetched)
+            self.stats.sized += len(fetched)
+            self._dirty = True
         for change in changes:
             size = sizes.get(change["merge_sha"])
-            if size is not None and change["additions"] is None:
+            if size is not None:
                 change["additions"] = size.additions
                 change["deletions"] = size.deletions
                 change["changed_files"] = size.changed_files
+        tables["changes"] = _cut(
+            Table.of("change_id", _CHANGE_COLUMNS, changes), "merged_at", cutoff
+        )
+        tables["commits"] = _cut(
+            _commits_table(commits, change_of, on_line, sizes), "committed_at", cutoff
+        )
+        return tables
+
+    def _frame(self, stream: str, table: Table) -> pd.DataFrame:
+        if stream == "deployments":
+            return self._deployments_frame(table)
+        return _changes_frame(table) if stream == "changes" else _commits_frame(table)
 
     def _deployments(self, graph: Graph, tips: Tips) -> list[dict[str, Any]]:
         """The deployments' rows, in time order (ties by id, as the core orders them)."""
@@ -354,16 +582,14 @@ class GitConnector(Connector):
                     )
         return sorted(rows, key=lambda row: (row["created_at"], row["deployment_id"]))
 
-    def _deployments_frame(self, rows: list[dict[str, Any]], cutoff: int | None) -> pd.DataFrame:
-        frame = pd.DataFrame(rows, columns=_DEPLOYMENT_COLUMNS)
-        if cutoff is not None:
-            frame = frame[frame["created_at"] >= cutoff]
+    def _deployments_frame(self, table: Table) -> pd.DataFrame:
+        frame = pd.DataFrame(table.columns, columns=_DEPLOYMENT_COLUMNS)
         frame["environment"] = self.settings.environment
         frame["is_production"] = self.settings.is_production
         frame["status"] = "success"
         for column in ("created_at", "finished_at"):
             frame[column] = _utc(frame[column])
-        return frame.reset_index(drop=True)
+        return frame
 
     def _folder_name(self) -> str:
         git_dir = Path((self.git.output(["rev-parse", "--absolute-git-dir"]) or "").strip())
@@ -388,11 +614,14 @@ def _deployment(
     }
 
 
-def _commits_frame(
-    commits: Commits, change_of: list[str | None], sizes: dict[str, Sizes], cutoff: int | None
-) -> pd.DataFrame:
-    size_of = [sizes.get(sha) for sha in commits.shas]
-    frame = pd.DataFrame(
+def _commits_table(
+    commits: Commits, change_of: list[str | None], sized: bytearray, sizes: dict[str, Any]
+) -> Table:
+    size_of = [
+        sizes.get(sha) if flag else None for sha, flag in zip(commits.shas, sized, strict=True)
+    ]
+    return Table(
+        "sha",
         {
             "sha": commits.shas,
             "parents": commits.parents,
@@ -401,25 +630,34 @@ def _commits_frame(
             "author": commits.author_names,
             "change_id": change_of,
             "subject": commits.subjects,
-            "additions": pd.array([s.additions if s else None for s in size_of], dtype="Int64"),
-            "deletions": pd.array([s.deletions if s else None for s in size_of], dtype="Int64"),
-        }
+            "additions": [s.additions if s else None for s in size_of],
+            "deletions": [s.deletions if s else None for s in size_of],
+        },
     )
-    if cutoff is not None:
-        frame = frame[frame["committed_at"] >= cutoff].reset_index(drop=True)
+
+
+def _cut(table: Table, column: str, cutoff: int | None) -> Table:
+    """The rows from ``cutoff`` (the source's ``since``, in Unix seconds) on."""
+    if cutoff is None:
+        return table
+    return table.where([value >= cutoff for value in table.columns[column]])
+
+
+def _commits_frame(table: Table) -> pd.DataFrame:
+    frame = pd.DataFrame(table.columns)
+    for column in ("additions", "deletions"):
+        frame[column] = pd.array(table.columns[column], dtype="Int64")
     for column in ("authored_at", "committed_at"):
         frame[column] = _utc(frame[column])
     return frame
 
 
-def _changes_frame(changes: list[dict[str, Any]], cutoff: int | None) -> pd.DataFrame:
-    frame = pd.DataFrame(changes, columns=_CHANGE_COLUMNS)
-    if cutoff is not None:
-        frame = frame[frame["merged_at"] >= cutoff].reset_index(drop=True)
+def _changes_frame(table: Table) -> pd.DataFrame:
+    frame = pd.DataFrame(table.columns, columns=_CHANGE_COLUMNS)
     for column in ("created_at", "first_commit_at", "merged_at", "closed_at"):
         frame[column] = _utc(frame[column])
     for column in ("number", "additions", "deletions", "changed_files", "commit_count"):
-        frame[column] = frame[column].astype("Int64")
+        frame[column] = pd.array(table.columns[column], dtype="Int64")
     return frame
 
 
@@ -467,6 +705,21 @@ def _warn_no_tag_matched(settings: Settings, refs: Sequence[Ref]) -> None:
         ", ".join(names),
         more,
     )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _file_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def _compile(source: SourceConfig, key: str, pattern: str) -> re.Pattern[str]:

@@ -144,13 +144,14 @@ class Git:
         message = message or next((line for line in reversed(lines) if line), "no message")
         return GitError(f"'git {args[0]}' failed in {self.path}: {message}")
 
-    def log(self, revisions: Sequence[str]) -> Commits:
-        """Every commit reachable from ``revisions``, in one streamed ``git log``."""
+    def log(self, revisions: Sequence[str], exclude: Sequence[str] = ()) -> Commits:
+        """Every commit reachable from ``revisions`` and not from ``exclude``, in one streamed
+        ``git log``."""
         commits = Commits()
         if not revisions:
             return commits
         args = ["log", "--no-color", "--encoding=UTF-8", "-z", f"--format={_LOG_FORMAT}", "--stdin"]
-        for record in self.stream(args, b"\0", stdin="\n".join(revisions) + "\n"):
+        for record in self.stream(args, b"\0", stdin=_revisions(revisions, exclude)):
             fields = record.split(_FIELD, 7)
             if len(fields) < 8:
                 continue
@@ -166,10 +167,11 @@ class Git:
         return commits
 
     def first_parent_sizes(
-        self, revisions: Sequence[str], *, walk: bool = True
+        self, revisions: Sequence[str], *, walk: bool = True, exclude: Sequence[str] = ()
     ) -> dict[str, Sizes]:
         """Sizes of commits against their first parent (a merge: the whole change): of the
-        first-parent history of each of ``revisions``, or (``walk=False``) of those commits."""
+        first-parent history of each of ``revisions`` down to what ``exclude`` reaches, or
+        (``walk=False``) of those commits."""
         if not revisions:
             return {}
         args = [
@@ -186,7 +188,7 @@ class Git:
             "--",
         ]
         sizes: dict[str, Sizes] = {}
-        for record in self.stream(args, b"\x1e", stdin="\n".join(revisions) + "\n"):
+        for record in self.stream(args, b"\x1e", stdin=_revisions(revisions, exclude)):
             lines = record.split("\n")
             additions = deletions = files = 0
             for line in lines[1:]:
@@ -223,6 +225,56 @@ class Git:
                 refs.append(Ref(tag, peeled_commit, made, maker))
         return refs
 
+    def existing(self, shas: Sequence[str]) -> list[str]:
+        """Those of ``shas`` that are commits of the repository now (a force-push and a
+        garbage collection can remove one), in one ``git cat-file --batch-check``."""
+        return [sha for sha, found in zip(shas, self._commits_of(shas), strict=True) if found]
+
+    def layout(self) -> Layout:
+        """Where the repository keeps its files and what shapes ``git log``'s output, in two
+        short ``rev-parse`` calls (the second one only in a work tree)."""
+        text = self.output(
+            [
+                "rev-parse",
+                "--is-shallow-repository",
+                "--is-bare-repository",
+                "--path-format=absolute",
+                "--git-common-dir",
+                "--git-path",
+                "shallow",
+            ]
+        )
+        shallow, bare, common, shallow_file = (text or "").splitlines()[:4]
+        top = None
+        if bare.strip() != "true":
+            top = (self.output(["rev-parse", "--show-toplevel"], allowed_exit=128) or "").strip()
+        return Layout(
+            common_dir=Path(common.strip()),
+            shallow=shallow.strip() == "true",
+            shallow_file=Path(shallow_file.strip()),
+            top=Path(top) if top else None,
+        )
+
+    def mailmap_sources(self, layout: Layout) -> list[str]:
+        """What ``%aN`` maps author names with (https://git-scm.com/docs/gitmailmap): the
+        work tree's ``.mailmap``, ``mailmap.file`` and ``mailmap.blob`` (in a bare repository,
+        ``HEAD:.mailmap`` by default), each as its content or blob id."""
+        found: list[str] = []
+        if layout.top is not None:
+            found.append(_file_text(layout.top / ".mailmap"))
+        config = self.output(["config", "--get-regexp", r"^mailmap\."], allowed_exit=1) or ""
+        blob = None if layout.top is not None else "HEAD:.mailmap"
+        for line in config.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "mailmap.file":
+                found.append(_file_text(Path(value).expanduser()))
+            elif key == "mailmap.blob":
+                blob = value
+        if blob:
+            sha = self.output(["rev-parse", "-q", "--verify", blob], allowed_exit=1)
+            found.append(f"blob {(sha or '').strip()}")
+        return found
+
     def _commits_of(self, names: Sequence[str]) -> list[str | None]:
         """The commit each ref finally points to (None: no commit, say a tag of a tree), in one
         ``git cat-file --batch-check`` (https://git-scm.com/docs/git-cat-file)."""
@@ -247,6 +299,29 @@ class Git:
             sha, _, kind = answer.partition(" ")
             commits.append(sha if kind == "commit" else None)
         return commits + [None] * (len(names) - len(commits))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The repository's shared git folder, whether it is shallow (and where git lists its
+    boundary), and its work tree's top (None in a bare repository)."""
+
+    common_dir: Path
+    shallow: bool
+    shallow_file: Path
+    top: Path | None
+
+
+def _revisions(revisions: Sequence[str], exclude: Sequence[str]) -> str:
+    """``--stdin`` input: the revisions, then ``^rev`` for each excluded one."""
+    return "".join(f"{rev}\n" for rev in revisions) + "".join(f"^{rev}\n" for rev in exclude)
+
+
+def _file_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _essentials(body: str) -> str:

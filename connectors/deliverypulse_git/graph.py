@@ -306,8 +306,12 @@ def _change(
     bots: re.Pattern[str],
 ) -> dict[str, Any]:
     """A change's fact row (``body`` is filled by :func:`_revert_facts`)."""
-    authored = commits.authored
-    first = min(members, key=lambda member: (authored[member], member)) if members else position
+    authored, committed, shas = commits.authored, commits.committed, commits.shas
+    # Ties in author time go to the latest committed, then by sha: never by where a commit
+    # sits in the list, which differs between a full read and one continued from the cache.
+    first = (
+        min(members, key=lambda m: (authored[m], -committed[m], shas[m])) if members else position
+    )
     merged_at = commits.committed[position]
     return {
         "change_id": described.change_id,
@@ -376,3 +380,17 @@ def tag_deployments(refs: list[Ref], pattern: re.Pattern[str]) -> list[Ref]:
     ]
     chosen = [tag for tag in tags if pattern.search(tag.name)]
     return sorted(chosen, key=lambda tag: (tag.created, tag.name))
+
+
+def first_parent_closure(graph: Graph, tips: Sequence[str]) -> bytearray:
+    """Per commit, 1 if it is on the first-parent history of one of ``tips``: the commits
+    ``git log --first-parent TIPS`` lists."""
+    on_line = bytearray(len(graph.commits))
+    parents, index = graph.commits.parents, graph.index
+    for tip in tips:
+        position = index.get(tip)
+        while position is not None and not on_line[position]:
+            on_line[position] = 1
+            first = parents[position][0] if parents[position] else None
+            position = index.get(first) if first else None
+    return on_line
