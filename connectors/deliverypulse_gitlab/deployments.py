@@ -66,12 +66,18 @@ class _Environments:
 
     tiers: dict[str, str]
     required_approvals: dict[str, int] | None
+    default_branch: str | None = None
     tiers_fresh: bool = False
     rules_fresh: bool = False
 
     def remembered(self, cursor: Watermark) -> Watermark:
-        """``cursor`` carrying the tiers and rules to the next run."""
-        extra = {"tiers": self.tiers, "required_approvals": self.required_approvals}
+        """``cursor`` carrying the tiers, rules and default branch to the next run."""
+        extra: dict[str, Any] = {
+            "tiers": self.tiers,
+            "required_approvals": self.required_approvals,
+        }
+        if self.default_branch is not None:
+            extra["default_branch"] = self.default_branch
         return Watermark(cursor.updated_at, cursor.seen, cursor.open, extra)
 
 
@@ -84,6 +90,7 @@ def read_deployments(connector: Reading, run: StreamRun) -> Iterator[Page]:
     envs = _Environments(
         tiers=dict(cursor.extra.get("tiers") or {}),
         required_approvals=cursor.extra.get("required_approvals"),
+        default_branch=cursor.extra.get("default_branch"),
     )
     pipelines: set[int] = set()
     walk = UpdatedAfter().walk(api.updated_after(f"{base}/deployments"), cursor, run.since)
@@ -108,7 +115,8 @@ def read_deployments(connector: Reading, run: StreamRun) -> Iterator[Page]:
                 if pipeline_id is not None:
                     pipelines.add(int(pipeline_id))
             succeeded = [d for d in production if d.get("status") == "success"]
-            for shipped in api.each(lambda d: _shipped(connector, base, d), succeeded):
+            unlinkable = _beyond_the_graph(connector, base, envs, succeeded)
+            for shipped in api.each(lambda d: _shipped(connector, base, d), unlinkable):
                 links.extend(shipped)
             run.share(PRODUCTION_PIPELINES, frozenset(pipelines))
         if links:
@@ -241,6 +249,30 @@ def _environment_url(connector: Reading, repo: str, environment: Mapping[str, An
     if environment.get("id") is None:
         return None
     return f"{connector.api.url}/{repo}/-/environments/{environment['id']}"
+
+
+def _beyond_the_graph(
+    connector: Reading, base: str, envs: _Environments, deployments: list[JSONObject]
+) -> list[JSONObject]:
+    """The successful production deployments whose shipped merge requests the commit graph
+    cannot tell, so GitLab is asked: those not of the default branch (a tag, a maintenance
+    branch), whose history the ``commits`` stream does not walk. A default-branch deployment's
+    sha is on the graph ``link`` walks, so it costs nothing. The default branch is learnt once
+    (``GET /projects/:id``) and remembered; if GitLab will not say, every deployment is asked
+    about, as before."""
+    if not deployments:
+        return []
+    if envs.default_branch is None:
+        project = connector.api.get_optional(base)
+        branch = project.get("default_branch") if isinstance(project, dict) else None
+        if not branch:
+            return deployments
+        envs.default_branch = str(branch)
+    return [
+        d
+        for d in deployments
+        if d.get("ref") != envs.default_branch or (d.get("deployable") or {}).get("tag")
+    ]
 
 
 def _shipped(connector: Reading, base: str, deployment: Mapping[str, Any]) -> list[JSONObject]:
