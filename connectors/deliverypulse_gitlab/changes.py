@@ -8,15 +8,18 @@ hotfixes and bots from them.
 Requests are spent in bulk walks, not per merge request:
 
 - the merge request list, ``state=merged`` by ``updated_after`` (one page per 100);
-- the default branch's commit graph (``with_stats``) over the window the new merge requests
-  span: a merge commit's second-parent side, minus what the mainline and earlier merges hold,
-  is the merge request's commits, so its first commit time and commit count come from the
-  graph; its stats give the size;
+- every ref's commits (``all=true``, ``with_stats``) over the window the new merge requests
+  span: on each target branch's first-parent line, a merge commit's second-parent side, minus
+  what the line and earlier merges hold, is the merge request's commits, and a squashed merge
+  request's commits are those its head ref (``refs/merge-requests/:iid/head``, which GitLab
+  keeps after the merge) reaches off the line; so first commit time and commit count come from
+  the graph, and the landing commit's stats give the size;
 - the project events ``approved`` and ``commented`` over the same window: approvers, approval
   times and the first note by someone other than the author.
 
-Only merge requests the graph cannot answer for (squashed, fast-forwarded, merged into another
-branch, or older than the commit window) cost one ``/merge_requests/:iid/commits`` call each.
+Only merge requests the graph cannot answer for (fast-forwarded: no commit of their own marks
+where the branch began; or a branch reaching past the commit window; or a landing commit off
+its target's first-parent line) cost one ``/merge_requests/:iid/commits`` call each.
 
 - https://docs.gitlab.com/api/merge_requests/#list-project-merge-requests
 - https://docs.gitlab.com/api/merge_requests/#get-single-merge-request-commits

@@ -1,5 +1,6 @@
 """The ``deployments`` stream: deployments to every environment, with their approvals, and the
-merge requests GitLab says each production one shipped (``deployment_changes``).
+merge requests GitLab says a production one off the default branch shipped
+(``deployment_changes``).
 
 Every environment is kept, as the GitHub connector keeps them, so a staging lead time or
 approval wait is there for whoever wants it (``environments=`` of the metrics); the metrics
@@ -8,11 +9,13 @@ count only rows with ``is_production``. Production means the environment's tier 
 
 Requests: one page of deployments per 100 updated deployments; the environments list and the
 protected environments once per run that has new deployments; one ``merge_requests`` call per
-new successful *production* deployment (GitLab's own answer to "what did this ship", worth its
-cost there; a staging deployment's changes come from the commit graph); a single deployment
-only where the list lacks the approvals of a gated deployment, in any environment (an ungated
-staging deployment costs nothing beyond its share of a list page). A rerun with nothing new
-costs the one list request, whatever the environments.
+new successful *production* deployment off the default branch (GitLab's own answer to "what
+did this ship", where the ``commits`` stream's default-branch graph cannot tell; the project's
+``default_branch`` is read once and remembered; a default-branch or staging deployment's
+changes come from the commit graph, through ``link``); a single deployment only where the list
+lacks the approvals of a gated deployment, in any environment (an ungated staging deployment
+costs nothing beyond its share of a list page). A rerun with nothing new costs the one list
+request, whatever the environments.
 
 The ids of the pipelines behind this run's production deployments are shared with the
 ``test_runs`` stream (declared after this one), which fetches their test report summaries.
@@ -26,6 +29,7 @@ The core adds the ``bots`` pattern on the creator (``rules.automated_flags``).
 
 - https://docs.gitlab.com/api/deployments/#list-project-deployments
 - https://docs.gitlab.com/api/deployments/#list-of-merge-requests-associated-with-a-deployment
+- https://docs.gitlab.com/api/projects/#get-a-single-project (``default_branch``)
 - https://docs.gitlab.com/api/deployments/#create-a-deployment (no job: ``deployable`` null)
 - https://docs.gitlab.com/ci/environments/deployment_approvals/
 - https://docs.gitlab.com/api/environments/#list-environments
