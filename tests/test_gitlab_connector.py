@@ -94,7 +94,10 @@ def test_default_branch_deployments_are_linked_by_the_graph_not_asked(
     # nothing older than itself) to what GitLab says it shipped.
     project = server.projects["acme/app"]
     expected = {
-        (str(d), str(m["iid"])) for d, mrs in project.deployment_mrs.items() for m in mrs if d != 901
+        (str(d), str(m["iid"]))
+        for d, mrs in project.deployment_mrs.items()
+        for m in mrs
+        if d != 901
     }
     links = dp.link(ds, trunk=False)
     assert set(zip(links["deployment_id"], links["change_id"], strict=True)) == expected
@@ -163,7 +166,9 @@ def test_per_merge_request_calls_only_where_the_graph_cannot_answer(
     project = server.projects["acme/app"]
     # Fast-forwards: no commit of their own marks where their branch began on main. Squashed
     # branches' commits come from the all-refs walk (their head refs outlive the merge).
-    unanswerable = [m for m in project.merge_requests if not m["merge_commit_sha"] and not m["squash"]]
+    unanswerable = [
+        m for m in project.merge_requests if not m["merge_commit_sha"] and not m["squash"]
+    ]
     calls = endpoints(server)
     assert calls["/merge_requests/:id/commits"] == len(unanswerable) == 2
     assert calls["/events"] == 2  # approved + commented, 158 events fit in 2 pages
