@@ -192,16 +192,17 @@ class _Graph:
             sha = str(parents[0]) if parents else None
         return line, {*line, *([sha] if sha else [])}
 
-    def side(self, tips: Iterable[str], stop: set[str]) -> tuple[list[JSONObject], bool]:
-        """The commits reachable from ``tips`` without passing through ``stop``, and whether
-        the walk stayed inside the window (False: it reached a commit the window lacks)."""
+    def side(self, tips: Iterable[str], *stops: set[str]) -> tuple[list[JSONObject], bool]:
+        """The commits reachable from ``tips`` without passing through any of ``stops``, and
+        whether the walk stayed inside the window (False: it reached a commit the window
+        lacks)."""
         members: list[JSONObject] = []
         complete = True
         stack = [str(t) for t in tips]
         visited: set[str] = set()
         while stack:
             sha = stack.pop()
-            if sha in stop or sha in visited:
+            if sha in visited or any(sha in stop for stop in stops):
                 continue
             commit = self.commits.get(sha)
             if commit is None:
@@ -240,13 +241,13 @@ def _from_graph(graph: _Graph, mrs: list[JSONObject]) -> dict[int, _History]:
     for sha in reversed(line):  # oldest first, so earlier merges claim first
         squashed = squashes.get(sha)
         if squashed is not None:
-            own, complete = graph.side([str(squashed["sha"])], on_line | claimed)
+            own, complete = graph.side([str(squashed["sha"])], on_line, claimed)
             if own and complete:
                 histories[squashed["iid"]] = _history_of(squashed, own, graph)
         parents = graph.commits[sha].get("parent_ids") or []
         if len(parents) < 2:
             continue
-        members, complete = graph.side(parents[1:], on_line | claimed)
+        members, complete = graph.side(parents[1:], on_line, claimed)
         claimed.update(str(c["id"]) for c in members)
         mr = merges.get(sha)
         if mr is None or not complete:
