@@ -254,3 +254,24 @@ def test_a_squashed_branch_the_window_cannot_hold_is_asked_about(
     change = dp.load(tmp_path).changes.set_index("change_id").loc[str(squashed["iid"])]
     assert change["first_commit_at"] == pd.Timestamp("2024-11-01T00:00:00Z")
     assert change["commit_count"] == len(project.mr_commits[squashed["iid"]])
+
+
+def test_a_project_that_will_not_say_its_default_branch_asks_about_every_deployment(
+    server: FakeGitLab, tmp_path: Path
+) -> None:
+    """Without the default branch nothing is left out: GitLab's answer for every successful
+    production deployment, as before; the project is asked once."""
+    server.fail(r"/projects/acme/app$", "404")
+    project = server.projects["acme/app"]
+    collect(server, tmp_path, streams=["deployments"])
+    links = dp.load(tmp_path).deployment_changes
+    expected = {(str(d), str(m["iid"])) for d, mrs in project.deployment_mrs.items() for m in mrs}
+    assert set(zip(links["deployment_id"], links["change_id"], strict=True)) == expected
+    succeeded = [
+        d
+        for d in project.deployments
+        if d["environment"]["name"] == "production" and d["status"] == "success"
+    ]
+    calls = endpoints(server)
+    assert calls["/deployments/:id/merge_requests"] == len(succeeded) == 10
+    assert calls[""] == 1

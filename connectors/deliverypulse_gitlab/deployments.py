@@ -73,6 +73,7 @@ class _Environments:
     default_branch: str | None = None
     tiers_fresh: bool = False
     rules_fresh: bool = False
+    branch_asked: bool = False
 
     def remembered(self, cursor: Watermark) -> Watermark:
         """``cursor`` carrying the tiers, rules and default branch to the next run."""
@@ -266,12 +267,13 @@ def _beyond_the_graph(
     about, as before."""
     if not deployments:
         return []
-    if envs.default_branch is None:
+    if envs.default_branch is None and not envs.branch_asked:
+        envs.branch_asked = True  # at most once per run, answered or not
         project = connector.api.get_optional(base)
         branch = project.get("default_branch") if isinstance(project, dict) else None
-        if not branch:
-            return deployments
-        envs.default_branch = str(branch)
+        envs.default_branch = str(branch) if branch else None
+    if envs.default_branch is None:
+        return deployments
     return [
         d
         for d in deployments
