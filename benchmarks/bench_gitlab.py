@@ -13,11 +13,22 @@ requests, plus the same commit and incident lists the connector reads. Run::
 
 ``--scale 0.1`` gives about the same ratios in a tenth of the time.
 
-Figures (2026-11-26, ``--scale 1 --latency 0.05``, one run): deliverypulse 5,396 requests in
-78.5 s (rerun with nothing new: 5 requests, 0.3 s); baseline 37,038 requests in 1,940.5 s:
-6.9x fewer requests, 24.7x less wall time (part of that from running per-object calls four at
-a time). The baseline reads a test report summary for all 10,000 pipelines; ours for the 2,000
-behind production deployments (``test_reports = "all"`` would add 8,000 requests).
+Printed side by side: the baseline, the connector *before* the bulk reads of issue 15 (figures
+recorded at commit 4a778aa with this script, ``RECORDED_BEFORE``; shown when the scale and
+latency match), and the connector now, first run and nightly rerun.
+
+Figures (2026-12-06, ``--scale 0.1 --latency 0.05``, the issue's measure): baseline 3,705
+requests; before 544 (6.8x fewer); now 325 (11.4x fewer), rerun 5. What went: one
+``/deployments/:id/merge_requests`` per successful production deployment (171; now only off
+the default branch, plus one ``/projects/:id`` for the default branch) and
+``/merge_requests/:iid/commits`` for squashed merge requests (50; from one ``all=true`` commits
+walk now). Left per object: 200 test report summaries (production pipelines; no bulk
+endpoint) and 20 fast-forwarded merge requests' commits. Wall time hardly moved (8.4 s before,
+9.1 s now, against 200.0 s for the baseline): the per-object calls that went ran four at a
+time off the critical path. At ``--scale 1`` (connector only, ``--skip-baseline``): before
+5,396 requests in 75.6 s, now 3,193 in 73.9 s; the baseline made 37,038 (2026-11-26), 11.6x
+now. At scale 1 the synthetic timeline runs into 2028, past the clock, so the rerun re-reads
+what is "later than now" (1,922 requests before, 1,167 now) instead of costing 5.
 """
 
 from __future__ import annotations
@@ -45,6 +56,48 @@ from deliverypulse.streams import Runtime
 
 TOKEN = "glpat-benchmark-0123456789"
 PROJECT = "acme/app"
+BEFORE_COMMIT = "4a778aa"
+#: The connector before issue 15's bulk reads, measured with this script at commit 4a778aa on
+#: 2026-12-06, keyed by (scale, latency): first run and rerun, requests and seconds, and the
+#: first run's requests by endpoint.
+RECORDED_BEFORE: dict[tuple[float, float], dict[str, Any]] = {
+    (0.1, 0.05): {
+        "first": (544, 8.42),
+        "rerun": (5, 0.34),
+        "endpoints": {
+            "/pipelines/:id/test_report_summary": 200,
+            "/deployments/:id/merge_requests": 171,
+            "/merge_requests/:id/commits": 70,
+            "/repository/commits": 30,
+            "/jobs": 30,
+            "/events": 22,
+            "/pipelines": 10,
+            "/merge_requests": 5,
+            "/deployments": 3,
+            "/environments": 1,
+            "/protected_environments": 1,
+            "/issues": 1,
+        },
+    },
+    (1.0, 0.05): {
+        "first": (5396, 75.64),
+        "rerun": (1922, 25.91),
+        "endpoints": {
+            "/pipelines/:id/test_report_summary": 2000,
+            "/deployments/:id/merge_requests": 1714,
+            "/merge_requests/:id/commits": 700,
+            "/jobs": 300,
+            "/repository/commits": 286,
+            "/events": 213,
+            "/pipelines": 100,
+            "/merge_requests": 50,
+            "/deployments": 30,
+            "/environments": 1,
+            "/protected_environments": 1,
+            "/issues": 1,
+        },
+    },
+}
 
 
 @dataclass
@@ -54,6 +107,7 @@ class Measure:
     seconds: float
     by_endpoint: Counter[str]
     waited: float = 0.0  # seconds of backoffs and rate-limit waits (the fake sets no limits)
+    recorded: bool = False  # figures recorded from an earlier commit, not measured now
 
 
 def endpoint_counts(server: FakeGitLab) -> Counter[str]:
@@ -140,36 +194,55 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tempfile.TemporaryDirectory() as tmp,
     ):
         server.add_project(project)
-        results.append(run_connector(server, Path(tmp) / "data", "deliverypulse (first run)"))
-        results.append(run_connector(server, Path(tmp) / "data", "deliverypulse (rerun)"))
+        results.append(run_connector(server, Path(tmp) / "data", "deliverypulse now (first run)"))
+        results.append(run_connector(server, Path(tmp) / "data", "deliverypulse now (rerun)"))
         if not args.skip_baseline:
             results.append(run_baseline(server))
-    print(f"\n{'':28} {'requests':>10} {'wall s':>9} {'waited s':>9}")
-    for measure in results:
+    recorded = RECORDED_BEFORE.get((round(args.scale, 3), round(args.latency, 3)))
+    before: list[Measure] = []
+    if recorded:
+        for run, label in (("first", "first run"), ("rerun", "rerun")):
+            requests, seconds = recorded[run]
+            counts = Counter(recorded["endpoints"]) if run == "first" else Counter()
+            name = f"deliverypulse before ({label})"
+            before.append(Measure(name, requests, seconds, counts, recorded=True))
+    rows = [*results[2:], *before, *results[:2]]
+    print(f"\n{'':34} {'requests':>10} {'wall s':>9} {'waited s':>9}")
+    for measure in rows:
+        recorded_note = f"  (recorded at {BEFORE_COMMIT})" if measure.recorded else ""
         print(
-            f"{measure.name:28} {measure.requests:>10,} {measure.seconds:>9.1f} "
-            f"{measure.waited:>9.1f}"
+            f"{measure.name:34} {measure.requests:>10,} {measure.seconds:>9.1f} "
+            f"{measure.waited:>9.1f}{recorded_note}"
         )
     figures: dict[str, Any] = {
         "scale": args.scale,
         "latency_s": args.latency,
         "runs": {
             m.name: {"requests": m.requests, "seconds": round(m.seconds, 2), "waited": m.waited}
-            for m in results
+            for m in rows
         },
-        "endpoints": {m.name: dict(m.by_endpoint.most_common()) for m in results},
+        "endpoints": {m.name: dict(m.by_endpoint.most_common()) for m in rows if m.by_endpoint},
     }
+    ours = results[0]
+    if before:
+        figures["before_over_now"] = round(before[0].requests / ours.requests, 2)
+        print(f"\nbefore / now: {before[0].requests / ours.requests:.1f}x requests")
     if len(results) == 3:
-        ours, baseline = results[0], results[2]
+        baseline = results[2]
         ratio = baseline.requests / ours.requests
         speed = baseline.seconds / ours.seconds
         figures["request_ratio"] = round(ratio, 2)
         figures["time_ratio"] = round(speed, 2)
-        print(f"\nbaseline / deliverypulse: {ratio:.1f}x requests, {speed:.1f}x wall time")
+        if before:
+            then = baseline.requests / before[0].requests
+            figures["request_ratio_before"] = round(then, 2)
+            print(f"baseline / deliverypulse before: {then:.1f}x requests")
+        print(f"baseline / deliverypulse now: {ratio:.1f}x requests, {speed:.1f}x wall time")
     print("\nrequests by endpoint:")
-    for measure in results:
+    for measure in rows:
         top = ", ".join(f"{k} {v:,}" for k, v in measure.by_endpoint.most_common(8))
-        print(f"  {measure.name}: {top}")
+        if top:
+            print(f"  {measure.name}: {top}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     return figures

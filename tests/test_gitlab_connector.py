@@ -81,15 +81,26 @@ def test_deployments_carry_approvals_gates_and_status(server: FakeGitLab, tmp_pa
     assert (deployments["started_by"] == "automation").all()
 
 
-def test_deployment_merge_requests_are_gitlabs_answer(server: FakeGitLab, tmp_path: Path) -> None:
+def test_default_branch_deployments_are_linked_by_the_graph_not_asked(
+    server: FakeGitLab, tmp_path: Path
+) -> None:
     collect(server, tmp_path)
-    links = dp.load(tmp_path).deployment_changes
+    ds = dp.load(tmp_path)
+    assert ds.deployment_changes.empty  # every deployment here is of main
+    calls = endpoints(server)
+    assert calls["/deployments/:id/merge_requests"] == 0
+    assert calls[""] == 1  # the project, once, for its default branch
+    # The graph links each successful production deployment after the first (which ships
+    # nothing older than itself) to what GitLab says it shipped.
     project = server.projects["acme/app"]
-    expected = {(str(d), str(m["iid"])) for d, mrs in project.deployment_mrs.items() for m in mrs}
+    expected = {
+        (str(d), str(m["iid"]))
+        for d, mrs in project.deployment_mrs.items()
+        for m in mrs
+        if d != 901
+    }
+    links = dp.link(ds, trunk=False)
     assert set(zip(links["deployment_id"], links["change_id"], strict=True)) == expected
-    assert not links["is_approximate"].any()
-    # One call per successful production deployment, none for failed/blocked/staging ones.
-    assert endpoints(server)["/deployments/:id/merge_requests"] == 6
 
 
 def test_production_by_tier_or_regex(server: FakeGitLab, tmp_path: Path) -> None:
@@ -153,9 +164,13 @@ def test_per_merge_request_calls_only_where_the_graph_cannot_answer(
 ) -> None:
     collect(server, tmp_path, streams=["changes"])
     project = server.projects["acme/app"]
-    unanswerable = [m for m in project.merge_requests if m["squash"] or not m["merge_commit_sha"]]
+    # Fast-forwards: no commit of their own marks where their branch began on main. Squashed
+    # branches' commits come from the all-refs walk (their head refs outlive the merge).
+    unanswerable = [
+        m for m in project.merge_requests if not m["merge_commit_sha"] and not m["squash"]
+    ]
     calls = endpoints(server)
-    assert calls["/merge_requests/:id/commits"] == len(unanswerable) == 5
+    assert calls["/merge_requests/:id/commits"] == len(unanswerable) == 2
     assert calls["/events"] == 2  # approved + commented, 158 events fit in 2 pages
     assert calls["/merge_requests/:id/approvals"] == calls["/merge_requests/:id/notes"] == 0
 

@@ -72,19 +72,27 @@ token_env = "GL_E2E_TOKEN"
     monthly = dp.metrics(ds, period="month", by=["repo"]).set_index("period")
     assert monthly.loc[pd.Timestamp("2025-01-01", tz="UTC"), "deployments"] == 6
 
-    # Lead time by GitLab's own deployment -> merge request links: merge request !1's first
-    # commit at 05:00 on Jan 6, shipped by deployment 901, finished 04:00 on Jan 7.
-    by_gitlab = dp.lead_times(ds, links=ds.deployment_changes).set_index("change_id")
-    assert by_gitlab.loc["1", "lead_time"] == pd.Timedelta(hours=23)
-    assert by_gitlab.loc["1", "deployment_id"] == "901"
-
-    # The commit graph the connector stored links every later deployment to exactly the merge
-    # requests GitLab says it shipped (the first deployment ships nothing older than itself).
+    # Every deployment is of the default branch, so GitLab was not asked what each shipped:
+    # the commit graph the connector stored links every deployment after the first (which
+    # ships nothing older than itself) to exactly the merge requests GitLab says it shipped.
+    project = server.projects["acme/app"]
+    assert ds.deployment_changes.empty
     graph = dp.link(ds)
     graph = graph.loc[graph["change_id"].str.fullmatch(r"\d+")]  # merge requests, not trunk commits
-    gitlab = ds.deployment_changes.loc[ds.deployment_changes["deployment_id"] != "901"]
-    as_set = lambda frame: set(zip(frame["deployment_id"], frame["change_id"], strict=True))  # noqa: E731
-    assert as_set(graph) == as_set(gitlab)
+    gitlab = {
+        (str(d), str(mr["iid"]))
+        for d, mrs in project.deployment_mrs.items()
+        if d != 901
+        for mr in mrs
+    }
+    assert set(zip(graph["deployment_id"], graph["change_id"], strict=True)) == gitlab
+
+    # Lead time: merge request !6's first commit (the earliest authored of its three) at 11:00
+    # on Jan 7, shipped by deployment 903, finished 23:40 on Jan 7.
+    lead = dp.lead_times(ds).set_index("change_id")
+    assert min(c["authored_date"] for c in project.mr_commits[6]) == "2025-01-07T11:00:00.000Z"
+    assert lead.loc["6", "deployment_id"] == "903"
+    assert lead.loc["6", "lead_time"] == pd.Timedelta(hours=12, minutes=40)
 
     server.clear_log()
     second = cli_collect(config)

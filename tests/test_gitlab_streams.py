@@ -51,6 +51,9 @@ def test_a_deployment_that_finishes_later_is_updated_and_linked_then(
 ) -> None:
     project = server.projects["acme/app"]
     finished = next(d for d in project.deployments if d["id"] == 909)
+    # Deployed from a maintenance branch, so GitLab is asked what it shipped (the commit
+    # graph of the default branch cannot tell).
+    finished["ref"] = "release-1"
     running = copy.deepcopy(finished)
     running.update(status="running", finished_at=None, updated_at="2025-01-11T06:01:00.000Z")
     project.deployments[project.deployments.index(finished)] = running
@@ -73,6 +76,7 @@ def test_a_deployment_that_finishes_later_is_updated_and_linked_then(
         "19",
     }
     assert [r.path.rsplit("/", 2)[-2] for r in server.requests(r"/merge_requests$")] == ["909"]
+    assert not server.requests(r"/projects/acme/app$")  # the default branch was remembered
 
 
 def test_a_late_comment_on_an_old_merge_request_does_not_undo_it(

@@ -8,15 +8,18 @@ hotfixes and bots from them.
 Requests are spent in bulk walks, not per merge request:
 
 - the merge request list, ``state=merged`` by ``updated_after`` (one page per 100);
-- the default branch's commit graph (``with_stats``) over the window the new merge requests
-  span: a merge commit's second-parent side, minus what the mainline and earlier merges hold,
-  is the merge request's commits, so its first commit time and commit count come from the
-  graph; its stats give the size;
+- every ref's commits (``all=true``, ``with_stats``) over the window the new merge requests
+  span: on each target branch's first-parent line, a merge commit's second-parent side, minus
+  what the line and earlier merges hold, is the merge request's commits, and a squashed merge
+  request's commits are those its head ref (``refs/merge-requests/:iid/head``, which GitLab
+  keeps after the merge) reaches off the line; so first commit time and commit count come from
+  the graph, and the landing commit's stats give the size;
 - the project events ``approved`` and ``commented`` over the same window: approvers, approval
   times and the first note by someone other than the author.
 
-Only merge requests the graph cannot answer for (squashed, fast-forwarded, merged into another
-branch, or older than the commit window) cost one ``/merge_requests/:iid/commits`` call each.
+Only merge requests the graph cannot answer for (fast-forwarded: no commit of their own marks
+where the branch began; or a branch reaching past the commit window; or a landing commit off
+its target's first-parent line) cost one ``/merge_requests/:iid/commits`` call each.
 
 - https://docs.gitlab.com/api/merge_requests/#list-project-merge-requests
 - https://docs.gitlab.com/api/merge_requests/#get-single-merge-request-commits
@@ -139,31 +142,16 @@ def _time(value: Any) -> datetime | None:
 def _histories(
     api: GitLabAPI, base: str, mrs: list[JSONObject], window_start: Any
 ) -> dict[int, _History]:
+    """Each merge request's commits: from the commit graph where it answers, else from GitLab
+    (``/merge_requests/:iid/commits``, one call each)."""
     graph = _commit_window(api, base, iso(window_start))
     histories: dict[int, _History] = {}
-    unanswered: list[JSONObject] = []
-    by_merge_sha = {
-        str(mr["merge_commit_sha"]): mr
-        for mr in mrs
-        if mr.get("merge_commit_sha") and not mr.get("squash")
-    }
-    for merge_sha, members in graph.branch_commits().items():
-        mr = by_merge_sha.get(merge_sha)
-        if mr is None:
-            continue
-        if members is None:
-            continue  # the branch reaches past the window: ask GitLab below
-        merge = graph.commits[merge_sha]
-        histories[mr["iid"]] = _History(
-            first_commit_at=_first_authored(members),
-            commit_count=len(members),
-            additions=(merge.get("stats") or {}).get("additions"),
-            deletions=(merge.get("stats") or {}).get("deletions"),
-            commits=[commit_row(c) for c in [*members, merge]],
-        )
+    by_target: dict[str, list[JSONObject]] = defaultdict(list)
     for mr in mrs:
-        if mr["iid"] not in histories:
-            unanswered.append(mr)
+        by_target[str(mr.get("target_branch") or "")].append(mr)
+    for targeting in by_target.values():
+        histories.update(_from_graph(graph, targeting))
+    unanswered = [mr for mr in mrs if mr["iid"] not in histories]
     answers = api.each(lambda mr: _history_from_api(api, base, mr, graph), unanswered)
     for mr, history in zip(unanswered, answers, strict=True):
         histories[mr["iid"]] = history
@@ -177,69 +165,123 @@ def _first_authored(commits: Iterable[Mapping[str, Any]]) -> str | None:
     return earliest(*(c.get("authored_date") or c.get("committed_date") for c in commits))
 
 
+def _on_target(mr: Mapping[str, Any]) -> str | None:
+    """The commit a merged merge request put on its target branch's first-parent line: its
+    merge commit, else its squash commit (a fast-forward leaves neither)."""
+    sha = mr.get("merge_commit_sha") or mr.get("squash_commit_sha")
+    return str(sha) if sha else None
+
+
 @dataclass
 class _Graph:
-    """The default branch's commits over a window, newest first as GitLab lists them."""
+    """The project's commits over a window, from every ref (``all=true``): the default and
+    other target branches, and each merge request's head ref, which GitLab keeps after the
+    merge, so a squashed branch's own commits are here too."""
 
     commits: dict[str, JSONObject]
-    head: str | None
 
-    def mainline(self) -> list[str]:
-        """First-parent chain from the head, newest first, as far as the window goes."""
-        chain = []
-        sha = self.head
+    def first_parents(self, head: str) -> tuple[list[str], set[str]]:
+        """The first-parent line from ``head``, newest first, as far as the window goes, and
+        the set of its commits plus the first parent of its oldest (beyond the window but on
+        the line: a branch forked from there is still wholly in the window)."""
+        line: list[str] = []
+        sha: str | None = head
         while sha and sha in self.commits:
-            chain.append(sha)
+            line.append(sha)
             parents = self.commits[sha].get("parent_ids") or []
-            sha = parents[0] if parents else None
-        return chain
+            sha = str(parents[0]) if parents else None
+        return line, {*line, *([sha] if sha else [])}
 
-    def branch_commits(self) -> dict[str, list[JSONObject] | None]:
-        """For each merge commit on the mainline, the commits its merge brought in (its
-        second-parent side minus the mainline and what earlier merges brought), or None when
-        that side reaches commits outside the window."""
-        mainline = self.mainline()
-        on_mainline = set(mainline)
-        if mainline:
-            # The window's oldest mainline commit's first parent lies beyond the window, but
-            # it is mainline too: a branch forked from there is still fully in the window.
-            oldest_parents = self.commits[mainline[-1]].get("parent_ids") or []
-            on_mainline.update(oldest_parents[:1])
-        claimed: set[str] = set()
-        result: dict[str, list[JSONObject] | None] = {}
-        for merge_sha in reversed(mainline):  # oldest first, so earlier merges claim first
-            parents = self.commits[merge_sha].get("parent_ids") or []
-            if len(parents) < 2:
+    def side(self, tips: Iterable[str], *stops: set[str]) -> tuple[list[JSONObject], bool]:
+        """The commits reachable from ``tips`` without passing through any of ``stops``, and
+        whether the walk stayed inside the window (False: it reached a commit the window
+        lacks)."""
+        members: list[JSONObject] = []
+        complete = True
+        stack = [str(t) for t in tips]
+        visited: set[str] = set()
+        while stack:
+            sha = stack.pop()
+            if sha in visited or any(sha in stop for stop in stops):
                 continue
-            members: list[JSONObject] = []
-            complete = True
-            stack = list(parents[1:])
-            visited: set[str] = set()
-            while stack:
-                sha = stack.pop()
-                if sha in on_mainline or sha in claimed or sha in visited:
-                    continue
-                commit = self.commits.get(sha)
-                if commit is None:
-                    complete = False
-                    continue
-                visited.add(sha)
-                members.append(commit)
-                stack.extend(commit.get("parent_ids") or [])
-            claimed |= visited
-            result[merge_sha] = members if complete else None
-        return result
+            commit = self.commits.get(sha)
+            if commit is None:
+                complete = False
+                continue
+            visited.add(sha)
+            members.append(commit)
+            stack.extend(str(p) for p in commit.get("parent_ids") or [])
+        return members, complete
+
+
+def _from_graph(graph: _Graph, mrs: list[JSONObject]) -> dict[int, _History]:
+    """What the graph says about merge requests into one target branch.
+
+    The branch's first-parent line runs back from the newest of their merge or squash
+    commits. Walking it oldest first, a merge commit brought in its second-parent side minus
+    the line and what earlier merges brought (``git log M^1..M^2``); a squashed merge
+    request's commits are those reachable from its head (``sha``) that the line and earlier
+    merges do not hold (its ``/commits`` as GitLab lists them). A merge request whose commit is
+    not on the line, whose side reaches past the window, or a fast-forward (no commit of its
+    own marks where its branch began) is left to GitLab.
+    """
+    placed = [
+        (parse_time(str(mr["merged_at"])), sha)
+        for mr in mrs
+        if (sha := _on_target(mr)) and sha in graph.commits and mr.get("merged_at")
+    ]
+    if not placed:
+        return {}
+    line, on_line = graph.first_parents(max(placed)[1])
+    merges = {str(m["merge_commit_sha"]): m for m in mrs if m.get("merge_commit_sha")}
+    merges = {sha: m for sha, m in merges.items() if not m.get("squash")}
+    squashes = {_on_target(m): m for m in mrs if m.get("squash") and m.get("sha")}
+    histories: dict[int, _History] = {}
+    claimed: set[str] = set()
+    for sha in reversed(line):  # oldest first, so earlier merges claim first
+        squashed = squashes.get(sha)
+        if squashed is not None:
+            own, complete = graph.side([str(squashed["sha"])], on_line, claimed)
+            if own and complete:
+                histories[squashed["iid"]] = _history_of(squashed, own, graph)
+        parents = graph.commits[sha].get("parent_ids") or []
+        if len(parents) < 2:
+            continue
+        members, complete = graph.side(parents[1:], on_line, claimed)
+        claimed.update(str(c["id"]) for c in members)
+        mr = merges.get(sha)
+        if mr is None or not complete:
+            continue  # not a merge request's, or its side reaches past the window
+        merge = graph.commits[sha]
+        histories[mr["iid"]] = _History(
+            first_commit_at=_first_authored(members),
+            commit_count=len(members),
+            additions=(merge.get("stats") or {}).get("additions"),
+            deletions=(merge.get("stats") or {}).get("deletions"),
+            commits=[commit_row(c) for c in [*members, merge]],
+        )
+    return histories
 
 
 def _commit_window(api: GitLabAPI, base: str, since: str) -> _Graph:
+    """Every ref's commits since ``since`` (one walk, with stats). Should GitLab answer a page
+    of ``all=true`` with commits it already sent (it ignored ``page``: GitLab issue 586997),
+    the walk stops and the default branch is walked instead, as before ``all``: squashed merge
+    requests then cost their ``/commits`` call each, and nothing is answered from a partial
+    graph."""
     commits: dict[str, JSONObject] = {}
-    head = None
-    params = {"since": since, "with_stats": "true"}
-    for page in api.pages(f"{base}/repository/commits", params):
-        for commit in page:
-            head = head or str(commit["id"])
-            commits[str(commit["id"])] = commit
-    return _Graph(commits, head)
+    path = f"{base}/repository/commits"
+    for page in api.pages(path, {"since": since, "with_stats": "true", "all": "true"}):
+        fresh = [c for c in page if str(c["id"]) not in commits]
+        if page and not fresh:
+            break
+        commits.update((str(c["id"]), c) for c in fresh)
+    else:
+        return _Graph(commits)
+    default_branch: dict[str, JSONObject] = {}
+    for page in api.pages(path, {"since": since, "with_stats": "true"}):
+        default_branch.update((str(c["id"]), c) for c in page)
+    return _Graph(default_branch)
 
 
 def _history_from_api(api: GitLabAPI, base: str, mr: Mapping[str, Any], graph: _Graph) -> _History:
@@ -247,6 +289,12 @@ def _history_from_api(api: GitLabAPI, base: str, mr: Mapping[str, Any], graph: _
     listed: list[JSONObject] = []
     for page in api.pages(f"{base}/merge_requests/{mr['iid']}/commits"):
         listed.extend(page)
+    return _history_of(mr, listed, graph)
+
+
+def _history_of(mr: Mapping[str, Any], listed: list[JSONObject], graph: _Graph) -> _History:
+    """A merge request's history from its own commits (as ``/merge_requests/:iid/commits``
+    lists them, or as the graph found them), with sizes and rows from the graph."""
     first = _first_authored(listed)
     landed = mr.get("squash_commit_sha") or mr.get("merge_commit_sha")
     landing = graph.commits.get(str(landed)) if landed else None

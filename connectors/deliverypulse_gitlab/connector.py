@@ -2,7 +2,8 @@
 or a whole group with its subgroups, read through python-gitlab over the core HTTP policy.
 
 Streams: ``deployments`` (every environment, ``is_production`` by tier or the ``production``
-regex, with approvals, and GitLab's own deployment → merge request links for production ones),
+regex, with approvals, and GitLab's own deployment → merge request links for production ones
+off the default branch),
 ``commits``, ``changes`` (merged merge requests), ``test_runs`` (pipelines),
 ``incidents`` and, with the ``teams`` option, ``repo_teams`` (CODEOWNERS). Each but the last
 keeps a JSON ``updated_after`` watermark per project, so a nightly rerun with nothing new costs
@@ -43,7 +44,8 @@ class GitLabConnector(Connector):
             cursor=Watermark,
             reads="GET /projects/:id/deployments (updated_after), /environments, "
             "/protected_environments, /deployments/:id (gated, approvals not listed), "
-            "/deployments/:id/merge_requests (successful production)",
+            "/deployments/:id/merge_requests (successful production, off the default branch), "
+            "/projects/:id (default_branch, once)",
         ),
         Stream(
             "commits",
@@ -56,7 +58,7 @@ class GitLabConnector(Connector):
             read_changes,
             cursor=Watermark,
             reads="GET /projects/:id/merge_requests (merged, updated_after), "
-            "/repository/commits, /events, /merge_requests/:iid/commits",
+            "/repository/commits (all), /events, /merge_requests/:iid/commits (fast-forwards)",
             # Its merge request commits, tagged with their change, replace the commits
             # stream's rows of the same shas.
             after=("commits",),

@@ -1,5 +1,6 @@
 """The ``deployments`` stream: deployments to every environment, with their approvals, and the
-merge requests GitLab says each production one shipped (``deployment_changes``).
+merge requests GitLab says a production one off the default branch shipped
+(``deployment_changes``).
 
 Every environment is kept, as the GitHub connector keeps them, so a staging lead time or
 approval wait is there for whoever wants it (``environments=`` of the metrics); the metrics
@@ -8,11 +9,13 @@ count only rows with ``is_production``. Production means the environment's tier 
 
 Requests: one page of deployments per 100 updated deployments; the environments list and the
 protected environments once per run that has new deployments; one ``merge_requests`` call per
-new successful *production* deployment (GitLab's own answer to "what did this ship", worth its
-cost there; a staging deployment's changes come from the commit graph); a single deployment
-only where the list lacks the approvals of a gated deployment, in any environment (an ungated
-staging deployment costs nothing beyond its share of a list page). A rerun with nothing new
-costs the one list request, whatever the environments.
+new successful *production* deployment off the default branch (GitLab's own answer to "what
+did this ship", where the ``commits`` stream's default-branch graph cannot tell; the project's
+``default_branch`` is read once and remembered; a default-branch or staging deployment's
+changes come from the commit graph, through ``link``); a single deployment only where the list
+lacks the approvals of a gated deployment, in any environment (an ungated staging deployment
+costs nothing beyond its share of a list page). A rerun with nothing new costs the one list
+request, whatever the environments.
 
 The ids of the pipelines behind this run's production deployments are shared with the
 ``test_runs`` stream (declared after this one), which fetches their test report summaries.
@@ -26,6 +29,7 @@ The core adds the ``bots`` pattern on the creator (``rules.automated_flags``).
 
 - https://docs.gitlab.com/api/deployments/#list-project-deployments
 - https://docs.gitlab.com/api/deployments/#list-of-merge-requests-associated-with-a-deployment
+- https://docs.gitlab.com/api/projects/#get-a-single-project (``default_branch``)
 - https://docs.gitlab.com/api/deployments/#create-a-deployment (no job: ``deployable`` null)
 - https://docs.gitlab.com/ci/environments/deployment_approvals/
 - https://docs.gitlab.com/api/environments/#list-environments
@@ -66,12 +70,19 @@ class _Environments:
 
     tiers: dict[str, str]
     required_approvals: dict[str, int] | None
+    default_branch: str | None = None
     tiers_fresh: bool = False
     rules_fresh: bool = False
+    branch_asked: bool = False
 
     def remembered(self, cursor: Watermark) -> Watermark:
-        """``cursor`` carrying the tiers and rules to the next run."""
-        extra = {"tiers": self.tiers, "required_approvals": self.required_approvals}
+        """``cursor`` carrying the tiers, rules and default branch to the next run."""
+        extra: dict[str, Any] = {
+            "tiers": self.tiers,
+            "required_approvals": self.required_approvals,
+        }
+        if self.default_branch is not None:
+            extra["default_branch"] = self.default_branch
         return Watermark(cursor.updated_at, cursor.seen, cursor.open, extra)
 
 
@@ -84,6 +95,7 @@ def read_deployments(connector: Reading, run: StreamRun) -> Iterator[Page]:
     envs = _Environments(
         tiers=dict(cursor.extra.get("tiers") or {}),
         required_approvals=cursor.extra.get("required_approvals"),
+        default_branch=cursor.extra.get("default_branch"),
     )
     pipelines: set[int] = set()
     walk = UpdatedAfter().walk(api.updated_after(f"{base}/deployments"), cursor, run.since)
@@ -108,7 +120,8 @@ def read_deployments(connector: Reading, run: StreamRun) -> Iterator[Page]:
                 if pipeline_id is not None:
                     pipelines.add(int(pipeline_id))
             succeeded = [d for d in production if d.get("status") == "success"]
-            for shipped in api.each(lambda d: _shipped(connector, base, d), succeeded):
+            unlinkable = _beyond_the_graph(connector, base, envs, succeeded)
+            for shipped in api.each(lambda d: _shipped(connector, base, d), unlinkable):
                 links.extend(shipped)
             run.share(PRODUCTION_PIPELINES, frozenset(pipelines))
         if links:
@@ -241,6 +254,31 @@ def _environment_url(connector: Reading, repo: str, environment: Mapping[str, An
     if environment.get("id") is None:
         return None
     return f"{connector.api.url}/{repo}/-/environments/{environment['id']}"
+
+
+def _beyond_the_graph(
+    connector: Reading, base: str, envs: _Environments, deployments: list[JSONObject]
+) -> list[JSONObject]:
+    """The successful production deployments whose shipped merge requests the commit graph
+    cannot tell, so GitLab is asked: those not of the default branch (a tag, a maintenance
+    branch), whose history the ``commits`` stream does not walk. A default-branch deployment's
+    sha is on the graph ``link`` walks, so it costs nothing. The default branch is learnt once
+    (``GET /projects/:id``) and remembered; if GitLab will not say, every deployment is asked
+    about, as before."""
+    if not deployments:
+        return []
+    if envs.default_branch is None and not envs.branch_asked:
+        envs.branch_asked = True  # at most once per run, answered or not
+        project = connector.api.get_optional(base)
+        branch = project.get("default_branch") if isinstance(project, dict) else None
+        envs.default_branch = str(branch) if branch else None
+    if envs.default_branch is None:
+        return deployments
+    return [
+        d
+        for d in deployments
+        if d.get("ref") != envs.default_branch or (d.get("deployable") or {}).get("tag")
+    ]
 
 
 def _shipped(connector: Reading, base: str, deployment: Mapping[str, Any]) -> list[JSONObject]:

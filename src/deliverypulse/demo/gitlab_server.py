@@ -187,6 +187,8 @@ class FakeGitLab(FakeServer):
         self.token = token
         #: False: offset pages carry only X-Next-Page & co., no Link header.
         self.link_headers = link_headers
+        #: True: ``repository/commits?all=true`` ignores ``page`` (GitLab issue 586997).
+        self.all_commits_ignore_page = False
         self.in_flight = 0
         self.max_in_flight = 0
         self.projects: dict[str, FakeProject] = {}
@@ -337,6 +339,8 @@ def _route(
         key = ("list", tuple(rest), tuple(sorted(listing.items())), project.sizes())
         everything = {**listing, "per_page": str(ALL)}
         full: list[JSON] = project.memo(key, lambda: handler(project, rest, everything, url)[0])
+        if resource == "repository" and query.get("all") == "true":
+            return _all_commits_page(fake, full, query, url)
         return _paginate(full, query, url, **_KEYSET.get(resource, {}))
     return handler(project, rest, query, url)
 
@@ -425,6 +429,8 @@ def _commits(
     p: FakeProject, rest: list[str], q: dict[str, str], url: str
 ) -> tuple[Any, dict[str, str]]:
     items = p.commits
+    if q.get("all") == "true":
+        items = _every_ref_commits(p)
     if "since" in q:
         since = parse_ts(q["since"])
         items = [c for c in items if parse_ts(c["committed_date"]) >= since]
@@ -434,6 +440,30 @@ def _commits(
     if q.get("with_stats") != "true":
         items = [{k: v for k, v in c.items() if k != "stats"} for c in items]
     return _paginate(items, q, url)
+
+
+def _every_ref_commits(p: FakeProject) -> list[JSON]:
+    """``git log --all``: the default branch and every merge request's head ref
+    (``refs/merge-requests/:iid/head``, which GitLab keeps after a merge, so a squashed
+    branch's commits stay listed), newest commit first."""
+    seen: dict[str, JSON] = {c["id"]: c for c in p.commits}
+    for branch in p.mr_commits.values():
+        for commit in branch:
+            seen.setdefault(commit["id"], commit)
+    return sorted(seen.values(), key=lambda c: parse_ts(c["committed_date"]), reverse=True)
+
+
+def _all_commits_page(
+    fake: FakeGitLab, items: list[JSON], query: dict[str, str], url: str
+) -> tuple[list[JSON], dict[str, str]]:
+    """A page of ``all=true``: Gitaly runs ``git log --all --reverse`` with ``--skip`` and
+    ``--max-count``, and git reverses after limiting, so pages go newest to oldest while each
+    page lists its commits oldest first. ``fake.all_commits_ignore_page`` reproduces GitLab
+    issue 586997 (every ``page`` answered with the first one)."""
+    if fake.all_commits_ignore_page:
+        query = {k: v for k, v in query.items() if k != "page"}
+    body, headers = _paginate(items, query, url)
+    return list(reversed(body)), headers
 
 
 _EVENT_TARGETS = {
