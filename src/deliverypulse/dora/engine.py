@@ -46,6 +46,8 @@ from deliverypulse.store.parquet import ParquetStore
 INSTALL_HINT = "pip install 'deliverypulse[distributed]'"
 #: Tables a worker reads from the dataset's files, only its partition's repos.
 WORKER_TABLES = ("deployments", "changes", "commits")
+#: How long to wait for a scheduler given by address.
+CONNECT_TIMEOUT = "20s"
 #: Tables whose rows count towards a partition's size.
 _WEIGHED = ("deployments", "changes", "commits")
 
@@ -94,7 +96,7 @@ def as_engine(engine: Any) -> tuple[DaskEngine, Any]:
     if isinstance(engine, str):
         distributed = require_distributed()
         try:
-            client = distributed.Client(engine, timeout="30s")
+            client = distributed.Client(engine, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as error:
             raise EngineError(f"cannot reach the Dask scheduler at {engine}: {error}") from None
         return DaskEngine(client), client
