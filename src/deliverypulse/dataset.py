@@ -304,15 +304,34 @@ def _team_of(frame: pd.DataFrame, catalogue: Mapping[str, str], hosted: pd.DataF
     return team.fillna(pd.Series(host, index=team.index, dtype="string"))
 
 
-def load(path: Path | str) -> Dataset:
-    """Load the dataset at ``path`` (the ``[output] path`` of the config)."""
+def load(
+    path: Path | str,
+    *,
+    tables: Iterable[str] | None = None,
+    repos: Iterable[str] | None = None,
+) -> Dataset:
+    """Load the dataset at ``path`` (the ``[output] path`` of the config).
+
+    ``tables``: read only these (the others are empty); ``repos``: only rows of these repos
+    (as the dataset spells them) in the tables keyed by repo, filtered while pyarrow reads, so
+    a process that needs a few repos never holds the others (the distributed engine's workers
+    read their partition so)."""
     root = Path(path)
     if not root.is_dir():
         raise DeliveryPulseError(
             f"no dataset at {root}: run 'deliverypulse collect' (or 'deliverypulse demo') first"
         )
     store = ParquetStore(root)
-    tables = {name: from_arrow(store.read(name)) for name in TABLES}
+    wanted = set(TABLES if tables is None else [spec_for(name).name for name in tables])
+    only = None if repos is None else list(repos)
+    frames = {
+        name: (
+            from_arrow(store.read(name, repos=only if "repo" in spec_for(name).key else None))
+            if name in wanted
+            else empty_frame(name)
+        )
+        for name in TABLES
+    }
     recorded = SyncState(root).starts()
     starts = start_frame(
         [
@@ -321,7 +340,7 @@ def load(path: Path | str) -> Dataset:
         ]
     )
     return Dataset(
-        **tables,
+        **frames,
         services=services_frame(read_catalogue(root)),
         path=root,
         collection_start=starts,

@@ -27,7 +27,7 @@ from deliverypulse.cli._options import (
     tz_option,
     until_option,
 )
-from deliverypulse.dataset import load
+from deliverypulse.dataset import Dataset, load
 from deliverypulse.dora import SIGNALS, MetricOptions, metrics, summary
 from deliverypulse.dora.clusters import BENCHMARKS
 from deliverypulse.errors import DataError, OptionError
@@ -149,6 +149,14 @@ def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
 @click.option(
     "--write", "write", is_flag=True, help="Also store the table as DIR/metrics/part-0.parquet."
 )
+@click.option(
+    "--scheduler",
+    "scheduler",
+    metavar="ADDRESS",
+    help="Prepare the data over repo partitions on this Dask scheduler (tcp://host:8786); "
+    "each worker reads its repos from DIRECTORY, so it must see the same path. "
+    "Needs pip install 'deliverypulse[distributed]'.",
+)
 @show_names_option
 @handle_errors
 def metrics_command(
@@ -170,12 +178,15 @@ def metrics_command(
     until: str | None,
     write: bool,
     show_names: bool,
+    scheduler: str | None,
 ) -> None:
     """DORA metrics of the dataset in DIRECTORY, per period (and group)."""
     if output_format == "parquet" and output is None and sys.stdout.isatty():
         raise click.UsageError("--format parquet needs --output FILE (or a pipe)")
     groups = list(by)
-    ds = load(directory)  # a dataset that cannot be read is a data error (exit 1), not usage
+    # A dataset that cannot be read is a data error (exit 1), not usage. With a scheduler the
+    # workers read it, each its own repos; here only the small tables are read.
+    ds: Dataset | Path = load(directory) if scheduler is None else directory
     with usage_errors(OptionError, ValueError, DataError):
         options = MetricOptions.build(
             tz=tz,
@@ -190,9 +201,9 @@ def metrics_command(
             until=until,
         )
         table = (
-            summary(ds, groups or None, options=options)
+            summary(ds, groups or None, options=options, engine=scheduler)
             if headline
-            else metrics(ds, period, groups or None, options=options)
+            else metrics(ds, period, groups or None, options=options, engine=scheduler)
         )
     if not show_names:
         people = [name for name in groups if name in PERSON_COLUMNS]

@@ -9,7 +9,7 @@ takes a ``Prepared`` as it is, so a notebook or the report links and classifies 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Unpack
 
@@ -94,6 +94,97 @@ class Prepared:
             batches=pseudonymise_frame(self.batches, key),
             incidents=pseudonymise_frame(self.incidents, key),
         )
+
+    @classmethod
+    def combine(cls, parts: Sequence[Prepared]) -> Prepared:
+        """Values prepared from disjoint repo partitions of one dataset, under the same options,
+        as one: their per-deployment and per-change rows one after the other, every position
+        (``outcome_deployment``, ``lead_deployment``, ``batches``, incidents' ``outcome`` and
+        ``duplicate_of``) moved to the combined tables.
+
+        What the distributed engine (:mod:`deliverypulse.dora.engine`) gathers: enough for
+        :func:`~deliverypulse.dora.table.metrics`, ``summary``, :func:`lead_times` and
+        :func:`deployment_outcomes`, which aggregate these rows. The commit graph stays with
+        the workers, so the combined value has no ``links`` and no ``commits``; the analysis
+        and the report need a value prepared in one process."""
+        if not parts:
+            raise ValueError("combine needs at least one prepared value")
+        options = parts[0].options
+        if any(part.options != options for part in parts):
+            raise OptionError("combine: every part must be prepared with the same options")
+        deployments = _offsets([len(part.dataset.deployments) for part in parts])
+        changes = _offsets([len(part.changes) for part in parts])
+        outcomes = _offsets([len(part.outcomes) for part in parts])
+        incidents = _offsets([len(part.incidents) for part in parts])
+        tables: dict[str, Any] = {
+            item.name: _concat([getattr(part.dataset, item.name) for part in parts])
+            for item in dataclasses.fields(Dataset)
+            if item.name in _PER_REPO_TABLES
+        }
+        first = parts[0].dataset
+        dataset = dataclasses.replace(first, **tables, commits=first.commits.iloc[:0])
+        batches = _concat(
+            [
+                part.batches.assign(
+                    outcome=part.batches["outcome"].to_numpy(np.int64) + outcomes[i],
+                    change=part.batches["change"].to_numpy(np.int64) + changes[i],
+                )
+                for i, part in enumerate(parts)
+            ]
+        )
+        charged = _concat(
+            [
+                part.incidents.assign(
+                    outcome=_moved(part.incidents["outcome"], outcomes[i]),
+                    duplicate_of=_moved(part.incidents["duplicate_of"], incidents[i]),
+                )
+                for i, part in enumerate(parts)
+            ]
+        )
+        return cls(
+            dataset=dataset,
+            options=options,
+            links=Links.empty(),
+            changes=_concat([part.changes for part in parts]),
+            link_change=np.zeros(0, dtype=np.int64),
+            outcomes=_concat([part.outcomes for part in parts]),
+            outcome_deployment=np.concatenate(
+                [part.outcome_deployment + deployments[i] for i, part in enumerate(parts)]
+            ),
+            lead=_concat([part.lead for part in parts]),
+            lead_deployment=np.concatenate(
+                [part.lead_deployment + deployments[i] for i, part in enumerate(parts)]
+            ),
+            batches=batches,
+            incidents=charged,
+        )
+
+
+#: The dataset's tables whose rows :meth:`Prepared.combine` puts one after the other (the
+#: others are the same in every part, or stay with the workers).
+_PER_REPO_TABLES = ("deployments", "changes", "incidents", "deployment_change_requests")
+
+
+def _offsets(sizes: list[int]) -> IntArray:
+    """Where each part's rows start in the combined table."""
+    return np.concatenate(([0], np.cumsum(sizes[:-1], dtype=np.int64))).astype(np.int64)
+
+
+def _moved(positions: pd.Series, offset: int) -> IntArray:
+    """Row positions moved by ``offset``; -1 (none) stays -1."""
+    values = positions.to_numpy(np.int64)
+    return np.where(values >= 0, values + offset, -1)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames one after the other; empty ones are left out so that they cannot change a
+    column's dtype (an empty part's column may be ``object``)."""
+    full = [frame for frame in frames if len(frame)]
+    if not full:
+        return frames[0].reset_index(drop=True)
+    if len(full) == 1:
+        return full[0].reset_index(drop=True)
+    return pd.concat(full, ignore_index=True)
 
 
 def _no_incidents() -> pd.DataFrame:

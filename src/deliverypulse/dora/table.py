@@ -6,13 +6,14 @@ All inputs are prepared once (links, lead times, deployment outcomes), then each
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
 
-from deliverypulse.dataset import Dataset
+from deliverypulse.dataset import Dataset, load
 from deliverypulse.dora.clusters import classify
 from deliverypulse.dora.options import MetricOptions, OptionKeywords
 from deliverypulse.dora.periods import (
@@ -254,14 +255,34 @@ def _with_tz(keywords: OptionKeywords, tz: str | None) -> dict[str, Any]:
     return {**keywords, "tz": tz} if tz is not None else dict(keywords)
 
 
+def _prepared(
+    data: Dataset | Prepared | str | os.PathLike[str],
+    options: MetricOptions | None,
+    links: pd.DataFrame | Links | None,
+    keywords: Mapping[str, Any],
+    engine: Any,
+) -> Prepared:
+    """``data`` prepared in this process, or over repo partitions on a Dask cluster when an
+    ``engine`` is given (:mod:`deliverypulse.dora.engine`; a Prepared value is used as it is).
+    A path is the dataset there (with an engine, each worker reads its own repos of it)."""
+    if engine is not None and not isinstance(data, Prepared):
+        from deliverypulse.dora.engine import distributed_prepare
+
+        return distributed_prepare(data, engine, options, links, keywords)
+    if isinstance(data, str | os.PathLike):
+        data = load(os.fspath(data))
+    return resolve(data, options, links, keywords)
+
+
 def metrics(
-    data: Dataset | Prepared,
+    data: Dataset | Prepared | str | os.PathLike[str],
     period: str = "month",
     by: str | Sequence[str] | None = None,
     tz: str | None = None,
     *,
     options: MetricOptions | None = None,
     links: pd.DataFrame | Links | None = None,
+    engine: Any = None,
     **keywords: Unpack[OptionKeywords],
 ) -> pd.DataFrame:
     """Every DORA metric per group and calendar period, with its DORA cluster.
@@ -274,11 +295,13 @@ def metrics(
     (7 days a week, 365.25 / 12 a month), so one deployment a month rates the same in
     February and March. Durations are in hours; percentiles interpolate linearly. Deployments count
     in the period they finished, changes in the period they were deployed. ``data``: a Dataset,
-    or what :func:`deliverypulse.prepare` made of one; ``options``/keywords:
-    :class:`MetricOptions` (docs/metrics.md).
+    or what :func:`deliverypulse.prepare` made of one, or a dataset's path; ``options``/keywords:
+    :class:`MetricOptions` (docs/metrics.md). ``engine``: a ``distributed.Client`` (or a
+    scheduler address, or a :class:`~deliverypulse.dora.engine.DaskEngine`) to prepare the
+    data over repo partitions on a Dask cluster; the numbers are the same as without.
     """
     chosen: Period = check_period(period)
-    prepared = resolve(data, options, links, _with_tz(keywords, tz))
+    prepared = _prepared(data, options, links, _with_tz(keywords, tz), engine)
     tz, benchmarks = prepared.options.tz, prepared.options.benchmarks
     by_list = _groups(prepared, by)
     lead = _lead_with(prepared, by_list)
@@ -305,21 +328,22 @@ def metrics(
 
 
 def summary(
-    data: Dataset | Prepared,
+    data: Dataset | Prepared | str | os.PathLike[str],
     by: str | Sequence[str] | None = None,
     tz: str | None = None,
     *,
     options: MetricOptions | None = None,
     links: pd.DataFrame | Links | None = None,
+    engine: Any = None,
     **keywords: Unpack[OptionKeywords],
 ) -> pd.DataFrame:
     """Headline numbers: every metric over the whole time range, one row per group.
 
     The range of a group runs from the local day of its first deployment or deployed change
     to that of its last (``start``, ``end``, ``days``, inclusive); rates are per day of it.
-    ``data``, ``options`` and keywords as in :func:`metrics`.
+    ``data``, ``options``, ``engine`` and keywords as in :func:`metrics`.
     """
-    prepared = resolve(data, options, links, _with_tz(keywords, tz))
+    prepared = _prepared(data, options, links, _with_tz(keywords, tz), engine)
     tz, benchmarks = prepared.options.tz, prepared.options.benchmarks
     by_list = _groups(prepared, by)
     lead = _lead_with(prepared, by_list)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from deliverypulse.errors import DataError
@@ -45,11 +46,15 @@ class ParquetStore:
             if p.is_dir() and p.name.startswith("source=") and (p / PART_NAME).exists()
         )
 
-    def read(self, table: str, sources: list[str] | None = None) -> pa.Table:
-        """All rows of ``table`` (optionally only some sources) with the table's schema."""
+    def read(
+        self, table: str, sources: list[str] | None = None, repos: list[str] | None = None
+    ) -> pa.Table:
+        """All rows of ``table`` (optionally only some sources, and only rows of some
+        ``repos``) with the table's schema. ``repos`` is a filter pyarrow applies while it
+        reads, batch by batch, so a worker of the distributed engine holds only its repos."""
         spec = spec_for(table)
         parts = [
-            self._read_partition(spec, self.partition_path(table, source))
+            self._read_partition(spec, self.partition_path(table, source), repos)
             for source in (sources if sources is not None else self.sources(table))
         ]
         parts = [p for p in parts if p is not None]
@@ -114,11 +119,16 @@ class ParquetStore:
             write_atomic(path, lambda temp: _write(kept, temp))
             return int(drop.sum())
 
-    def _read_partition(self, spec: TableSpec, path: Path) -> pa.Table | None:
+    def _read_partition(
+        self, spec: TableSpec, path: Path, repos: list[str] | None = None
+    ) -> pa.Table | None:
         if not path.exists():
             return None
         try:
-            table = pq.read_table(path)
+            if repos is None:
+                table = pq.read_table(path)
+            else:
+                table = pq.read_table(path, filters=pc.field("repo").isin(repos))
         except (pa.ArrowException, OSError) as error:
             raise DataError(f"cannot read {path}: {error}", table=spec.name) from error
         return _conform(spec, table, path)
