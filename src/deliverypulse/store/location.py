@@ -304,6 +304,7 @@ def _s3_location(url: str, bucket: str, path: str, endpoint_url: str | None) -> 
         retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS),
         allow_bucket_creation=False,
         allow_bucket_deletion=False,
+        allow_delayed_open=True,  # a small object is one PutObject at close, not a multipart
         **options,
     )
     base = "/".join(part for part in [bucket, path.strip("/")] if part)
