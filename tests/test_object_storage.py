@@ -387,3 +387,29 @@ def test_an_fsspec_memory_url_holds_a_dataset(repo: GitRepo, tmp_path: Path) -> 
     ds.save(saved)
     back = dp.load(saved)
     assert back.deployments["deployment_id"].tolist() == ["d1"]
+
+
+@pytest.mark.parametrize(
+    ("output", "said"),
+    [
+        ('path = "s3://b/p"\nendpoint_url = "127.0.0.1:9000"', r"expected an http\(s\) URL"),
+        ('path = "s3://b/p"\nendpoint_url = "http://u:pw123456@h:9"', "credentials do not belong"),
+        ('path = "s3://"', "no bucket named"),
+    ],
+)
+def test_the_config_checks_a_dataset_url_without_the_network(
+    tmp_path: Path, output: str, said: str
+) -> None:
+    config = tmp_path / "deliverypulse.toml"
+    config.write_text(f'[output]\n{output}\n[[sources]]\ntype = "git"\npath = "."\n')
+    with pytest.raises(dp.ConfigError, match=said) as raised:
+        dp.run_collect(config)
+    assert str(config) in str(raised.value) and "pw123456" not in str(raised.value)
+
+
+def test_a_url_in_the_config_is_kept_as_written(tmp_path: Path) -> None:
+    from deliverypulse.config import config_from_dict
+
+    raw = {"output": {"path": "s3://bucket/team/dora/"}, "sources": [{"type": "git", "path": "."}]}
+    assert config_from_dict(raw).output == "s3://bucket/team/dora"
+    assert config_from_dict(raw, output=tmp_path / "x").output == tmp_path / "x"
