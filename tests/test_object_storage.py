@@ -189,6 +189,9 @@ def test_metrics_status_and_report_read_s3_like_a_folder(
     report = _cli("report", url, "--output", str(page))
     assert report.exit_code == 0, report.stderr
     assert page.read_text(encoding="utf-8").startswith("<!")
+    # The report's pseudonyms use the dataset's own key, kept with it on S3 like in a folder.
+    stored = _objects(s3, url.removeprefix(f"s3://{BUCKET}/"))["_deliverypulse/pseudonym.key"]
+    assert dp.pseudonym_key(url) == stored.strip() and len(stored.strip()) == 64
 
 
 def test_the_lease_keeps_a_second_run_out_until_the_first_gives_it_back(
@@ -205,6 +208,17 @@ def test_the_lease_keeps_a_second_run_out_until_the_first_gives_it_back(
         assert "\n" not in line and "another deliverypulse run" in line and url in line
     assert "_deliverypulse/lock" not in _objects(s3, f"{prefix}/data")
     _collect(repo, url)  # given back: the next run goes ahead
+
+
+def test_a_held_lease_is_renewed_past_its_first_expiry(s3: str) -> None:
+    url = f"s3://{BUCKET}/{_prefix()}/long"
+    with DatasetLock(url, lease_seconds=1.5):
+        time.sleep(3.0)  # twice the lease: only the renewals keep it alive
+        with pytest.raises(dp.LockError, match="another deliverypulse run"):
+            with DatasetLock(url):
+                pass
+    with DatasetLock(url):  # given back at the end
+        pass
 
 
 def test_two_runs_starting_together_get_one_lease(s3: str) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pyarrow.fs import FileType
 
 from deliverypulse.errors import DataError, DeliveryPulseError, StorageError
 from deliverypulse.store.catalogue import (
@@ -314,7 +313,7 @@ def load(path: Path | str | Location) -> Dataset:
     URL such as ``s3://bucket/prefix`` (credentials and endpoint from the environment, see
     :mod:`deliverypulse.store.location`)."""
     root = resolve(path)
-    if not _exists(root):
+    if not root.exists():
         if root.bucket_missing():
             raise StorageError(f"no dataset at {root}: the bucket does not exist")
         raise DeliveryPulseError(
@@ -335,14 +334,6 @@ def load(path: Path | str | Location) -> Dataset:
         path=root.local or root.url,
         collection_start=starts,
     )
-
-
-def _exists(root: Location) -> bool:
-    """Whether there is a dataset folder at ``root`` (on object storage: any object under it;
-    a missing bucket, no permission or an unreachable endpoint is a :class:`StorageError`)."""
-    if root.local is not None:
-        return root.local.is_dir()
-    return root.kind() == FileType.Directory or bool(root.files())
 
 
 __all__ = ["START_COLUMNS", "Dataset", "collection_start_of", "empty_frame", "load", "start_frame"]

@@ -137,7 +137,7 @@ def status_command(directory: Path | str, as_json: bool) -> None:
     """Rows per table and source, every cursor, and the last run of a dataset (a folder or a
     URL such as s3://bucket/prefix)."""
     location = resolve(directory)
-    if location.local is not None and not location.local.is_dir():
+    if not location.exists():
         raise DeliveryPulseError(f"no dataset at {directory}: run 'deliverypulse collect' first")
     store = ParquetStore(location)
     state = SyncState(location)

@@ -130,6 +130,12 @@ class Location:
             "look up", parts, lambda: self.filesystem.get_file_info(self.key(*parts)).type
         )
 
+    def exists(self) -> bool:
+        """Whether there is a dataset folder here (on object storage: any object under it)."""
+        if self.local is not None:
+            return self.local.is_dir()
+        return self.kind() == pafs.FileType.Directory or bool(self.files())
+
     def bucket_missing(self) -> bool:
         """Whether the root is on S3 in a bucket that does not exist."""
         if not isinstance(self.filesystem, pafs.S3FileSystem):
