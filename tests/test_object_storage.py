@@ -214,9 +214,8 @@ def test_a_held_lease_is_renewed_past_its_first_expiry(s3: str) -> None:
     url = f"s3://{BUCKET}/{_prefix()}/long"
     with DatasetLock(url, lease_seconds=1.5):
         time.sleep(3.0)  # twice the lease: only the renewals keep it alive
-        with pytest.raises(dp.LockError, match="another deliverypulse run"):
-            with DatasetLock(url):
-                pass
+        with pytest.raises(dp.LockError, match="another deliverypulse run"), DatasetLock(url):
+            pass
     with DatasetLock(url):  # given back at the end
         pass
 
