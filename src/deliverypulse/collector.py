@@ -41,6 +41,7 @@ from deliverypulse.store import DatasetLock, ParquetStore, SyncState, spec_for
 from deliverypulse.store.catalogue import write_catalogue
 from deliverypulse.store.coerce import Records, coerce_frame, to_arrow, to_frame
 from deliverypulse.store.files import remove_stale_temp_files
+from deliverypulse.store.location import Location, is_url
 from deliverypulse.store.state import SOURCE_START, Start
 from deliverypulse.streams import (
     DEFAULT_RUNTIME,
@@ -104,11 +105,13 @@ class StreamResult:
 class RunSummary:
     """The outcome of one collect run."""
 
-    output: Path
+    output: Path | str
     started_at: datetime
     finished_at: datetime | None = None
     results: list[StreamResult] = field(default_factory=list)
     source_errors: dict[str, str] = field(default_factory=dict)
+    #: Where the dataset is (with the endpoint of a URL), for reading it back.
+    location: Location | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -155,18 +158,21 @@ def run_collect(
     if not isinstance(config, Config):
         config = load_config(config, output=output)
     elif output is not None:
-        config = replace(config, output=Path(output).resolve())
+        config = replace(
+            config, output=str(output).rstrip("/") if is_url(output) else Path(output).resolve()
+        )
     progress = progress or NullProgress()
-    summary = RunSummary(output=config.output, started_at=datetime.now(UTC))
-    _make_output(config)
-    with DatasetLock(config.output, timeout=lock_timeout):
-        removed = remove_stale_temp_files(config.output)
-        if removed:
-            log.info("removed %d temporary files left by an interrupted run", removed)
-        store = ParquetStore(config.output)
-        state = SyncState(config.output, set_aside_damaged=full_refresh)
+    location = _make_output(config)
+    summary = RunSummary(output=config.output, started_at=datetime.now(UTC), location=location)
+    with DatasetLock(location, timeout=lock_timeout):
+        if location.local is not None:  # object stores get whole objects only: no temp files
+            removed = remove_stale_temp_files(location.local)
+            if removed:
+                log.info("removed %d temporary files left by an interrupted run", removed)
+        store = ParquetStore(location)
+        state = SyncState(location, set_aside_damaged=full_refresh)
         if config.services:  # a config without [[services]] (collect --git) keeps the stored one
-            write_catalogue(config.output, config.services)  # the linking stage reads it back
+            write_catalogue(location, config.services)  # the linking stage reads it back
         for source in config.sources:
             if since is not None:
                 source = replace(source, options={**source.options, "since": since})
@@ -180,15 +186,29 @@ def run_collect(
     return summary
 
 
-def _make_output(config: Config) -> None:
+def _make_output(config: Config) -> Location:
     """Create the dataset folder, or say at once (exit 2) why it cannot be: a path under a
-    file, a folder without write permission, a device."""
+    file, a folder without write permission, a device; on object storage a missing bucket, no
+    permission, an endpoint that does not answer."""
+    location = config.location()
+    if location.local is None:
+        try:
+            location.check_writable()
+        except StorageError as error:
+            raise ConfigError(
+                f"{error}; choose a bucket and prefix you can write (--out URL, or [output] "
+                "path in the config)",
+                file=config.path,
+                key="output.path",
+            ) from None
+        return location
     try:
-        config.output.mkdir(parents=True, exist_ok=True)
-        probe = config.output / "_deliverypulse"
+        location.local.mkdir(parents=True, exist_ok=True)
+        probe = location.local / "_deliverypulse"
         probe.mkdir(exist_ok=True)
         if not os.access(probe, os.W_OK):
             raise PermissionError(13, "Permission denied")
+        return location
     except OSError as error:
         reason = error.strerror or str(error)
         raise ConfigError(
@@ -225,7 +245,7 @@ def collect(config: Config | Path | str, **options: Unpack[CollectOptions]) -> D
             + "; ".join(line for line in summary.lines() if "FAILED" in line),
             summary=summary,
         )
-    return load(summary.output)
+    return load(summary.location or summary.output)
 
 
 def _collect_source(

@@ -22,12 +22,13 @@ from deliverypulse.errors import ConfigError, UnknownConnectorError
 from deliverypulse.names import source_name_problem
 from deliverypulse.sources import COMMON_OPTIONS, Option, SourceConfig, parse_since
 from deliverypulse.store.catalogue import Service
+from deliverypulse.store.location import Location, check_url, is_url, resolve
 from deliverypulse.store.schemas import STREAMS
 
 DEFAULT_OUTPUT = "deliverypulse-data"
 
 TOP_LEVEL_KEYS = ("output", "sources", "collect", "services")
-OUTPUT_KEYS = ("path",)
+OUTPUT_KEYS = ("path", "endpoint_url")
 COLLECT_KEYS = ("concurrency",)
 #: The keys of a ``[[services]]`` table, their types and what they are for.
 SERVICE_KEYS: dict[str, Option] = {
@@ -41,13 +42,22 @@ SERVICE_KEYS: dict[str, Option] = {
 
 @dataclass(frozen=True)
 class Config:
-    """A whole validated configuration."""
+    """A whole validated configuration.
 
-    output: Path
+    ``output``: the dataset, a resolved local folder or a URL (``s3://bucket/prefix``) kept as
+    given; ``endpoint_url``: the S3-compatible endpoint for such a URL (``[output]
+    endpoint_url``; else ``AWS_ENDPOINT_URL`` from the environment)."""
+
+    output: Path | str
     sources: tuple[SourceConfig, ...]
     path: Path | None = None
     concurrency: int = 4
     services: tuple[Service, ...] = ()
+    endpoint_url: str | None = None
+
+    def location(self) -> Location:
+        """Where the dataset lives (the local folder, or the URL with its endpoint)."""
+        return resolve(self.output, endpoint_url=self.endpoint_url)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -80,9 +90,8 @@ def config_from_dict(
     if not isinstance(output_table, Mapping):
         raise ConfigError("[output] must be a table", file=file, key="output")
     _reject_unknown(output_table, OUTPUT_KEYS, file=file, where="[output]")
-    out = Path(output or output_table.get("path", DEFAULT_OUTPUT)).expanduser()
-    if not out.is_absolute():
-        out = (Path.cwd() if output else base_dir) / out
+    endpoint_url = _endpoint(output_table.get("endpoint_url"), file=file)
+    out = _output(output, output_table.get("path", DEFAULT_OUTPUT), base_dir, file)
     collect_table = raw.get("collect", {})
     if not isinstance(collect_table, Mapping):
         raise ConfigError("[collect] must be a table", file=file, key="collect")
@@ -114,12 +123,59 @@ def config_from_dict(
             raise source.error("two sources have this name; give each a unique 'name'", "name")
         seen.add(source.name)
     return Config(
-        output=out.resolve(),
+        output=out,
         sources=tuple(sources),
         path=file,
         concurrency=concurrency,
         services=services,
+        endpoint_url=endpoint_url,
     )
+
+
+def _output(
+    given: Path | str | None,
+    configured: Any,
+    base_dir: Path,
+    file: Path | None,
+) -> Path | str:
+    """The dataset: ``--out`` (relative to the working folder) or ``[output] path`` (relative
+    to the config file), resolved; a URL is checked (scheme, bucket, no credentials in it) and
+    kept as written."""
+    value = given or configured
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise ConfigError(f"expected a folder or URL, got {value!r}", file=file, key="output.path")
+    if is_url(str(value)):
+        try:
+            check_url(str(value))
+        except ConfigError as error:
+            key = None if given else "output.path"
+            raise ConfigError(error.detail, file=file if key else None, key=key) from None
+        return str(value).rstrip("/")
+    out = Path(value).expanduser()
+    if not out.is_absolute():
+        out = (Path.cwd() if given else base_dir) / out
+    return out.resolve()
+
+
+def _endpoint(value: Any, *, file: Path | None) -> str | None:
+    """``[output] endpoint_url``: an http(s) URL without credentials, or nothing."""
+    if value is None:
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"expected an http(s) URL such as http://127.0.0.1:9000, got {value!r}",
+            file=file,
+            key="output.endpoint_url",
+        )
+    if parts.username or parts.password:
+        raise ConfigError(
+            "credentials do not belong in the config; set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY in the environment",
+            file=file,
+            key="output.endpoint_url",
+        )
+    return str(value)
 
 
 def _services(entries: Any, *, file: Path | None) -> tuple[Service, ...]:

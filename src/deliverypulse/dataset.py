@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from deliverypulse.errors import DataError, DeliveryPulseError
+from deliverypulse.errors import DataError, DeliveryPulseError, StorageError
 from deliverypulse.store.catalogue import (
     Service,
     read_catalogue,
@@ -20,6 +20,7 @@ from deliverypulse.store.catalogue import (
     write_catalogue,
 )
 from deliverypulse.store.coerce import Records, coerce_frame, from_arrow, to_arrow, to_frame
+from deliverypulse.store.location import Location, resolve
 from deliverypulse.store.parquet import ParquetStore
 from deliverypulse.store.schemas import TABLES, spec_for
 from deliverypulse.store.state import SOURCE_START, Start, SyncState
@@ -144,7 +145,8 @@ class Dataset:
     """The team the code host names for each repo (a source's ``teams`` option: CODEOWNERS or
     GitHub team permissions), used where the catalogue names none (:meth:`with_teams`)."""
     services: pd.DataFrame = field(default_factory=lambda: services_frame(()))
-    path: Path | None = None
+    path: Path | str | None = None
+    """Where it was loaded from: a local folder, or the URL of one on object storage."""
     collection_start: pd.DataFrame = field(default_factory=start_frame)
     """Where each source's (``repo`` missing) and repo's collection started: ``start`` is the
     collect run's ``since``, or NaT when it read the whole history. Every stage starts there
@@ -242,9 +244,11 @@ class Dataset:
         frame: pd.DataFrame = getattr(self, name)
         return frame
 
-    def save(self, path: Path | str) -> None:
-        """Upsert every table into the Parquet dataset at ``path`` (extra columns are dropped)."""
-        store = ParquetStore(path)
+    def save(self, path: Path | str | Location) -> None:
+        """Upsert every table into the Parquet dataset at ``path``, a folder or a URL such as
+        ``s3://bucket/prefix`` (extra columns are dropped)."""
+        location = resolve(path)
+        store = ParquetStore(location)
         for name in TABLES:
             frame = self.table(name)
             spec = spec_for(name)
@@ -264,9 +268,9 @@ class Dataset:
                 strict=True,
             )
         ]
-        SyncState(Path(path)).set_starts(starts)
+        SyncState(location).set_starts(starts)
         if len(self.services):
-            write_catalogue(Path(path), self.catalogue)
+            write_catalogue(location, self.catalogue)
 
     def summary(self) -> dict[str, int]:
         return {name: len(self.table(name)) for name in TABLES}
@@ -305,19 +309,23 @@ def _team_of(frame: pd.DataFrame, catalogue: Mapping[str, str], hosted: pd.DataF
 
 
 def load(
-    path: Path | str,
+    path: Path | str | Location,
     *,
     tables: Iterable[str] | None = None,
     repos: Iterable[str] | None = None,
 ) -> Dataset:
-    """Load the dataset at ``path`` (the ``[output] path`` of the config).
+    """Load the dataset at ``path`` (the ``[output] path`` of the config): a local folder, or a
+    URL such as ``s3://bucket/prefix`` (credentials and endpoint from the environment, see
+    :mod:`deliverypulse.store.location`).
 
     ``tables``: read only these (the others are empty); ``repos``: only rows of these repos
     (as the dataset spells them) in the tables keyed by repo, filtered while pyarrow reads, so
     a process that needs a few repos never holds the others (the distributed engine's workers
     read their partition so)."""
-    root = Path(path)
-    if not root.is_dir():
+    root = resolve(path)
+    if not root.exists():
+        if root.bucket_missing():
+            raise StorageError(f"no dataset at {root}: the bucket does not exist")
         raise DeliveryPulseError(
             f"no dataset at {root}: run 'deliverypulse collect' (or 'deliverypulse demo') first"
         )
@@ -342,7 +350,7 @@ def load(
     return Dataset(
         **frames,
         services=services_frame(read_catalogue(root)),
-        path=root,
+        path=root.local or root.url,
         collection_start=starts,
     )
 

@@ -10,7 +10,8 @@ followed across tables and runs without showing who it is.
 The key (:func:`pseudonym_key`): the environment variable ``DELIVERYPULSE_PSEUDONYM_KEY``
 (share it to make pseudonyms agree across datasets and machines); else a random key made once
 per dataset and kept in ``_deliverypulse/pseudonym.key`` (so runs on one dataset agree; delete
-the file to re-key); else, with no dataset folder, a random key for this process.
+the file to re-key; a dataset on object storage keeps it there too); else, with no dataset
+folder, a random key for this process.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, overload
 import pandas as pd
 
 from deliverypulse.store.files import write_text_atomic
+from deliverypulse.store.location import Location, is_url, resolve
 
 KEY_ENV = "DELIVERYPULSE_PSEUDONYM_KEY"
 KEY_FILE = Path("_deliverypulse") / "pseudonym.key"
@@ -37,12 +39,14 @@ PERSON_COLUMNS = ("author", "creator", "approvers", "reviewers", "committer", "a
 _process_key = secrets.token_hex(32)
 
 
-def pseudonym_key(dataset: Path | str | None = None) -> bytes:
+def pseudonym_key(dataset: Path | str | Location | None = None) -> bytes:
     """The key: ``$DELIVERYPULSE_PSEUDONYM_KEY``, else the dataset's own (made on first use),
     else this process's."""
     given = os.environ.get(KEY_ENV, "")
     if given.strip():
         return given.strip().encode()
+    if dataset is not None and (isinstance(dataset, Location) or is_url(dataset)):
+        return _remote_key(resolve(dataset))
     if dataset is None or not Path(dataset).is_dir():
         return _process_key.encode()
     path = Path(dataset) / KEY_FILE
@@ -53,6 +57,17 @@ def pseudonym_key(dataset: Path | str | None = None) -> bytes:
     if not stored:
         stored = secrets.token_hex(32)
         write_text_atomic(path, stored + "\n")
+    return stored.encode()
+
+
+def _remote_key(location: Location) -> bytes:
+    """The key kept with a dataset on object storage (made on first use, like a local one)."""
+    if location.local is not None:
+        return pseudonym_key(location.local)
+    stored = (location.read_bytes(*KEY_FILE.parts) or b"").decode("utf-8", "replace").strip()
+    if not stored:
+        stored = secrets.token_hex(32)
+        location.write_bytes((stored + "\n").encode(), *KEY_FILE.parts)
     return stored.encode()
 
 

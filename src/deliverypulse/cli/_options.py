@@ -10,6 +10,7 @@ import click
 
 from deliverypulse.dora.periods import check_tz
 from deliverypulse.errors import OptionError
+from deliverypulse.store.location import is_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,12 +26,30 @@ def _time_zone(_context: click.Context, _parameter: click.Parameter, value: str)
         raise click.BadParameter(str(error)) from None
 
 
-#: The dataset folder a reading command works on (``metrics``, ``analyze``, ``report``).
+class DatasetParam(click.ParamType[Path | str]):
+    """A dataset: a local folder (a ``Path``) or a URL such as ``s3://bucket/prefix`` (kept as
+    the string it is: ``Path`` would fold its ``//``)."""
+
+    name = "directory"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Path | str:
+        if isinstance(value, Path):
+            return value
+        text = str(value)
+        return text.rstrip("/") if is_url(text) else Path(text)
+
+
+DATASET = DatasetParam()
+
+#: The dataset a reading command works on (``metrics``, ``analyze``, ``report``): a folder or
+#: a URL (``s3://bucket/prefix``, other fsspec URLs).
 dataset_directory = click.argument(
     "directory",
     required=False,
     default=DATASET_DIRECTORY,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DATASET,
 )
 
 

@@ -320,7 +320,7 @@ def _at_least_one(name: str, default: int, help: str) -> Callable[[F], F]:
 @show_names_option
 @handle_errors
 def analyze_command(
-    directory: Path,
+    directory: Path | str,
     output_format: str,
     min_deployments: int,
     min_per_group: int,

@@ -10,12 +10,14 @@ from pathlib import Path
 import click
 
 from deliverypulse.cli._errors import handle_errors
+from deliverypulse.cli._options import DATASET
 from deliverypulse.collector import run_collect
 from deliverypulse.config import DEFAULT_OUTPUT, config_from_dict, load_config, parse_since
 from deliverypulse.connector import available_connectors, load_connector
 from deliverypulse.errors import ConfigError, DeliveryPulseError
 from deliverypulse.progress import NullProgress, Progress, TerminalProgress
 from deliverypulse.store import ParquetStore, SyncState
+from deliverypulse.store.location import resolve
 from deliverypulse.store.schemas import TABLES
 
 DEFAULT_CONFIG = "deliverypulse.toml"
@@ -43,8 +45,8 @@ DEFAULT_CONFIG = "deliverypulse.toml"
 @click.option(
     "-o",
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Dataset directory (overrides [output] path).",
+    type=DATASET,
+    help="Dataset directory or URL, e.g. s3://bucket/prefix (overrides [output] path).",
 )
 @click.option("--since", help="Collect nothing older than this date (YYYY-MM-DD).")
 @click.option(
@@ -72,7 +74,7 @@ def collect_command(
     config_path: Path | None,
     git_path: Path | None,
     deployments: str | None,
-    out: Path | None,
+    out: Path | str | None,
     since: str | None,
     full_refresh: bool,
     lock_timeout: float,
@@ -128,17 +130,17 @@ def _since(value: str | None) -> datetime | None:
 
 
 @click.command("status")
-@click.argument(
-    "directory", required=False, type=click.Path(path_type=Path), default=DEFAULT_OUTPUT
-)
+@click.argument("directory", required=False, type=DATASET, default=DEFAULT_OUTPUT)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable status.")
 @handle_errors
-def status_command(directory: Path, as_json: bool) -> None:
-    """Rows per table and source, every cursor, and the last run of a dataset."""
-    if not directory.is_dir():
+def status_command(directory: Path | str, as_json: bool) -> None:
+    """Rows per table and source, every cursor, and the last run of a dataset (a folder or a
+    URL such as s3://bucket/prefix)."""
+    location = resolve(directory)
+    if not location.exists():
         raise DeliveryPulseError(f"no dataset at {directory}: run 'deliverypulse collect' first")
-    store = ParquetStore(directory)
-    state = SyncState(directory)
+    store = ParquetStore(location)
+    state = SyncState(location)
     rows = [
         {"table": table, "source": source, "rows": store.count(table, source)}
         for table in TABLES
@@ -150,7 +152,7 @@ def status_command(directory: Path, as_json: bool) -> None:
             json.dumps({"tables": rows, "cursors": state.cursors(), "last_run": last_run}, indent=2)
         )
         return
-    click.echo(f"dataset {directory.resolve()}")
+    click.echo(f"dataset {location.local.resolve() if location.local else location}")
     click.echo("\ntables:")
     for row in rows or [{"table": "(none)", "source": "", "rows": 0}]:
         click.echo(f"  {row['table']:<20} {row['source']:<24} {row['rows']:>10,}")

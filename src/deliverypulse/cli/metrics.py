@@ -33,6 +33,7 @@ from deliverypulse.dora.clusters import BENCHMARKS
 from deliverypulse.errors import DataError, OptionError
 from deliverypulse.pseudonyms import PERSON_COLUMNS, pseudonym_key, pseudonymise_frame
 from deliverypulse.store.files import write_atomic
+from deliverypulse.store.location import resolve
 
 MISSING = "-"
 METRICS_FILE = Path("metrics") / "part-0.parquet"
@@ -93,10 +94,17 @@ def render_table(table: pd.DataFrame, groups: list[str], head: list[str]) -> str
     return shown.to_string(index=False)
 
 
-def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
-    """Replace DIR/metrics/part-0.parquet with ``table``, atomically."""
-    target = directory / METRICS_FILE
+def _write_metrics(directory: Path | str, table: pd.DataFrame) -> Path | str:
+    """Replace DIR/metrics/part-0.parquet with ``table``, atomically (on object storage: one
+    whole-object PUT)."""
     arrow = pa.Table.from_pandas(table, preserve_index=False)
+    location = resolve(directory)
+    if location.local is None:
+        sink = pa.BufferOutputStream()
+        pq.write_table(arrow, sink)
+        location.write_bytes(sink.getvalue().to_pybytes(), *METRICS_FILE.parts)
+        return location.show(*METRICS_FILE.parts)
+    target = location.local / METRICS_FILE
     write_atomic(target, lambda temp: pq.write_table(arrow, temp))
     return target
 
@@ -160,7 +168,7 @@ def _write_metrics(directory: Path, table: pd.DataFrame) -> Path:
 @show_names_option
 @handle_errors
 def metrics_command(
-    directory: Path,
+    directory: Path | str,
     period: str,
     by: tuple[str, ...],
     tz: str,
@@ -186,7 +194,7 @@ def metrics_command(
     groups = list(by)
     # A dataset that cannot be read is a data error (exit 1), not usage. With a scheduler the
     # workers read it, each its own repos; here only the small tables are read.
-    ds: Dataset | Path = load(directory) if scheduler is None else directory
+    ds: Dataset | Path | str = load(directory) if scheduler is None else directory
     with usage_errors(OptionError, ValueError, DataError):
         options = MetricOptions.build(
             tz=tz,

@@ -39,7 +39,7 @@ from deliverypulse.errors import OptionError
 @until_option
 @show_names_option
 def report_command(
-    directory: Path,
+    directory: Path | str,
     output: Path,
     period: str,
     tz: str,
@@ -55,7 +55,7 @@ def report_command(
 
 
 def _write(
-    directory: Path,
+    directory: Path | str,
     output: Path,
     period: str,
     tz: str,

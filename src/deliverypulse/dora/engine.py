@@ -28,11 +28,11 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deliverypulse.dataset import Dataset, empty_frame, load
@@ -41,6 +41,7 @@ from deliverypulse.dora.prepared import Prepared, prepare, with_change_request_l
 from deliverypulse.errors import DeliveryPulseError, OptionError
 from deliverypulse.linking import Links
 from deliverypulse.store.catalogue import normal
+from deliverypulse.store.location import Location, resolve
 from deliverypulse.store.parquet import ParquetStore
 
 INSTALL_HINT = "pip install 'deliverypulse[distributed]'"
@@ -244,13 +245,23 @@ def _weights_in_memory(ds: Dataset) -> pd.Series:
     return weights
 
 
-def _weights_on_disk(root: Path) -> pd.Series:
+def _repo_column(store: ParquetStore, table: str, source: str) -> pa.Table:
+    """Only the ``repo`` column of one partition file, local or on object storage."""
+    where = store.location
+    parts = store.partition_parts(table, source)
+    if where.local is not None:
+        return pq.read_table(where.path(*parts), columns=["repo"])
+    with where.filesystem.open_input_file(where.key(*parts)) as handle:
+        return pq.read_table(handle, columns=["repo"])
+
+
+def _weights_on_disk(root: Location) -> pd.Series:
     """Rows per repo, reading only the ``repo`` column of each file."""
     store = ParquetStore(root)
     counts = []
     for name in _WEIGHED:
         for source in store.sources(name):
-            column = pq.read_table(store.partition_path(name, source), columns=["repo"])
+            column = _repo_column(store, name, source)
             values = column["repo"].combine_chunks().value_counts()
             counts.append(
                 pd.Series(
@@ -263,7 +274,7 @@ def _weights_on_disk(root: Path) -> pd.Series:
     return pd.concat(counts).groupby(level=0).sum().astype(np.int64)
 
 
-def _small_tables(root: Path, options: MetricOptions) -> Dataset:
+def _small_tables(root: Location, options: MetricOptions) -> Dataset:
     """What the client reads of a dataset on disk: every table but the per-repo heavy ones
     (deployments too when change requests must be linked here)."""
     tables = ("incidents", "change_requests", "deployment_change_requests", "repo_teams")
@@ -358,13 +369,14 @@ def _run(
     options: MetricOptions,
     links: pd.DataFrame | None,
 ) -> Prepared:
-    root = None if isinstance(data, Dataset) else Path(data)
+    # A dataset on disk: a local folder or a URL (s3://...) every worker can read too.
+    root = None if isinstance(data, Dataset) else resolve(os.fspath(data))
     if root is None:
         assert isinstance(data, Dataset)
         small = with_change_request_links(data, options)
         weights = _weights_in_memory(data)
     else:
-        if not root.is_dir():
+        if not root.exists():
             load(root)  # the one "no dataset at ..." message
         small = _small_tables(root, options)
         weights = _weights_on_disk(root)
@@ -382,7 +394,8 @@ def _run(
         shared = _shared(small, partition, incident_part == index)
         given = None if links is None else _part_of(links, partition.repos)
         if root is not None:
-            return _prepare_on_disk, (str(root), partition.repos, shared, options, given)
+            where = str(root.local) if root.local is not None else root.url
+            return _prepare_on_disk, (where, partition.repos, shared, options, given)
         assert isinstance(data, Dataset)
         frames = {name: _part_of(getattr(data, name), partition.repos) for name in WORKER_TABLES}
         part = dataclasses.replace(data, **frames, **shared, path=None)

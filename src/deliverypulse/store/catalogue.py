@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from deliverypulse.store.files import write_text_atomic
+from deliverypulse.store.location import Location, resolve
 
 CATALOGUE_FILE = Path("_deliverypulse") / "services.json"
 #: The columns of ``Dataset.services`` (one row per service; list columns hold Python lists).
@@ -86,19 +87,31 @@ def _missing(value: Any) -> bool:
     return value is None or (not isinstance(value, (list, tuple)) and bool(pd.isna(value)))
 
 
-def write_catalogue(root: Path, services: Iterable[Service]) -> None:
+def write_catalogue(root: Path | str | Location, services: Iterable[Service]) -> None:
     """Store the catalogue with the dataset (replacing the previous one)."""
     payload = {"version": 1, "services": [s.to_dict() for s in services]}
-    write_text_atomic(root / CATALOGUE_FILE, json.dumps(payload, indent=2, sort_keys=True))
+    text = json.dumps(payload, indent=2, sort_keys=True)
+    location = resolve(root)
+    if location.local is None:
+        location.write_bytes(text.encode("utf-8"), *CATALOGUE_FILE.parts)
+    else:
+        write_text_atomic(location.path(*CATALOGUE_FILE.parts), text)
 
 
-def read_catalogue(root: Path) -> tuple[Service, ...]:
+def read_catalogue(root: Path | str | Location) -> tuple[Service, ...]:
     """The catalogue stored with the dataset at ``root`` (empty if none was stored)."""
-    path = root / CATALOGUE_FILE
-    if not path.is_file():
-        return ()
+    location = resolve(root)
+    if location.local is None:
+        data = location.read_bytes(*CATALOGUE_FILE.parts)
+        if data is None:
+            return ()
+    else:
+        path = location.path(*CATALOGUE_FILE.parts)
+        if not path.is_file():
+            return ()
+        data = path.read_bytes()
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(data)
     except ValueError:
         return ()
     entries = raw.get("services") if isinstance(raw, dict) else None

@@ -3,6 +3,9 @@
 ``<root>/<table>/source=<name>/part-0.parquet`` holds every row of that source, sorted by the
 table's time column. Writes are upserts by primary key: the partition is read, merged with the
 new rows (new wins), sorted and written atomically, so reruns never duplicate or lose a row.
+
+The root is a local folder (temp file, fsync, rename) or a :class:`~.location.Location` on object
+storage, where each file is one whole-object PUT under its final key.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pyarrow.parquet as pq
 from deliverypulse.errors import DataError
 from deliverypulse.names import check_source_name
 from deliverypulse.store.files import write_atomic
+from deliverypulse.store.location import Location, resolve
 from deliverypulse.store.schemas import SCHEMA_VERSION, TableSpec, spec_for
 
 PART_NAME = "part-0.parquet"
@@ -27,17 +31,29 @@ PART_NAME = "part-0.parquet"
 class ParquetStore:
     """Reads and upserts the tables of one dataset root."""
 
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | str | Location) -> None:
+        self.location = resolve(root)
+        self.root: Path | str = self.location.local or self.location.url
         self._guard = threading.Lock()
 
+    def partition_parts(self, table: str, source: str) -> tuple[str, str, str]:
+        """Where ``source``'s rows of ``table`` live, relative to the root; a name that is no
+        folder name (``..``, ``a/b``) is refused, so nothing is ever written outside it."""
+        return table, f"source={check_source_name(source)}", PART_NAME
+
     def partition_path(self, table: str, source: str) -> Path:
-        """Where ``source``'s rows of ``table`` live; a name that is no folder name (``..``,
-        ``a/b``) is refused, so nothing is ever written outside the dataset."""
-        return self.root / table / f"source={check_source_name(source)}" / PART_NAME
+        """The partition's file in a local dataset."""
+        return self.location.path(*self.partition_parts(table, source))
 
     def sources(self, table: str) -> list[str]:
-        directory = self.root / table
+        if self.location.local is None:
+            suffix = "/" + PART_NAME
+            return sorted(
+                name.removesuffix(suffix).split("=", 1)[1]
+                for name in self.location.files(table)
+                if name.startswith("source=") and name.endswith(suffix) and name.count("/") == 1
+            )
+        directory = self.location.path(table)
         if not directory.is_dir():
             return []
         return sorted(
@@ -54,7 +70,7 @@ class ParquetStore:
         reads, batch by batch, so a worker of the distributed engine holds only its repos."""
         spec = spec_for(table)
         parts = [
-            self._read_partition(spec, self.partition_path(table, source), repos)
+            self._read_partition(spec, table, source, repos)
             for source in (sources if sources is not None else self.sources(table))
         ]
         parts = [p for p in parts if p is not None]
@@ -63,6 +79,8 @@ class ParquetStore:
         return pa.concat_tables(parts).unify_dictionaries().combine_chunks()
 
     def count(self, table: str, source: str) -> int:
+        if self.location.local is None:
+            return self.location.parquet_rows(*self.partition_parts(table, source))
         path = self.partition_path(table, source)
         return int(pq.ParquetFile(path).metadata.num_rows) if path.exists() else 0
 
@@ -72,23 +90,21 @@ class ParquetStore:
         if rows.num_rows == 0:
             return 0
         with self._guard:
-            path = self.partition_path(table, source)
-            existing = self._read_partition(spec, path)
+            existing = self._read_partition(spec, table, source)
             before = 0 if existing is None else existing.num_rows
             combined = (
                 rows if existing is None else pa.concat_tables([existing, rows.cast(spec.schema)])
             )
             merged = _sorted(spec, _latest_per_key(spec, combined))
-            write_atomic(path, lambda temp: _write(merged, temp))
+            self._store(table, source, merged)
             return int(merged.num_rows) - before
 
     def replace(self, table: str, source: str, rows: pa.Table) -> None:
         """Overwrite a partition (for derived tables such as ``deployment_changes``)."""
         spec = spec_for(table)
         with self._guard:
-            path = self.partition_path(table, source)
             merged = _sorted(spec, _latest_per_key(spec, rows.cast(spec.schema)))
-            write_atomic(path, lambda temp: _write(merged, temp))
+            self._store(table, source, merged)
 
     def keep_only(
         self, table: str, source: str, keys: pa.Table, repos: set[str] | None = None
@@ -102,8 +118,7 @@ class ParquetStore:
         spec = spec_for(table)
         key = [name for name in spec.key if name != "source"]
         with self._guard:
-            path = self.partition_path(table, source)
-            existing = self._read_partition(spec, path)
+            existing = self._read_partition(spec, table, source)
             if existing is None or existing.num_rows == 0:
                 return 0
             columns = key if "repo" in key else [*key, "repo"]
@@ -116,22 +131,34 @@ class ParquetStore:
             if not drop.any():
                 return 0
             kept = existing.filter(pa.array(~drop))
-            write_atomic(path, lambda temp: _write(kept, temp))
+            self._store(table, source, kept)
             return int(drop.sum())
 
+    def _store(self, table: str, source: str, rows: pa.Table) -> None:
+        """Write a whole partition: atomically by temp file and rename on a local disk, as one
+        object PUT on object storage."""
+        parts = self.partition_parts(table, source)
+        if self.location.local is None:
+            self.location.write_bytes(_encode(rows), *parts)
+        else:
+            write_atomic(self.location.path(*parts), lambda temp: _write(rows, temp))
+
     def _read_partition(
-        self, spec: TableSpec, path: Path, repos: list[str] | None = None
+        self, spec: TableSpec, table: str, source: str, repos: list[str] | None = None
     ) -> pa.Table | None:
-        if not path.exists():
-            return None
+        parts = self.partition_parts(table, source)
+        where = self.location.show(*parts)
+        # Only some repos: a filter pyarrow applies while it reads (the engine's workers).
+        filters = None if repos is None else pc.field("repo").isin(repos)
         try:
-            if repos is None:
-                table = pq.read_table(path)
+            if self.location.local is None:
+                found = self.location.read_parquet(*parts, filters=filters)
             else:
-                table = pq.read_table(path, filters=pc.field("repo").isin(repos))
+                path = self.location.path(*parts)
+                found = pq.read_table(path, filters=filters) if path.exists() else None
         except (pa.ArrowException, OSError) as error:
-            raise DataError(f"cannot read {path}: {error}", table=spec.name) from error
-        return _conform(spec, table, path)
+            raise DataError(f"cannot read {where}: {error}", table=spec.name) from error
+        return None if found is None else _conform(spec, found, where)
 
 
 def _as_string(arrow_type: pa.DataType) -> object:
@@ -139,7 +166,7 @@ def _as_string(arrow_type: pa.DataType) -> object:
     return pd.StringDtype()
 
 
-def _conform(spec: TableSpec, table: pa.Table, path: Path) -> pa.Table:
+def _conform(spec: TableSpec, table: pa.Table, path: Path | str) -> pa.Table:
     """Bring a file written by an older schema version up to the current one.
 
     A file without the table's key columns is not ours (a stray export, another tool's file):
@@ -190,7 +217,18 @@ def _sorted(spec: TableSpec, table: pa.Table) -> pa.Table:
     return table.sort_by(keys).combine_chunks()
 
 
-def _write(table: pa.Table, path: Path) -> None:
+def _stamped(table: pa.Table) -> pa.Table:
     metadata = dict(table.schema.metadata or {})
     metadata[b"deliverypulse.schema_version"] = SCHEMA_VERSION.encode()
-    pq.write_table(table.replace_schema_metadata(metadata), path, compression="zstd")
+    return table.replace_schema_metadata(metadata)
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    pq.write_table(_stamped(table), path, compression="zstd")
+
+
+def _encode(table: pa.Table) -> bytes:
+    """The Parquet file's bytes, made in memory so the object is PUT whole or not at all."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(_stamped(table), sink, compression="zstd")
+    return bytes(sink.getvalue().to_pybytes())

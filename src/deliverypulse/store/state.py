@@ -7,6 +7,9 @@ fetches a page again; it never skips one. The collection's start is saved in the
 the first cursors of a repo: ``since`` when the run had one, else ``None`` (the source's whole
 history). A later run with an earlier ``since`` (or none) moves it earlier; a completed full
 refresh replaces it.
+
+On object storage the file is one object, replaced whole by every save (a PUT is atomic); a
+damaged one is set aside by copy and delete.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from typing import Any, NamedTuple
 
 from deliverypulse.errors import StorageError
 from deliverypulse.store.files import write_text_atomic
+from deliverypulse.store.location import Location, resolve
 
 log = logging.getLogger(__name__)
 
+STATE_PARTS = ("_deliverypulse", "state.json")
 STATE_VERSION = 1
 MAX_RUNS_KEPT = 50
 #: The repo name under which a source's own start is kept (a source's start covers the rows of
@@ -47,14 +52,20 @@ class Start(NamedTuple):
 class SyncState:
     """Cursors and run history of one dataset. Thread-safe; every change is saved at once."""
 
-    def __init__(self, root: Path, *, set_aside_damaged: bool = False) -> None:
+    def __init__(self, root: Path | str | Location, *, set_aside_damaged: bool = False) -> None:
         """Read the state of the dataset at ``root``.
 
         A damaged file (truncated, empty, not the shape we write) is a :class:`StorageError`
         that says what to do; with ``set_aside_damaged`` (a full refresh, which needs no
         cursor) it is renamed ``state.json.damaged`` and the run starts from an empty state.
         """
-        self.path = root / "_deliverypulse" / "state.json"
+        self.location = resolve(root)
+        #: The state file: a local path, or its URL on object storage.
+        self.path: Path | str = (
+            self.location.path(*STATE_PARTS)
+            if self.location.local is not None
+            else self.location.show(*STATE_PARTS)
+        )
         self._guard = threading.Lock()
         self._data: dict[str, Any] = {
             "version": STATE_VERSION,
@@ -62,16 +73,31 @@ class SyncState:
             "starts": {},
             "runs": [],
         }
-        if not self.path.exists():
-            return
+        path, text = self.path, b""
+        if isinstance(path, Path):
+            if not path.exists():
+                return
+        else:
+            found = self.location.read_bytes(*STATE_PARTS)
+            if found is None:
+                return
+            text = found
         try:
-            self._data.update(_read(self.path))
+            self._data.update(_read(path) if isinstance(path, Path) else _parse(text, path))
         except StorageError:
             if not set_aside_damaged:
                 raise
-            damaged = self.path.with_name(self.path.name + ".damaged")
+            self._set_aside()
+
+    def _set_aside(self) -> None:
+        if isinstance(self.path, Path):
+            damaged: Path | str = self.path.with_name(self.path.name + ".damaged")
             self.path.replace(damaged)
-            log.warning("%s was damaged; set aside as %s, starting afresh", self.path, damaged)
+        else:
+            target = (STATE_PARTS[0], STATE_PARTS[1] + ".damaged")
+            self.location.move(STATE_PARTS, target)
+            damaged = self.location.show(*target)
+        log.warning("%s was damaged; set aside as %s, starting afresh", self.path, damaged)
 
     def cursor(self, source: str, stream: str, repo: str) -> str | None:
         entry = self._data["cursors"].get(source, {}).get(stream, {}).get(repo)
@@ -154,8 +180,12 @@ class SyncState:
             self._save()
 
     def _save(self) -> None:
+        text = json.dumps(self._data, indent=1, sort_keys=True)
+        if not isinstance(self.path, Path):
+            self.location.write_bytes(text.encode("utf-8"), *STATE_PARTS)
+            return
         try:
-            write_text_atomic(self.path, json.dumps(self._data, indent=1, sort_keys=True))
+            write_text_atomic(self.path, text)
         except OSError as error:
             raise StorageError(
                 f"cannot write {self.path}: {error.strerror or error}; free space or fix the "
@@ -171,7 +201,7 @@ def _earlier(saved: str | None, since: datetime | None) -> str | None:
     return min(datetime.fromisoformat(saved), since).isoformat()
 
 
-def _damaged(path: Path, why: str) -> StorageError:
+def _damaged(path: Path | str, why: str) -> StorageError:
     return StorageError(
         f"{path} is damaged ({why}); it holds only cursors and run history, the data is safe: "
         "run 'deliverypulse collect --full-refresh' to re-read everything and rewrite it (the "
@@ -189,6 +219,16 @@ def _read(path: Path) -> dict[str, Any]:
         raise StorageError(
             f"cannot read {path}: {error.strerror or error}; check its permissions"
         ) from None
+    return _parse(text, path)
+
+
+def _parse(text: str | bytes, path: Path | str) -> dict[str, Any]:
+    """The state in ``text``, checked to be the shape this module writes."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _damaged(path, "not UTF-8 text") from None
     if not text.strip():
         raise _damaged(path, "the file is empty")
     try:
