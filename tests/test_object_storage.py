@@ -29,6 +29,7 @@ from gitrepo import GitRepo
 
 import deliverypulse as dp
 from deliverypulse.cli import main
+from deliverypulse.dora.engine import DaskEngine
 from deliverypulse.store import DatasetLock, SyncState
 from deliverypulse.store.schemas import TABLES, spec_for
 
@@ -426,3 +427,35 @@ def test_a_url_in_the_config_is_kept_as_written(tmp_path: Path) -> None:
     raw = {"output": {"path": "s3://bucket/team/dora/"}, "sources": [{"type": "git", "path": "."}]}
     assert config_from_dict(raw).output == "s3://bucket/team/dora"
     assert config_from_dict(raw, output=tmp_path / "x").output == tmp_path / "x"
+
+
+def test_two_dask_workers_read_their_repos_from_s3_and_agree_with_one_process(
+    s3: str, tmp_path: Path
+) -> None:
+    """Issue 15: the dataset on object storage, the metrics on a real two-process LocalCluster
+    whose workers each read their own repos from S3 — the same frames as one process reading a
+    local copy. The workers inherit this process's environment (credentials, endpoint)."""
+    distributed = pytest.importorskip("distributed")
+    from report_data import organisation
+
+    ds = organisation(days=40)
+    url = f"s3://{BUCKET}/{_prefix()}/org"
+    ds.save(url)
+    ds.save(tmp_path / "local")
+    local = dp.load(tmp_path / "local")
+    assert len(local.deployments) > 50 and local.deployments["repo"].nunique() > 3
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        engine = DaskEngine(client, partitions=3)
+        by_repo = dp.summary(url, by=["repo"], engine=engine)
+        pd.testing.assert_frame_equal(by_repo, dp.summary(local, by=["repo"]))
+        monthly = dp.metrics(url, engine=engine)
+        pd.testing.assert_frame_equal(monthly, dp.metrics(local))
