@@ -489,19 +489,20 @@ def _series(array: pa.Array) -> pd.Series:
 def _take_strings(
     from_changes: pd.Series, row: IntArray, is_change: BoolArray, from_commits: pd.Series
 ) -> pa.Array:
-    """Strings picked from a changes column where ``is_change``, else from commits' shas."""
+    """Strings picked from a changes column where ``is_change``, else from commits' shas: each
+    column is taken from only at the rows it gives (a commit sha is never copied unless
+    picked), and the two picks are put back in order."""
     left = strings(from_changes)
     right = strings(from_commits)
-    picked_left = left.take(pa.array(np.where(is_change, row, 0))) if len(left) else None
-    picked_right = right.take(pa.array(np.where(is_change, 0, row))) if len(right) else None
-    if picked_left is None and picked_right is None:
+    if not row.size:
         return pa.array([], pa.large_string())
-    if picked_left is None:
-        return picked_right
-    if picked_right is None:
-        return picked_left
-    chosen: pa.Array = pc.if_else(pa.array(is_change), picked_left, picked_right)
-    return chosen
+    mine = np.flatnonzero(is_change)
+    theirs = np.flatnonzero(~is_change)
+    picked = pa.concat_arrays([left.take(pa.array(row[mine])), right.take(pa.array(row[theirs]))])
+    place = np.empty(row.size, dtype=np.int64)
+    place[mine] = np.arange(mine.size)
+    place[theirs] = mine.size + np.arange(theirs.size)
+    return picked.take(pa.array(place))
 
 
 __all__ = ["Links", "find_links"]
