@@ -448,9 +448,13 @@ def _finish(
     # Deployments before their repo's collection start (given or recorded) ship nothing.
     start = success["_since"].to_numpy(np.int64)[deployment]
     keep = (start == NAT) | (as_micros(success["deployed_at"])[deployment] >= start)
-    change_key = np.where(is_change, row, -1 - row)
-    unique = pd.DataFrame({"d": deployment, "c": change_key}).duplicated().to_numpy(dtype=bool)
-    keep &= ~unique
+    # A (deployment, change or commit) pair once: its first row, found by one sort of int64
+    # keys (no hash table of pairs).
+    width = len(changes) + len(commits) + 2
+    pair = deployment * width + np.where(is_change, row, len(changes) + 1 + row)
+    first = np.zeros(pair.size, dtype=bool)
+    first[np.unique(pair, return_index=True)[1]] = True
+    keep &= first
     deployment, is_change, row = deployment[keep], is_change[keep], row[keep]
     change_id = _take_strings(changes["change_id"], row, is_change, commits["sha"])
     order = pc.sort_indices(
