@@ -158,26 +158,3 @@ def test_first_parents_and_reviews_in_either_kind() -> None:
     assert reviewed_changes(base.assign(approvers=approvers)).tolist() == expected
     arrow_approvers = pd.Series(list_array(approvers), dtype=LIST_DTYPE)
     assert reviewed_changes(base.assign(approvers=arrow_approvers)).tolist() == expected
-
-
-def test_bucketed_hashing_links_alike(linked: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ten million commits hash in cache-sized buckets; forced on for a small graph, the links
-    and every deployment's ``reached_by`` are those of one hash table."""
-    import deliverypulse.linking.graph as graph
-
-    whole = dplink.find_links(linked)
-    monkeypatch.setattr(graph, "_BUCKETED", 0)
-    bucketed = dplink.find_links(linked)
-    assert (
-        pairs(bucketed.table)
-        == pairs(whole.table)
-        == {
-            ("d2", "PR1"),
-            ("d2", "PR2"),
-            ("d3", "t3"),
-        }
-    )
-    assert bucketed.built is not None and bucketed.built.graph.size == len(COMMITS)
-    assert np.array_equal(bucketed.built.graph.row, np.arange(len(COMMITS)))
-    assert whole.reached_by is not None and bucketed.reached_by is not None
-    assert np.array_equal(bucketed.reached_by, whole.reached_by)

@@ -24,8 +24,6 @@ _MISSING = -1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xBF58476D1CE4E5B9)
 _SLICE = 1 << 20  # rows compared at a time
-_BUCKET_BITS = 12  # 4,096 hash buckets (see _node_codes)
-_BUCKETED = 1 << 20  # fewer keys than this: one hash table
 
 
 @dataclass
@@ -178,59 +176,20 @@ def parent_lists(commits: pd.DataFrame) -> tuple[IntArray, pa.Array]:
     return counts.astype(np.int64), pc.list_flatten(lists)
 
 
-def _node_codes(keys: list[IntArray]) -> tuple[list[IntArray], IntArray]:
-    """Per key array, the node of each key (-1 where no commit has it), and per node its
-    first row in the commits (``keys[0]``). Nodes are numbered in commit row order, so a
-    commit's parents, usually rows near it, are nodes near it.
-
-    One hash pass (pandas' C hash table) over every key, but in buckets of about 2**12 by
-    the key's top bits after mixing: each bucket's table stays in the processor's cache, so
-    the pass grows like the number of keys rather than faster (one big table misses the
-    cache on nearly every key at ten million commits). The buckets come from a radix sort
-    of 16-bit numbers, a stable one, so within a bucket the commits' keys come first."""
-    sizes = [len(k) for k in keys]
-    every = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
-    n_commits = sizes[0] if sizes else 0
-    if every.size > _BUCKETED:
-        with np.errstate(over="ignore"):
-            mixed = every.view(np.uint64) * _GOLDEN
-        bucket = (mixed >> np.uint64(64 - _BUCKET_BITS)).astype(np.uint16)
-        order = np.argsort(bucket, kind="stable")
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(bucket, minlength=1 << _BUCKET_BITS))))
-        in_order = every[order]
-        sorted_codes = np.empty(every.size, dtype=np.int64)
-        total = 0
-        for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            if end > start:
-                part, uniques = pd.factorize(in_order[start:end])
-                sorted_codes[start:end] = part + total
-                total += len(uniques)
-        codes = np.empty(every.size, dtype=np.int64)
-        codes[order] = sorted_codes
-    else:
-        codes = pd.factorize(every)[0].astype(np.int64)
-        total = int(codes.max(initial=-1)) + 1
-    commit_codes = codes[:n_commits]
-    first_row = np.full(total, n_commits, dtype=np.int64)
-    first_row[commit_codes[::-1]] = np.arange(n_commits, dtype=np.int64)[::-1]
-    is_node = first_row < n_commits
-    is_first = np.zeros(n_commits, dtype=bool)
-    is_first[first_row[is_node]] = True
-    rank = np.cumsum(is_first) - 1
-    node_of_code = np.full(total, -1, dtype=np.int64)
-    node_of_code[is_node] = rank[first_row[is_node]]
-    return split(node_of_code[codes], sizes), np.flatnonzero(is_first)
-
-
 def _build(codes: Codes, counts: IntArray) -> Graph:
-    """Nodes and edges from one bucketed hash pass over every key (:func:`_node_codes`);
-    every match is checked byte for byte (:meth:`Codes.same`)."""
+    """Nodes and edges in one hash pass over every key (pandas' C hash table): commit keys
+    come first, so a key seen among them gets a code below the number of commits' keys."""
     keys = codes.keys
-    parts, row = _node_codes(keys)
-    n_nodes = row.size
+    sizes = [len(k) for k in keys]
+    labels = pd.factorize(np.concatenate(keys))[0].astype(np.int64)
+    parts = split(labels, sizes)
+    commit_codes = parts[0]
+    n_nodes = int(commit_codes.max(initial=-1)) + 1
+    row = np.empty(n_nodes, dtype=np.int64)
+    row[commit_codes[::-1]] = np.arange(commit_codes.size, dtype=np.int64)[::-1]
     found = []
     for which, (code, key) in enumerate(zip(parts, keys, strict=True)):
-        node = np.where(key != _MISSING, code, -1)
+        node = np.where((code < n_nodes) & (key != _MISSING), code, -1)
         hit = np.flatnonzero(node >= 0)
         wrong = ~codes.same(which, hit, row[node[hit]])
         if which == 0 and wrong.any():
