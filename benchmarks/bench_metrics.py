@@ -2,16 +2,22 @@
 1,000 repos / 200,000 production deployments / 2,000,000 changes / 10,000,000 commits, and
 the speed-up against a straightforward per-deployment loop on a small slice.
 
-Each size runs in its own child process so that its peak memory (max RSS) is its own.
+Each size runs in its own child process so that its peak memory (max RSS) is its own, twice:
+with list columns Arrow-backed (what ``dp.load`` gives) and, as the baseline, with Python lists
+(how ``load`` gave them before; ``from_arrow(python_lists=True)``). The growth exponent of
+linking and of link + metrics from the smallest size to the largest is printed for both
+(1.0: time grows like the data).
 
     python benchmarks/bench_metrics.py                 # 10 %, 30 %, 100 %
     python benchmarks/bench_metrics.py --scale 0.01    # a quick check (what CI could run)
+    python benchmarks/bench_metrics.py --lists arrow   # without the baseline
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import subprocess
 import sys
@@ -36,6 +42,8 @@ CHANGES_PER_DEPLOYMENT = 10
 START = np.datetime64("2024-01-01T00:00:00", "us")
 HOUR = np.timedelta64(3_600_000_000, "us")
 HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+#: How list columns are held: "arrow" (what ``dp.load`` gives) or "python" (the old form).
+LISTS = {"form": "arrow"}
 
 
 def shas(ids: np.ndarray) -> pa.Array:
@@ -72,7 +80,8 @@ def _frame(table: str, columns: dict[str, Any]) -> pd.DataFrame:
     schema = pa.schema(
         [f if f.name != "source" else pa.field("source", pa.string()) for f in spec.schema]
     )
-    return from_arrow(pa.Table.from_arrays(arrays, schema=schema))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    return from_arrow(table, python_lists=LISTS["form"] == "python")
 
 
 def generate(repos: int, seed: int = 7) -> Dataset:
@@ -226,9 +235,10 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_once(fraction: float) -> dict[str, Any]:
+def run_once(fraction: float, lists: str = "arrow") -> dict[str, Any]:
     """Generate, then time link, metrics (month, by repo) and summary (by repo) from one
     prepared value (what a notebook or the report does)."""
+    LISTS["form"] = lists
     repos = max(1, round(FULL_REPOS * fraction))
     started = time.perf_counter()
     ds = generate(repos)
@@ -239,6 +249,7 @@ def run_once(fraction: float) -> dict[str, Any]:
     cpu0, started = cpu_s(), time.perf_counter()
     links = dplink.find_links(ds)
     linked = time.perf_counter() - started
+    link_cpu = cpu_s() - cpu0
     prepared = prepare(ds, links=links)
     prepared_at = time.perf_counter() - started
     monthly = metrics(prepared, period="month", by="repo")
@@ -247,19 +258,21 @@ def run_once(fraction: float) -> dict[str, Any]:
     total = time.perf_counter() - started
     cpu = cpu_s() - cpu0
     return {
+        "lists": lists,
         "fraction": fraction,
         "repos": repos,
         "deployments": len(ds.deployments),
         "changes": len(ds.changes),
         "commits": len(ds.commits),
         "links": len(links),
-        "generate_s": round(generated, 1),
-        "link_s": round(linked, 1),
-        "prepare_s": round(prepared_at - linked, 1),
-        "metrics_month_s": round(monthly_at - prepared_at, 1),
-        "summary_s": round(total - monthly_at, 1),
-        "link_metrics_summary_s": round(total, 1),
-        "cpu_s": round(cpu, 1),
+        "generate_s": round(generated, 2),
+        "link_s": round(linked, 2),
+        "prepare_s": round(prepared_at - linked, 2),
+        "metrics_month_s": round(monthly_at - prepared_at, 2),
+        "summary_s": round(total - monthly_at, 2),
+        "link_metrics_summary_s": round(total, 2),
+        "cpu_s": round(cpu, 2),
+        "link_cpu_s": round(link_cpu, 2),
         "rows": [len(monthly), len(headline)],
         "generation_peak_rss_mb": round(generation_peak),
         "dataset_rss_mb": round(dataset_rss),
@@ -326,25 +339,77 @@ def speedup(repos: int = 10) -> dict[str, Any]:
     }
 
 
+def exponent(small: dict[str, Any], large: dict[str, Any], key: str) -> float | None:
+    """How time grows with the data between two runs: 1.0 is linear."""
+    if small[key] <= 0 or large["commits"] <= small["commits"]:
+        return None
+    return round(
+        math.log(large[key] / small[key]) / math.log(large["commits"] / small["commits"]), 2
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = the full size")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--lists", choices=["both", "arrow", "python"], default="both", help="list columns"
+    )
     parser.add_argument("--slice-repos", type=int, default=10)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(run_once(args.child)))
+        print(json.dumps(run_once(args.child, args.lists)))
         return
     print(json.dumps(speedup(args.slice_repos)), flush=True)
+    forms = ["arrow", "python"] if args.lists == "both" else [args.lists]
+    runs: dict[str, list[dict[str, Any]]] = {form: [] for form in forms}
     for share in (0.1, 0.3, 1.0):
         fraction = share * args.scale
-        child = subprocess.run(
-            [sys.executable, __file__, "--child", str(fraction)],
-            capture_output=True,
-            text=True,
-            check=True,
+        for form in forms:
+            child = subprocess.run(
+                [sys.executable, __file__, "--child", str(fraction), "--lists", form],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs[form].append(json.loads(child.stdout))
+            print(child.stdout.strip(), flush=True)
+        if len(forms) == 2:
+            new, old = runs["arrow"][-1], runs["python"][-1]
+            print(
+                json.dumps(
+                    {
+                        "fraction": fraction,
+                        "link_metrics_summary_s": [
+                            new["link_metrics_summary_s"],
+                            old["link_metrics_summary_s"],
+                        ],
+                        "peak_rss_mb": [
+                            new["peak_rss_during_link_and_metrics_mb"],
+                            old["peak_rss_during_link_and_metrics_mb"],
+                        ],
+                        "dataset_rss_mb": [new["dataset_rss_mb"], old["dataset_rss_mb"]],
+                        "order": "arrow lists, python lists (baseline)",
+                    }
+                ),
+                flush=True,
+            )
+    for form, done in runs.items():
+        print(
+            json.dumps(
+                {
+                    "lists": form,
+                    "growth_exponent_link": exponent(done[0], done[-1], "link_s"),
+                    "growth_exponent_link_metrics": exponent(
+                        done[0], done[-1], "link_metrics_summary_s"
+                    ),
+                    "growth_exponent_link_cpu": exponent(done[0], done[-1], "link_cpu_s"),
+                    "growth_exponent_link_metrics_cpu": exponent(done[0], done[-1], "cpu_s"),
+                    "from_to_commits": [done[0]["commits"], done[-1]["commits"]],
+                }
+            ),
+            flush=True,
         )
-        print(child.stdout.strip(), flush=True)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ class Dataset:
     """The tables of one dataset. Columns and dtypes are fixed by ``deliverypulse.store.schemas``.
 
     Timestamps are UTC ``datetime64[us, UTC]``; text, integer, float and boolean columns use
-    pandas' nullable dtypes; list columns (``labels``, ``parents``...) hold Python lists.
+    pandas' nullable dtypes (text Arrow-backed); list columns (``labels``, ``parents``...) are
+    Arrow lists of strings (``store.coerce.LIST_DTYPE``: a cell reads as a Python list).
     Columns you add (``team``, say) travel along and can be used to group metrics.
 
     ``services`` is the service catalogue the data was collected with (the config's

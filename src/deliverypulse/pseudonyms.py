@@ -24,8 +24,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, overload
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from deliverypulse.store.coerce import list_array, list_series
 from deliverypulse.store.files import write_text_atomic
 from deliverypulse.store.location import Location, is_url, resolve
 
@@ -72,9 +76,9 @@ def _remote_key(location: Location) -> bytes:
 
 
 def _one(name: Any, key: bytes) -> Any:
-    if name is None or (not isinstance(name, (list, tuple)) and bool(pd.isna(name))):
+    if name is None or (not isinstance(name, (list, tuple, np.ndarray)) and bool(pd.isna(name))):
         return name
-    if isinstance(name, (list, tuple)):
+    if isinstance(name, (list, tuple, np.ndarray)):
         return [_one(item, key) for item in name]
     text = str(name).strip().casefold()
     if not text:
@@ -98,9 +102,25 @@ def pseudonymise(names: Any, key: bytes | str) -> Any:
     if isinstance(names, str):
         return _one(names, secret)
     if isinstance(names, pd.Series):
+        if isinstance(names.dtype, pd.ArrowDtype) and pa.types.is_list(names.dtype.pyarrow_dtype):
+            return _list_pseudonyms(names, secret)
         out = names.map(lambda value: _one(value, secret))
         return out.astype(names.dtype) if isinstance(names.dtype, pd.StringDtype) else out
     return [_one(name, secret) for name in names]
+
+
+def _list_pseudonyms(names: pd.Series, key: bytes) -> pd.Series:
+    """An Arrow-backed list column with every item a pseudonym: each distinct name is hashed
+    once, and the lists keep their shape (missing lists stay missing)."""
+    lists = list_array(names)
+    flat = pc.list_flatten(lists)
+    distinct = pc.unique(flat)
+    hidden = pa.array([_one(name, key) for name in distinct.to_pylist()], type=pa.string())
+    values = hidden.take(pc.index_in(flat, distinct))
+    lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    offsets = pa.array(np.concatenate(([0], np.cumsum(lengths))).astype(np.int32))
+    rebuilt = pa.ListArray.from_arrays(offsets, values, mask=lists.is_null())
+    return list_series(rebuilt, names.index)
 
 
 def pseudonymise_frame(

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: A production environment's name (case-insensitive).
 PRODUCTION_PATTERN = r"(?i)^prod(?:uction)?$"
@@ -152,12 +154,7 @@ def hotfix_flags(
     found = _text(title, index).str.contains(pattern, regex=True)
     found |= _text(head_ref, index).str.contains(pattern, regex=True)
     if labels is not None:
-        joined = pd.Series(
-            [" ".join(map(str, value)) if _is_list(value) else "" for value in labels],
-            index=index,
-            dtype="string",
-        )
-        found |= joined.str.contains(pattern, regex=True)
+        found |= _joined(labels, index).str.contains(pattern, regex=True)
     return found.fillna(False).astype("boolean")
 
 
@@ -270,6 +267,22 @@ def release_order(names: pd.Series) -> pd.Series:
 
 def _is_list(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _joined(labels: pd.Series, index: pd.Index) -> pd.Series:
+    """Each row's labels joined by spaces ("" for none): in arrow for an Arrow-backed list
+    column (what a loaded dataset holds), value by value for Python lists (a frame by hand)."""
+    if isinstance(labels.dtype, pd.ArrowDtype) and pa.types.is_list(labels.dtype.pyarrow_dtype):
+        lists = pa.array(labels.array)
+        if not pa.types.is_string(lists.type.value_type):
+            lists = lists.cast(pa.list_(pa.string()))
+        text = pc.binary_join(lists, " ")
+        return pd.Series(pd.array(text, dtype="string"), index=index).fillna("")
+    return pd.Series(
+        [" ".join(map(str, value)) if _is_list(value) else "" for value in labels],
+        index=index,
+        dtype="string",
+    )
 
 
 __all__ = [

@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from deliverypulse.analysis import stats as st
 from deliverypulse.analysis import verdict as words
@@ -31,6 +33,7 @@ from deliverypulse.analysis.model import (
 from deliverypulse.analysis.whatif import change_waits
 from deliverypulse.dora.prepared import Prepared
 from deliverypulse.rules import automated_flags
+from deliverypulse.store.coerce import list_array
 
 _KEY = ["source", "repo", "deployment_id"]
 #: Conclusions of a CI run that do not fail the commit (a skipped or neutral job is no red).
@@ -140,13 +143,8 @@ def _built_from(prepared: Prepared, deployed: pd.DataFrame) -> pd.Series:
     ds = prepared.dataset
     merges = ds.changes[["source", "repo", "merge_sha"]].dropna().astype(str).drop_duplicates()
     merges = merges.rename(columns={"merge_sha": "sha"}).assign(_merge=True)
-    commits = ds.commits[["source", "repo", "sha", "parents"]]
-    first = commits["parents"].explode().groupby(level=0).first()
-    parents = (
-        commits[["source", "repo", "sha"]]
-        .astype(str)
-        .assign(_parent=first.reindex(commits.index).astype("string").to_numpy())
-    )
+    commits = ds.commits[["source", "repo", "sha"]]
+    parents = commits.astype(str).assign(_parent=first_parents(ds.commits["parents"]).to_numpy())
     parents = parents.drop_duplicates(["source", "repo", "sha"])
     found = (
         deployed[["source", "repo", "sha"]]
@@ -157,6 +155,18 @@ def _built_from(prepared: Prepared, deployed: pd.DataFrame) -> pd.Series:
     own = found["_merge"].fillna(False).to_numpy(dtype=bool)
     parent = pd.Series(found["_parent"].to_numpy(object), index=deployed.index, dtype="string")
     return parent.mask(own)
+
+
+def first_parents(parents: pd.Series) -> pd.Series:
+    """Each commit's first parent (missing for none), read in arrow from Arrow-backed or
+    Python lists alike."""
+    heads = pc.list_slice(list_array(parents), 0, 1)
+    at = np.full(len(parents), -1, dtype=np.int64)
+    at[pc.list_parent_indices(heads).to_numpy(zero_copy_only=False)] = np.arange(
+        len(pc.list_flatten(heads))
+    )
+    first = pc.list_flatten(heads).take(pa.array(at, mask=at < 0))
+    return pd.Series(pd.array(first, dtype="string"), index=parents.index)
 
 
 def _test_flags(prepared: Prepared, deployed: pd.DataFrame) -> pd.DataFrame:

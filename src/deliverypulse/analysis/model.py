@@ -367,7 +367,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, np.floating | float):
         number = float(value)
         return number if math.isfinite(number) else None
-    if isinstance(value, tuple | list):
+    if isinstance(value, tuple | list | np.ndarray):
         return [json_value(item) for item in value]
     return value
 

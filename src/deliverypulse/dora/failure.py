@@ -116,9 +116,10 @@ def _targets(changes: pd.DataFrame, fixes: pd.DataFrame) -> pd.DataFrame:
         parts.append(
             pd.DataFrame(
                 {
-                    "source": changes["source"].to_numpy()[rows],
-                    "repo": changes["repo"].to_numpy()[rows],
-                    "reverts": form.to_numpy()[rows],
+                    # Taken from arrow's buffers: no Python string per change.
+                    "source": changes["source"].array.take(rows),
+                    "repo": changes["repo"].array.take(rows),
+                    "reverts": form.array.take(rows),
                     "_target": rows,
                 }
             )

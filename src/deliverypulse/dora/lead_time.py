@@ -83,7 +83,8 @@ def lead_rows(
     order = np.lexsort((rank, where))
     first = order[np.r_[True, where[order][1:] != where[order][:-1]]] if order.size else order
     deployments = ds.deployments
-    picked = changes.iloc[where[first]][_CHANGE_COLUMNS].reset_index(drop=True)
+    # Columns first, then rows: only the columns read are copied.
+    picked = changes[_CHANGE_COLUMNS].iloc[where[first]].reset_index(drop=True)
     chosen = deployment[first]
     frame = picked.assign(
         deployment_id=deployments["deployment_id"].array.take(chosen),

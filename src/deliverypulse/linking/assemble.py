@@ -10,7 +10,7 @@ on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,9 +20,10 @@ import pyarrow.compute as pc
 
 from deliverypulse.dataset import Dataset, collection_start_of
 from deliverypulse.linking.graph import (
+    Built,
     Codes,
     Graph,
-    commit_graph,
+    build,
     propagate,
     spread_to_ancestors,
     strings,
@@ -56,6 +57,9 @@ class Links:
     #: contained it; -1 where the graph does not say (no commits, or history before the
     #: collection's start). None when the links did not come from the graph.
     reached_by: IntArray | None = None
+    #: The commit graph the links were read from (of every deployment's sha), for the later
+    #: steps of the same pass (each attempt's batch) to reuse; None when not from the graph.
+    built: Built | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -73,6 +77,7 @@ class Links:
             self.change[keep],
             self.commit[keep],
             self.reached_by,
+            self.built,
         )
 
     @classmethod
@@ -116,6 +121,7 @@ class _Inputs:
     """Everything the per-environment passes share, computed once."""
 
     success: pd.DataFrame
+    built: Built
     graph: Graph
     codes: Codes
     parent_counts: IntArray
@@ -126,15 +132,19 @@ class _Inputs:
 
 def _inputs(ds: Dataset, success: pd.DataFrame, since: Any, environments: Any) -> _Inputs:
     commits, changes = ds.commits, ds.changes
-    codes, graph, counts = commit_graph(commits, changes, success)
-    success_repo = codes.repo[2]
+    # Every deployment's sha, not only the successes', so that the batches of failed attempts
+    # (:mod:`.attempts`) read the same graph.
+    built = build(commits, changes, ds.deployments)
+    codes, graph, counts = built.codes, built.graph, built.counts
+    rows = success["_row"].to_numpy(np.int64)
+    success_repo = codes.repo[2][rows]
     success["_repo"] = success_repo
     env_code = pd.factorize(success["environment"], sort=True)[0]
     success["_slot"] = (
         pd.Series(env_code).groupby(success_repo).rank(method="dense").to_numpy(np.int64) - 1
     )
     success["_rank"] = np.arange(1, len(success) + 1, dtype=np.int64)
-    success["_node"] = graph.found[2]
+    success["_node"] = graph.found[2][rows]
     success["_since"] = as_micros(collection_start_of(ds, success, since))
     success["_start"] = _collection_start(ds, success, environments)
 
@@ -143,6 +153,7 @@ def _inputs(ds: Dataset, success: pd.DataFrame, since: Any, environments: Any) -
     merge_node[change_node[change_node >= 0]] = True
     return _Inputs(
         success=success,
+        built=built,
         graph=graph,
         codes=codes,
         parent_counts=counts,
@@ -241,7 +252,7 @@ def find_links(
         if trunk:
             parts.append(_trunk_links(ds.commits, inputs, labels, graph_repos[node_repo]))
     found = _finish(parts, success, ds.changes, ds.commits)
-    return replace(found, reached_by=reached_by)
+    return replace(found, reached_by=reached_by, built=inputs.built)
 
 
 def _node_times(ds: Dataset, inputs: _Inputs) -> IntArray:
@@ -437,9 +448,13 @@ def _finish(
     # Deployments before their repo's collection start (given or recorded) ship nothing.
     start = success["_since"].to_numpy(np.int64)[deployment]
     keep = (start == NAT) | (as_micros(success["deployed_at"])[deployment] >= start)
-    change_key = np.where(is_change, row, -1 - row)
-    unique = pd.DataFrame({"d": deployment, "c": change_key}).duplicated().to_numpy(dtype=bool)
-    keep &= ~unique
+    # A (deployment, change or commit) pair once: its first row, found by one sort of int64
+    # keys (no hash table of pairs).
+    width = len(changes) + len(commits) + 2
+    pair = deployment * width + np.where(is_change, row, len(changes) + 1 + row)
+    first = np.zeros(pair.size, dtype=bool)
+    first[np.unique(pair, return_index=True)[1]] = True
+    keep &= first
     deployment, is_change, row = deployment[keep], is_change[keep], row[keep]
     change_id = _take_strings(changes["change_id"], row, is_change, commits["sha"])
     order = pc.sort_indices(
@@ -478,19 +493,20 @@ def _series(array: pa.Array) -> pd.Series:
 def _take_strings(
     from_changes: pd.Series, row: IntArray, is_change: BoolArray, from_commits: pd.Series
 ) -> pa.Array:
-    """Strings picked from a changes column where ``is_change``, else from commits' shas."""
+    """Strings picked from a changes column where ``is_change``, else from commits' shas: each
+    column is taken from only at the rows it gives (a commit sha is never copied unless
+    picked), and the two picks are put back in order."""
     left = strings(from_changes)
     right = strings(from_commits)
-    picked_left = left.take(pa.array(np.where(is_change, row, 0))) if len(left) else None
-    picked_right = right.take(pa.array(np.where(is_change, 0, row))) if len(right) else None
-    if picked_left is None and picked_right is None:
+    if not row.size:
         return pa.array([], pa.large_string())
-    if picked_left is None:
-        return picked_right
-    if picked_right is None:
-        return picked_left
-    chosen: pa.Array = pc.if_else(pa.array(is_change), picked_left, picked_right)
-    return chosen
+    mine = np.flatnonzero(is_change)
+    theirs = np.flatnonzero(~is_change)
+    picked = pa.concat_arrays([left.take(pa.array(row[mine])), right.take(pa.array(row[theirs]))])
+    place = np.empty(row.size, dtype=np.int64)
+    place[mine] = np.arange(mine.size)
+    place[theirs] = mine.size + np.arange(theirs.size)
+    return picked.take(pa.array(place))
 
 
 __all__ = ["Links", "find_links"]

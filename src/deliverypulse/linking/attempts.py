@@ -23,7 +23,7 @@ import pandas as pd
 
 from deliverypulse.dataset import Dataset
 from deliverypulse.linking.assemble import Links
-from deliverypulse.linking.graph import Graph, commit_graph, propagate
+from deliverypulse.linking.graph import Graph, build, propagate
 from deliverypulse.selection import SEQUENCE, rollback_flags
 from deliverypulse.timeutil import BoolArray, IntArray
 
@@ -73,7 +73,7 @@ def attempt_changes(ds: Dataset, attempts: pd.DataFrame, links: Links) -> pd.Dat
     wanted = np.flatnonzero((~success | after_rollback) & (live >= 0))
     if wanted.size == 0 or ds.commits.empty:
         return shipped.reset_index(drop=True)
-    walked = _walk(ds, frame, success, live, wanted)
+    walked = _walk(ds, frame, success, live, wanted, links)
     both = pd.concat([shipped, walked], ignore_index=True)
     both = both.drop_duplicates(["attempt", "change", "commit"], keep="first")
     return both.sort_values(["attempt", "change", "commit"], kind="stable").reset_index(drop=True)
@@ -90,13 +90,23 @@ def _live(frame: pd.DataFrame, success: BoolArray) -> IntArray:
 
 
 def _walk(
-    ds: Dataset, frame: pd.DataFrame, success: BoolArray, live: IntArray, wanted: IntArray
+    ds: Dataset,
+    frame: pd.DataFrame,
+    success: BoolArray,
+    live: IntArray,
+    wanted: IntArray,
+    links: Links,
 ) -> pd.DataFrame:
-    """The commit-graph difference (attempt's sha minus its live deployment's) of ``wanted``."""
+    """The commit-graph difference (attempt's sha minus its live deployment's) of ``wanted``,
+    on the graph linking built when it fits this dataset (else built here, once)."""
     commits, changes = ds.commits, ds.changes
-    codes, graph, counts = commit_graph(commits, changes, frame)
-    node = graph.found[2]
-    repo = codes.repo[2]
+    built = links.built
+    if built is None or not built.fits(commits, changes, ds.deployments):
+        built = build(commits, changes, ds.deployments)
+    graph, counts = built.graph, built.counts
+    rows = frame["_row"].to_numpy(np.int64)
+    node = graph.found[2][rows]
+    repo = built.codes.repo[2][rows]
     env = pd.factorize(frame["environment"].fillna(""), sort=True)[0]
     slot = pd.Series(env).groupby(repo).rank(method="dense").to_numpy(np.int64) - 1
     rank = np.arange(1, len(frame) + 1, dtype=np.int64)

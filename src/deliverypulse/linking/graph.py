@@ -17,11 +17,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from deliverypulse.store.coerce import list_array
 from deliverypulse.timeutil import BoolArray, IntArray
 
 _MISSING = -1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xBF58476D1CE4E5B9)
+_SLICE = 1 << 20  # rows compared at a time
 
 
 @dataclass
@@ -142,9 +144,14 @@ class Codes:
         mine, theirs = self.words[which], self.words[0]
         if mine is None or theirs is None:
             return np.zeros(rows.shape, dtype=bool)
-        equal = np.ones(rows.shape, dtype=bool)
-        for column in range(mine.shape[1]):
-            equal &= mine[rows, column] == theirs[commit_rows, column]
+        # Whole rows gathered at once (one cache line per sha, not one per word), in slices
+        # so the copies stay small.
+        equal = np.empty(rows.shape, dtype=bool)
+        for start in range(0, rows.size, _SLICE):
+            end = start + _SLICE
+            left = np.take(mine, rows[start:end], axis=0)
+            right = np.take(theirs, commit_rows[start:end], axis=0)
+            equal[start:end] = (left == right).all(1)
         return equal
 
 
@@ -162,15 +169,9 @@ def split(values: IntArray, sizes: list[int]) -> list[IntArray]:
 
 
 def parent_lists(commits: pd.DataFrame) -> tuple[IntArray, pa.Array]:
-    """Number of parents of each commit, and all parent shas flattened."""
-    column = commits["parents"]
-    if isinstance(column.dtype, pd.ArrowDtype):
-        lists = pa.array(column)
-    else:
-        values = column.to_numpy(dtype=object)
-        lists = pa.array(values, type=pa.list_(pa.large_string()), from_pandas=True)
-    if isinstance(lists, pa.ChunkedArray):
-        lists = lists.combine_chunks()
+    """Number of parents of each commit, and all parent shas flattened, read from arrow's
+    buffers (:func:`deliverypulse.store.coerce.list_array`; no Python object per parent)."""
+    lists = list_array(commits["parents"])
     counts = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
     return counts.astype(np.int64), pc.list_flatten(lists)
 
@@ -265,6 +266,23 @@ def spread_to_ancestors(graph: Graph, labels: IntArray, label: int, through: Boo
         frontier = np.unique(target)
 
 
+@dataclass(frozen=True)
+class Built:
+    """The commit graph of a dataset as :func:`commit_graph` built it, kept so that every
+    later step of one pass (linking, then each attempt's batch) reads the same graph instead
+    of building it again. ``sizes``: the lengths of the commits, changes and deployments it
+    was built from, checked before it is reused."""
+
+    codes: Codes
+    graph: Graph
+    counts: IntArray
+    sizes: tuple[int, int, int]
+
+    def fits(self, commits: pd.DataFrame, changes: pd.DataFrame, deployments: pd.DataFrame) -> bool:
+        """Whether it was built from tables of these lengths."""
+        return self.sizes == (len(commits), len(changes), len(deployments))
+
+
 def commit_graph(
     commits: pd.DataFrame, changes: pd.DataFrame, deployments: pd.DataFrame
 ) -> tuple[Codes, Graph, IntArray]:
@@ -286,9 +304,17 @@ def commit_graph(
         return codes, _build(codes, counts), counts
 
 
+def build(commits: pd.DataFrame, changes: pd.DataFrame, deployments: pd.DataFrame) -> Built:
+    """:func:`commit_graph` kept as a :class:`Built` value."""
+    codes, graph, counts = commit_graph(commits, changes, deployments)
+    return Built(codes, graph, counts, (len(commits), len(changes), len(deployments)))
+
+
 __all__ = [
+    "Built",
     "Codes",
     "Graph",
+    "build",
     "commit_graph",
     "parent_lists",
     "propagate",

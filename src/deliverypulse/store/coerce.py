@@ -1,8 +1,10 @@
 """Turns whatever a connector or a notebook hands us into a table's canonical form.
 
-Canonical pandas form: UTC ``datetime64[us]`` timestamps, nullable ``string``, ``Int64``,
-``Float64`` and ``boolean`` columns, and Python lists for list columns. Anything that cannot be
-converted is rejected with a :class:`DataError` naming the table, column, row and value.
+Canonical pandas form: UTC ``datetime64[us]`` timestamps, nullable ``string`` (Arrow-backed),
+``Int64``, ``Float64`` and ``boolean`` columns, and Arrow lists of strings
+(:data:`LIST_DTYPE`) for list columns, so a loaded table's lists are never turned into ten
+million Python objects. Anything that cannot be converted is rejected with a
+:class:`DataError` naming the table, column, row and value.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ from deliverypulse.store.schemas import SOURCE, TableSpec
 
 Records: TypeAlias = pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]]
 
+#: The pandas dtype of every list column (``parents``, ``labels``, ``approvers``...).
+LIST_DTYPE = pd.ArrowDtype(pa.list_(pa.string()))
+_STR_LIST = pa.list_(pa.string())
+
 _TRUE = {True, "true", "True", "TRUE", "1", "yes"}
 _FALSE = {False, "false", "False", "FALSE", "0", "no"}
 
 
 def pandas_dtype(arrow_type: pa.DataType) -> Any:
-    """The nullable pandas dtype that holds an arrow type (``object`` for lists)."""
+    """The nullable pandas dtype that holds an arrow type (:data:`LIST_DTYPE` for lists)."""
     if pa.types.is_timestamp(arrow_type):
         return pd.DatetimeTZDtype(unit="us", tz="UTC")
     if pa.types.is_string(arrow_type) or pa.types.is_dictionary(arrow_type):
@@ -35,7 +41,46 @@ def pandas_dtype(arrow_type: pa.DataType) -> Any:
         return pd.Float64Dtype()
     if pa.types.is_boolean(arrow_type):
         return pd.BooleanDtype()
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return LIST_DTYPE
     return np.dtype("O")
+
+
+def list_array(column: Any) -> pa.ListArray:
+    """A list column as one arrow ``list<string>`` array, whichever form it has: Arrow-backed
+    (what :func:`deliverypulse.load` and ``Dataset.from_frames`` give; no copy) or Python lists
+    (a frame built by hand). A value that is no list (a bare string, a number) counts as
+    missing, as do ``None`` and NaN."""
+    if isinstance(column, pa.ChunkedArray | pa.Array):
+        array: Any = column
+    elif isinstance(getattr(column, "dtype", None), pd.ArrowDtype):
+        array = pa.array(column.array)
+    else:
+        values = [_as_list(value) for value in column]
+        array = pa.array(values, type=_STR_LIST)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if not (pa.types.is_list(array.type) and pa.types.is_string(array.type.value_type)):
+        array = array.cast(_STR_LIST)
+    listed: pa.ListArray = array
+    return listed
+
+
+def _as_list(value: Any) -> list[str] | None:
+    """One cell of a hand-made list column as a list of strings, or None."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(item) for item in value]
+    if isinstance(value, pa.ListScalar):
+        items = value.as_py()
+        return None if items is None else [str(item) for item in items]
+    return None
+
+
+def list_series(array: pa.Array | pa.ChunkedArray, index: pd.Index | None = None) -> pd.Series:
+    """An arrow list array as a :data:`LIST_DTYPE` column (no copy)."""
+    if not (pa.types.is_list(array.type) and pa.types.is_string(array.type.value_type)):
+        array = array.cast(_STR_LIST)
+    return pd.Series(pd.arrays.ArrowExtensionArray(array), index=index, dtype=LIST_DTYPE)
 
 
 def to_frame(data: Records) -> pd.DataFrame:
@@ -94,30 +139,41 @@ def to_arrow(spec: TableSpec, frame: pd.DataFrame) -> pa.Table:
             arrays.append(pa.array(column.astype(object), type=pa.string()).dictionary_encode())
             continue
         if pa.types.is_list(field.type):
-            values = column.astype(object).where(column.notna(), None).tolist()
-            arrays.append(pa.array(values, type=field.type))
+            arrays.append(list_array(column).cast(field.type))
             continue
         arrays.append(pa.Array.from_pandas(column, type=field.type))
     return pa.Table.from_arrays(arrays, schema=spec.schema)
 
 
-def from_arrow(table: pa.Table) -> pd.DataFrame:
-    """An arrow table of ours as a canonical pandas frame."""
+def from_arrow(table: pa.Table, *, python_lists: bool = False) -> pd.DataFrame:
+    """An arrow table of ours as a canonical pandas frame: strings and lists stay in arrow's
+    buffers (no copy, no Python objects).
+
+    ``python_lists``: list columns as Python lists in an ``object`` column instead, the old
+    form (kept for ``benchmarks/bench_load.py`` to measure against; nothing else asks for
+    it)."""
     columns = {}
+    index = pd.RangeIndex(table.num_rows)
     for field, column in zip(table.schema, table.columns, strict=True):
         if pa.types.is_dictionary(field.type):
             column = column.cast(pa.string())
         dtype = pandas_dtype(field.type)
-        if dtype == np.dtype("O"):
-            columns[field.name] = pd.Series(column.to_pylist(), dtype=object)
+        if dtype is LIST_DTYPE and python_lists:
+            columns[field.name] = pd.Series(column.to_pylist(), index=index, dtype=object)
+        elif dtype is LIST_DTYPE:
+            columns[field.name] = list_series(column, index)
+        elif dtype == np.dtype("O"):
+            columns[field.name] = pd.Series(column.to_pylist(), index=index, dtype=object)
         else:
             columns[field.name] = column.to_pandas(types_mapper={column.type: dtype}.get)
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+    return pd.DataFrame(columns, index=index)
 
 
 def _nulls(arrow_type: pa.DataType, n: int) -> pd.Series:
     """An all-missing column of the pandas dtype that holds ``arrow_type``."""
     dtype = pandas_dtype(arrow_type)
+    if dtype is LIST_DTYPE:
+        return list_series(pa.nulls(n, _STR_LIST))
     if dtype == np.dtype("O"):
         return pd.Series([None] * n, dtype=object)
     nulls: pd.Series = pd.Series(pd.array([None] * n, dtype=dtype), dtype=dtype)
@@ -170,7 +226,7 @@ def _convert(spec: TableSpec, field: pa.Field, column: pd.Series) -> pd.Series:
             raise _bad(spec, field.name, column, unknown, "true or false")
         return mapped.astype(pd.BooleanDtype())
     if pa.types.is_list(kind):
-        return column.map(lambda v: _to_str_list(spec, field.name, v)).astype(object)
+        return _to_list_column(spec, field.name, column)
     raise DataError(f"table {spec.name!r}: unsupported type {kind}", table=spec.name)
 
 
@@ -218,11 +274,29 @@ def _one_timestamp(value: Any) -> pd.Timestamp | None:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+def _to_list_column(spec: TableSpec, name: str, column: pd.Series) -> pd.Series:
+    """A list column as :data:`LIST_DTYPE`: arrow lists are cast (no Python objects), Python
+    lists (a hand-made frame, a connector's records) checked value by value."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        try:
+            return list_series(list_array(column), column.index)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+            raise DataError(
+                f"table {spec.name!r}, column {name!r}: {column.dtype} is not a list of "
+                f"strings ({error})",
+                table=spec.name,
+                column=name,
+            ) from None
+    values = [_to_str_list(spec, name, value) for value in column]
+    return list_series(pa.array(values, type=_STR_LIST), column.index)
+
+
 def _to_str_list(spec: TableSpec, name: str, value: Any) -> list[str] | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if not isinstance(value, (list, tuple, np.ndarray, pa.ListScalar)) and not _is_present(value):
         return None
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [str(item) for item in value]
+    listed = _as_list(value)
+    if listed is not None or isinstance(value, pa.ListScalar):
+        return listed
     raise DataError(
         f"table {spec.name!r}, column {name!r}: {value!r} is not a list of strings",
         table=spec.name,
