@@ -3,8 +3,8 @@
 The driver (``collect(..., client=...)``) holds the dataset lock, lists each source's repos and
 groups them by bucket (:func:`~deliverypulse.store.buckets.bucket_of`); one task per (source,
 bucket) then runs the ordinary per-repo collection on a worker and writes only that bucket's
-part files and ``state-<k>.json``. No two tasks write the same file or object, so they need no
-lock of their own, and the driver's lock keeps every other writer out meanwhile.
+part files and its source's ``state-<k>-<source>.json``. No two tasks write the same file or
+object, so they need no lock of their own, and the driver's lock keeps other writers out.
 
 Tasks carry the source's config, never a token's value: each worker reads the token from its
 own environment (``token_env``), so the variables must be set where the workers run.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,11 @@ MAX_RUNS_KEPT = 50
 SOURCE_START = ""
 
 
+#: Where a set of cursors and starts is saved: ``state.json`` (``None``) or a (source,
+#: bucket) file.
+Home = tuple[str, int] | None
+
+
 class Start(NamedTuple):
     """Where the collection of one source (``repo`` ``""``) or repo started.
 
@@ -54,8 +60,9 @@ class SyncState:
     """Cursors and run history of one dataset. Thread-safe; every change is saved at once.
 
     In a dataset with repo buckets (:mod:`.buckets`) a repo's cursors and start live in
-    ``state-<k>.json`` of its bucket and the run history in ``state.json``; reading merges them
-    all. A collect worker opens the state with ``bucket=k`` and then writes only that file.
+    ``state-<k>-<source>.json`` of its source and bucket, and the run history in
+    ``state.json``; reading merges them all. A collect worker (one per source and bucket) opens
+    the state with ``bucket=k`` and then writes only its source's file of that bucket.
     """
 
     def __init__(
@@ -81,10 +88,12 @@ class SyncState:
         self.path: Path | str = self._where(STATE_PARTS)
         self._guard = threading.Lock()
         self._data: dict[str, Any] = self._load(STATE_PARTS, set_aside_damaged)
-        self._parts: dict[int, dict[str, Any]] = {}
+        self._parts: dict[tuple[str, int], dict[str, Any]] = {}
         if self.buckets > 1:
-            for k in range(self.buckets):
-                self._parts[k] = self._load(_bucket_parts(k), set_aside_damaged)
+            for name in self.location.files(STATE_PARTS[0]):
+                home = _bucket_file(name)
+                if home is not None and home[1] < self.buckets:
+                    self._parts[home] = self._load(_bucket_parts(home), set_aside_damaged)
 
     def _where(self, parts: tuple[str, str]) -> Path | str:
         if self.location.local is not None:
@@ -123,22 +132,24 @@ class SyncState:
             damaged = self.location.show(*target)
         log.warning("%s was damaged; set aside as %s, starting afresh", path, damaged)
 
-    def _home(self, repo: str) -> int | None:
-        """The bucket file a repo's entries are saved in (``None``: ``state.json``)."""
+    def _home(self, source: str, repo: str) -> Home:
+        """The (source, bucket) file a repo's entries are saved in (``None``: ``state.json``)."""
         if self.buckets == 1:
             return None
         if self.bucket is not None:
-            return self.bucket
-        return bucket_of(repo, self.buckets)
+            return source, self.bucket
+        return source, bucket_of(repo, self.buckets)
 
-    def _doc(self, home: int | None) -> dict[str, Any]:
-        return self._data if home is None else self._parts[home]
+    def _doc(self, home: Home) -> dict[str, Any]:
+        if home is None:
+            return self._data
+        return self._parts.setdefault(home, {"version": STATE_VERSION, "cursors": {}, "starts": {}})
 
     def _docs(self) -> list[dict[str, Any]]:
         return [self._data, *(self._parts[k] for k in sorted(self._parts))]
 
     def cursor(self, source: str, stream: str, repo: str) -> str | None:
-        for doc in (self._doc(self._home(repo)), self._data):
+        for doc in (self._doc(self._home(source, repo)), self._data):
             entry = doc["cursors"].get(source, {}).get(stream, {}).get(repo)
             if entry is not None:
                 return entry.get("cursor")  # type: ignore[no-any-return]
@@ -167,9 +178,9 @@ class SyncState:
         imply, in one atomic write (per bucket file)."""
         with self._guard:
             saved_at = _now()
-            touched: set[int | None] = set()
+            touched: set[Home] = set()
             for source, stream, repo, cursor in cursors:
-                home = self._home(repo)
+                home = self._home(source, repo)
                 touched.add(home)
                 streams = self._doc(home)["cursors"].setdefault(source, {})
                 streams.setdefault(stream, {})[repo] = {"cursor": cursor, "saved_at": saved_at}
@@ -198,21 +209,21 @@ class SyncState:
             for (source, repo), entry in sorted(merged.items())
         ]
 
-    def _merge_starts(
-        self, starts: list[Start], saved_at: str, touched: set[int | None]
-    ) -> set[int | None]:
+    def _merge_starts(self, starts: list[Start], saved_at: str, touched: set[Home]) -> set[Home]:
         """Fold ``starts`` in; returns the files changed. A source's own start goes to the
-        files this save writes anyway (a worker: its own; else bucket 0)."""
-        changed: set[int | None] = set()
+        source's files this save writes anyway (a worker: its own; else bucket 0's)."""
+        changed: set[Home] = set()
         for start in starts:
             if start.repo != SOURCE_START:
-                homes: set[int | None] = {self._home(start.repo)}
+                homes: set[Home] = {self._home(start.source, start.repo)}
             elif self.buckets == 1:
                 homes = {None}
             elif self.bucket is not None:
-                homes = {self.bucket}
+                homes = {(start.source, self.bucket)}
             else:
-                homes = {home for home in touched if home is not None} or {0}
+                homes = {
+                    home for home in touched if home is not None and home[0] == start.source
+                } or {(start.source, 0)}
             for home in homes:
                 _merge_start(self._doc(home).setdefault("starts", {}), start, saved_at)
             changed |= homes
@@ -234,8 +245,8 @@ class SyncState:
             self._data["runs"] = [*self._data["runs"], run][-MAX_RUNS_KEPT:]
             self._save({None})
 
-    def _save(self, homes: set[int | None]) -> None:
-        for home in sorted(homes, key=lambda k: -1 if k is None else k):
+    def _save(self, homes: set[Home]) -> None:
+        for home in sorted(homes, key=lambda k: ("", -1) if k is None else k):
             parts = STATE_PARTS if home is None else _bucket_parts(home)
             text = json.dumps(self._doc(home), indent=1, sort_keys=True)
             path = self._where(parts)
@@ -252,8 +263,15 @@ class SyncState:
                 ) from None
 
 
-def _bucket_parts(bucket: int) -> tuple[str, str]:
-    return STATE_PARTS[0], f"state-{bucket}.json"
+def _bucket_parts(home: tuple[str, int]) -> tuple[str, str]:
+    source, bucket = home
+    return STATE_PARTS[0], f"state-{bucket}-{source}.json"
+
+
+def _bucket_file(name: str) -> tuple[str, int] | None:
+    """The (source, bucket) of a ``state-<k>-<source>.json`` file name, else ``None``."""
+    match = re.fullmatch(r"state-(\d+)-(.+)\.json", name)
+    return None if match is None else (match[2], int(match[1]))
 
 
 def _merge_start(table: dict[str, Any], start: Start, saved_at: str) -> None:
