@@ -201,3 +201,22 @@ def test_timings(collected: dict[str, Path], capsys: pytest.CaptureFixture[str])
     with capsys.disabled():
         print("\ncollect of the demo org at scale", SCALE, TIMES)
     assert set(TIMES) == {"in-process, 1 bucket", "in-process, 4 buckets", "2 workers, 4 buckets"}
+
+
+def test_the_cli_collects_on_a_scheduler(
+    config: Config, client: Any, collected: dict[str, Path], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from deliverypulse.cli.collect import collect_command
+
+    out = tmp_path / "cli"
+    address = client.scheduler.address
+    args = ["--config", str(config.path), "-o", str(out), "--buckets", "4"]
+    done = CliRunner().invoke(collect_command, [*args, "--scheduler", address, "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["ok"] is True
+    assert (out / "_deliverypulse" / "layout.json").exists()
+    plain = frames(collected["plain"])
+    for name, frame in frames(out).items():
+        pd.testing.assert_frame_equal(frame, plain[name], obj=name)
