@@ -32,6 +32,7 @@ from deliverypulse.errors import (
     DeliveryPulseError,
     StorageError,
 )
+from deliverypulse.fanout import BucketJob, BucketOutcome, Steps, collect_on_cluster
 from deliverypulse.names import repo_problem
 from deliverypulse.progress import NullProgress, Progress
 from deliverypulse.redaction import redact
@@ -185,10 +186,9 @@ def run_collect(
             for source in config.sources
         ]
         if client is not None:
-            from deliverypulse.fanout import collect_on_cluster
-
+            steps = Steps(open_source, stream_results, collect_bucket)
             collect_on_cluster(
-                client, sources, location, count, summary, full_refresh, config, runtime
+                client, sources, location, count, summary, full_refresh, config, runtime, steps
             )
         else:
             for source in sources:
@@ -404,6 +404,47 @@ def collect_repos(
         everything = run.clean and len(run.completed) == len(repos)
         writer.replace_unread(run.completed, everything)
     return None
+
+
+def collect_bucket(job: BucketJob) -> BucketOutcome:
+    """Run on a worker (:mod:`.fanout`): collect ``job.repos`` into bucket ``job.bucket``'s
+    files only, and send back the per-stream counts."""
+    outcome = BucketOutcome(results=stream_results(job.source))
+    store = ParquetStore(job.location, buckets=job.buckets)
+    try:
+        state = SyncState(
+            job.location,
+            buckets=job.buckets,
+            bucket=job.bucket,
+            set_aside_damaged=job.full_refresh,
+        )
+    except DeliveryPulseError as error:
+        outcome.error = str(error)
+        return outcome
+    try:  # not connector.repos(): the driver listed them, and a list costs requests
+        connector = load_connector(job.source.type)(job.source, job.runtime or DEFAULT_RUNTIME)
+    except DeliveryPulseError as error:
+        outcome.error = str(error)
+        return outcome
+    except Exception as error:  # a connector bug: one line, no secret
+        outcome.error = redact(f"connector failed: {type(error).__name__}: {error}")
+        return outcome
+    try:
+        outcome.error = collect_repos(
+            connector,
+            job.source,
+            list(job.repos),
+            store,
+            state,
+            outcome.results,
+            job.full_refresh,
+            NullProgress(),
+            job.concurrency,
+            job.bucket,
+        )
+    finally:
+        connector.close()
+    return outcome
 
 
 class _SourceWriter:

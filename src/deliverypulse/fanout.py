@@ -15,21 +15,18 @@ from __future__ import annotations
 import importlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from deliverypulse.connector import load_connector
-from deliverypulse.errors import ConfigError, DeliveryPulseError
-from deliverypulse.progress import NullProgress
+from deliverypulse.errors import ConfigError
 from deliverypulse.redaction import redact
 from deliverypulse.sources import SourceConfig
-from deliverypulse.store import ParquetStore, SyncState
 from deliverypulse.store.buckets import bucket_of
 from deliverypulse.store.location import Location
-from deliverypulse.streams import DEFAULT_RUNTIME, Runtime
+from deliverypulse.streams import Runtime
 
 if TYPE_CHECKING:
-    from deliverypulse.collector import RunSummary, StreamResult
     from deliverypulse.config import Config
 
 log = logging.getLogger("deliverypulse.fanout")
@@ -52,54 +49,22 @@ class BucketJob:
     runtime: Runtime | None = None
 
 
+@dataclass(frozen=True)
+class Steps:
+    """The collector's functions the fan-out calls: list a source, make its empty results, and
+    the task a worker runs for one :class:`BucketJob`."""
+
+    open_source: Callable[..., Any]
+    stream_results: Callable[[SourceConfig], dict[str, Any]]
+    task: Callable[[BucketJob], BucketOutcome]
+
+
 @dataclass
 class BucketOutcome:
     """What a task sends back: per-stream counts, and why it could not finish, if so."""
 
-    results: dict[str, StreamResult] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)  # collector.StreamResult by stream
     error: str | None = None
-
-
-def collect_bucket(job: BucketJob) -> BucketOutcome:
-    """Run on a worker: collect ``job.repos`` into bucket ``job.bucket``'s files only."""
-    from deliverypulse.collector import collect_repos, stream_results
-
-    outcome = BucketOutcome(results=stream_results(job.source))
-    store = ParquetStore(job.location, buckets=job.buckets)
-    try:
-        state = SyncState(
-            job.location,
-            buckets=job.buckets,
-            bucket=job.bucket,
-            set_aside_damaged=job.full_refresh,
-        )
-    except DeliveryPulseError as error:
-        outcome.error = str(error)
-        return outcome
-    try:  # not connector.repos(): the driver listed them, and a list costs requests
-        connector = load_connector(job.source.type)(job.source, job.runtime or DEFAULT_RUNTIME)
-    except DeliveryPulseError as error:
-        outcome.error = str(error)
-        return outcome
-    except Exception as error:  # a connector bug: one line, no secret
-        outcome.error = redact(f"connector failed: {type(error).__name__}: {error}")
-        return outcome
-    try:
-        outcome.error = collect_repos(
-            connector,
-            job.source,
-            list(job.repos),
-            store,
-            state,
-            outcome.results,
-            job.full_refresh,
-            NullProgress(),
-            job.concurrency,
-            job.bucket,
-        )
-    finally:
-        connector.close()
-    return outcome
 
 
 def connect(client: Any) -> tuple[Any, Any]:
@@ -131,15 +96,16 @@ def collect_on_cluster(
     sources: list[SourceConfig],
     location: Location,
     buckets: int,
-    summary: RunSummary,
+    summary: Any,
     full_refresh: bool,
     config: Config,
     runtime: Runtime | None,
+    steps: Steps,
 ) -> None:
     """Submit one task per (source, repo bucket), gather them, and fold their counts into
-    ``summary`` as an in-process run would (one result per source and stream)."""
-    from deliverypulse.collector import open_source, stream_results
-
+    ``summary`` (a ``collector.RunSummary``) as an in-process run would (one result per source
+    and stream). ``steps``: the collector's functions (it imports this module, not back)."""
+    open_source, stream_results = steps.open_source, steps.stream_results
     client, opened = connect(client)
     try:
         pending: list[tuple[SourceConfig, Any]] = []
@@ -165,7 +131,7 @@ def collect_on_cluster(
                     config.concurrency,
                     runtime,
                 )
-                future = client.submit(collect_bucket, job, pure=False)
+                future = client.submit(steps.task, job, pure=False)
                 pending.append((source, (future, results)))
         for source, (future, results) in pending:
             try:
