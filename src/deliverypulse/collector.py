@@ -32,12 +32,14 @@ from deliverypulse.errors import (
     DeliveryPulseError,
     StorageError,
 )
+from deliverypulse.fanout import BucketJob, BucketOutcome, Steps, collect_on_cluster
 from deliverypulse.names import repo_problem
 from deliverypulse.progress import NullProgress, Progress
 from deliverypulse.redaction import redact
 from deliverypulse.rules import classify_changes
 from deliverypulse.sources import SourceConfig
 from deliverypulse.store import DatasetLock, ParquetStore, SyncState, spec_for
+from deliverypulse.store.buckets import bucket_of, settle_buckets
 from deliverypulse.store.catalogue import write_catalogue
 from deliverypulse.store.coerce import Records, coerce_frame, to_arrow, to_frame
 from deliverypulse.store.files import remove_stale_temp_files
@@ -149,11 +151,16 @@ def run_collect(
     progress: Progress | None = None,
     lock_timeout: float = 0.0,
     runtime: Runtime | None = None,
+    buckets: int | None = None,
+    client: Any = None,
 ) -> RunSummary:
     """Collect every source of ``config`` into its dataset; never raises for a source failure.
 
     ``runtime`` (clock, sleep, HTTP transport) is handed to every connector; tests use it to
-    route connectors to local servers and to skip rate-limit waits.
+    route connectors to local servers and to skip rate-limit waits. ``buckets``: how many repo
+    buckets a new dataset gets (fixed then; see :mod:`deliverypulse.store.buckets`).
+    ``client``: a ``distributed.Client`` or scheduler address; each source's repo buckets
+    are then collected by the cluster's workers, one task per bucket (:mod:`.fanout`).
     """
     if not isinstance(config, Config):
         config = load_config(config, output=output)
@@ -169,14 +176,25 @@ def run_collect(
             removed = remove_stale_temp_files(location.local)
             if removed:
                 log.info("removed %d temporary files left by an interrupted run", removed)
-        store = ParquetStore(location)
-        state = SyncState(location, set_aside_damaged=full_refresh)
+        count = settle_buckets(location, buckets, fresh=buckets is not None and _fresh(location))
+        store = ParquetStore(location, buckets=count)
+        state = SyncState(location, set_aside_damaged=full_refresh, buckets=count)
         if config.services:  # a config without [[services]] (collect --git) keeps the stored one
             write_catalogue(location, config.services)  # the linking stage reads it back
-        for source in config.sources:
-            if since is not None:
-                source = replace(source, options={**source.options, "since": since})
-            _collect_source(source, store, state, summary, full_refresh, progress, config, runtime)
+        sources = [
+            source if since is None else replace(source, options={**source.options, "since": since})
+            for source in config.sources
+        ]
+        if client is not None:
+            steps = Steps(open_source, stream_results, collect_bucket)
+            collect_on_cluster(
+                client, sources, location, count, summary, full_refresh, config, runtime, steps
+            )
+        else:
+            for source in sources:
+                _collect_source(
+                    source, store, state, summary, full_refresh, progress, config, runtime
+                )
         summary.finished_at = datetime.now(UTC)
         try:
             state.record_run(summary.to_dict())
@@ -184,6 +202,14 @@ def run_collect(
             log.warning("the run record was not saved: %s", error)
     progress.close()
     return summary
+
+
+def _fresh(location: Location) -> bool:
+    """Whether the dataset holds no rows and no cursors yet (its buckets can still be chosen)."""
+    return not any(
+        name.endswith(".parquet") or name.startswith("_deliverypulse/state")
+        for name in location.files()
+    )
 
 
 def _make_output(config: Config) -> Location:
@@ -228,6 +254,8 @@ class CollectOptions(TypedDict, total=False):
     progress: Progress | None
     lock_timeout: float
     runtime: Runtime | None
+    buckets: int | None
+    client: Any
 
 
 def collect(config: Config | Path | str, **options: Unpack[CollectOptions]) -> Dataset:
@@ -258,6 +286,35 @@ def _collect_source(
     config: Config,
     runtime: Runtime | None = None,
 ) -> None:
+    opened = open_source(source, runtime, summary)
+    if opened is None:
+        return
+    connector, repos = opened
+    results = stream_results(source)
+    summary.results.extend(results.values())
+    try:
+        error = collect_repos(
+            connector,
+            source,
+            repos,
+            store,
+            state,
+            results,
+            full_refresh,
+            progress,
+            config.concurrency,
+        )
+    finally:
+        connector.close()
+    if error is not None:
+        summary.source_errors[source.name] = error
+
+
+def open_source(
+    source: SourceConfig, runtime: Runtime | None, summary: RunSummary
+) -> tuple[Connector, list[str]] | None:
+    """The source's connector and the repos it lists (names that could steer a request
+    elsewhere dropped and recorded); ``None`` with the error recorded when it cannot list."""
     try:
         connector_class = load_connector(source.type)
         connector = connector_class(source, runtime or DEFAULT_RUNTIME)
@@ -265,11 +322,11 @@ def _collect_source(
     except DeliveryPulseError as error:
         summary.source_errors[source.name] = str(error)
         log.error("%s: %s", source.name, error)
-        return
+        return None
     except Exception as error:  # a connector bug must not stop the other sources
         summary.source_errors[source.name] = _describe(error)
         log.error("%s: connector failed: %s", source.name, _describe(error), exc_info=_debug())
-        return
+        return None
     refused = [(repo, problem) for repo in repos if (problem := repo_problem(repo))]
     if refused:
         # A provider's list (an organisation's repositories) is input like any other: a name
@@ -279,49 +336,115 @@ def _collect_source(
             f"repo name {repo!r} skipped: {problem}" for repo, problem in refused
         )
         log.error("%s: %s", source.name, summary.source_errors[source.name])
+    return connector, repos
+
+
+def source_streams(source: SourceConfig) -> list[Stream]:
+    """The streams of ``source`` this run reads, in the order they must run."""
+    connector_class = load_connector(source.type)
     declared = connector_class.stream_specs or tuple(
         legacy_stream(name) for name in connector_class.streams
     )
-    streams = [s for s in ordered(declared, source.streams or None) if s.wanted(source.options)]
-    results = {stream.name: StreamResult(source.name, stream.name) for stream in streams}
-    summary.results.extend(results.values())
+    return [s for s in ordered(declared, source.streams or None) if s.wanted(source.options)]
+
+
+def stream_results(source: SourceConfig) -> dict[str, StreamResult]:
+    """An empty result per stream the run reads of ``source``."""
+    return {s.name: StreamResult(source.name, s.name) for s in source_streams(source)}
+
+
+def collect_repos(
+    connector: Connector,
+    source: SourceConfig,
+    repos: list[str],
+    store: ParquetStore,
+    state: SyncState,
+    results: dict[str, StreamResult],
+    full_refresh: bool,
+    progress: Progress,
+    concurrency: int,
+    bucket: int | None = None,
+) -> str | None:
+    """Collect ``repos`` of one source into ``store`` (only repo ``bucket``'s files when given:
+    a cluster worker's share) and count into ``results``; returns why the rows read could not
+    be stored, or ``None``. The caller closes ``connector``."""
+    streams = source_streams(source)
+    connector_class = type(connector)
+    workers = max(1, min(connector_class.concurrency, concurrency, len(repos) or 1))
+    writer = _SourceWriter(store, state, source.name, results, full_refresh, source.since, bucket)
+    run = _RepoRun(
+        connector,
+        source,
+        state,
+        writer,
+        streams,
+        results,
+        full_refresh,
+        progress,
+        started=connector.runtime.clock(),
+    )
     try:
-        workers = max(1, min(connector_class.concurrency, config.concurrency, len(repos) or 1))
-        writer = _SourceWriter(store, state, source.name, results, full_refresh, source.since)
-        run = _RepoRun(
-            connector,
-            source,
-            state,
-            writer,
-            streams,
-            results,
-            full_refresh,
-            progress,
-            started=connector.runtime.clock(),
-        )
+        if workers == 1:
+            for repo in repos:
+                if not run.collect_repo(repo):
+                    break
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix=source.name) as pool:
+                list(pool.map(run.collect_repo, repos))
+    finally:
+        # Rows of completed pages are good even if a later page or repo failed: write them,
+        # and the cursors that cover them.
         try:
-            if workers == 1:
-                for repo in repos:
-                    if not run.collect_repo(repo):
-                        break
-            else:
-                with ThreadPoolExecutor(workers, thread_name_prefix=source.name) as pool:
-                    list(pool.map(run.collect_repo, repos))
-        finally:
-            # Rows of completed pages are good even if a later page or repo failed: write them,
-            # and the cursors that cover them.
-            try:
-                writer.flush()
-            except StorageError as error:  # a full disk: say so; nothing stored is lost
-                summary.source_errors[source.name] = str(error)
-                log.error("%s: %s", source.name, error)
-                return
-        if full_refresh:
-            # Only now that every row read is durable, and only where the read completed.
-            everything = run.clean and len(run.completed) == len(repos)
-            writer.replace_unread(run.completed, everything)
+            writer.flush()
+        except StorageError as error:  # a full disk: say so; nothing stored is lost
+            log.error("%s: %s", source.name, error)
+            return str(error)
+    if full_refresh:
+        # Only now that every row read is durable, and only where the read completed.
+        everything = run.clean and len(run.completed) == len(repos)
+        writer.replace_unread(run.completed, everything)
+    return None
+
+
+def collect_bucket(job: BucketJob) -> BucketOutcome:
+    """Run on a worker (:mod:`.fanout`): collect ``job.repos`` into bucket ``job.bucket``'s
+    files only, and send back the per-stream counts."""
+    outcome = BucketOutcome(results=stream_results(job.source))
+    store = ParquetStore(job.location, buckets=job.buckets)
+    try:
+        state = SyncState(
+            job.location,
+            buckets=job.buckets,
+            bucket=job.bucket,
+            set_aside_damaged=job.full_refresh,
+        )
+    except DeliveryPulseError as error:
+        outcome.error = str(error)
+        return outcome
+    try:  # not connector.repos(): the driver listed them, and a list costs requests
+        connector = load_connector(job.source.type)(job.source, job.runtime or DEFAULT_RUNTIME)
+    except DeliveryPulseError as error:
+        outcome.error = str(error)
+        return outcome
+    except Exception as error:  # a connector bug: one line, no secret
+        outcome.error = redact(f"connector failed: {type(error).__name__}: {error}")
+        return outcome
+    try:
+        outcome.error = collect_repos(
+            connector,
+            job.source,
+            list(job.repos),
+            store,
+            state,
+            outcome.results,
+            job.full_refresh,
+            NullProgress(),
+            job.concurrency,
+            job.bucket,
+        )
     finally:
         connector.close()
+    return outcome
 
 
 class _SourceWriter:
@@ -341,15 +464,17 @@ class _SourceWriter:
         results: dict[str, StreamResult],
         full_refresh: bool = False,
         since: datetime | None = None,
+        bucket: int | None = None,
     ) -> None:
         self.store = store
+        self.bucket = bucket  # a cluster worker's own repo bucket: it writes no other
         self.state = state
         self.source = source
         self.results = results
         self.full_refresh = full_refresh
         self.since = since
         self.lock = threading.Lock()  # also guards the totals in ``results``
-        self._frames: dict[str, list[pd.DataFrame]] = defaultdict(list)
+        self._frames: dict[tuple[str, int], list[pd.DataFrame]] = defaultdict(list)
         self._rows = 0
         self._cursors: dict[tuple[str, str], str] = {}
         self._starting: set[str] = set()  # repos whose reads set where their collection starts
@@ -371,7 +496,12 @@ class _SourceWriter:
         carries one."""
         with self.lock:
             if len(frame):
-                self._frames[table].append(frame)
+                # The bucket of the repo read, not of the rows' repo column: an incident
+                # service's rows may name other repos, and must stay in this writer's files.
+                bucket = self.bucket
+                if bucket is None:
+                    bucket = bucket_of(repo, self.store.buckets)
+                self._frames[(table, bucket)].append(frame)
                 self._rows += len(frame)
                 if self.full_refresh:
                     key = [name for name in spec_for(table).key if name != "source"]
@@ -406,7 +536,7 @@ class _SourceWriter:
                 )
                 scope = None if everything else repos
                 keys_table = pa.Table.from_pandas(keys[key].astype("string"), preserve_index=False)
-                removed = self.store.keep_only(table, self.source, keys_table, scope)
+                removed = self.store.keep_only(table, self.source, keys_table, scope, self.bucket)
                 if removed:
                     log.info("%s %s: %d rows the source no longer has", self.source, table, removed)
                 if table in self.results:
@@ -422,9 +552,10 @@ class _SourceWriter:
             self._flush()
 
     def _flush(self) -> None:
-        for table, frames in list(self._frames.items()):
+        for (table, bucket), frames in list(self._frames.items()):
             try:
-                added = self.store.upsert(table, self.source, _concat_arrow(table, frames))
+                rows = _concat_arrow(table, frames)
+                added = self.store.upsert(table, self.source, rows, bucket)
             except OSError as error:
                 self._frames.clear()
                 self._cursors.clear()  # their rows were not stored: those pages are read again

@@ -63,6 +63,17 @@ DEFAULT_CONFIG = "deliverypulse.toml"
     show_default=True,
     help="Seconds to wait for another run writing the same dataset.",
 )
+@click.option(
+    "--buckets",
+    type=click.IntRange(1, 1024),
+    help="Repo buckets of a new dataset (fixed then): part files and cursor files per bucket, "
+    "so --scheduler can collect buckets in parallel. Default 1.",
+)
+@click.option(
+    "--scheduler",
+    help="Collect on this Dask scheduler (tcp://host:8786): one task per source and repo "
+    "bucket. Workers read tokens from their own environment and must reach the dataset.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option(
     "--progress/--no-progress",
@@ -78,6 +89,8 @@ def collect_command(
     since: str | None,
     full_refresh: bool,
     lock_timeout: float,
+    buckets: int | None,
+    scheduler: str | None,
     as_json: bool,
     progress: bool | None,
 ) -> None:
@@ -110,6 +123,8 @@ def collect_command(
         full_refresh=full_refresh,
         progress=reporter,
         lock_timeout=lock_timeout,
+        buckets=buckets,
+        client=scheduler,
     )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))

@@ -246,13 +246,21 @@ def _weights_in_memory(ds: Dataset) -> pd.Series:
 
 
 def _repo_column(store: ParquetStore, table: str, source: str) -> pa.Table:
-    """Only the ``repo`` column of one partition file, local or on object storage."""
+    """Only the ``repo`` column of one source's partition files (one per repo bucket), local
+    or on object storage."""
     where = store.location
-    parts = store.partition_parts(table, source)
-    if where.local is not None:
-        return pq.read_table(where.path(*parts), columns=["repo"])
-    with where.filesystem.open_input_file(where.key(*parts)) as handle:
-        return pq.read_table(handle, columns=["repo"])
+    columns = []
+    for parts in store.bucket_parts(table, source):
+        if where.local is not None:
+            if where.path(*parts).exists():
+                columns.append(pq.read_table(where.path(*parts), columns=["repo"]))
+            continue
+        try:
+            with where.filesystem.open_input_file(where.key(*parts)) as handle:
+                columns.append(pq.read_table(handle, columns=["repo"]))
+        except FileNotFoundError:
+            continue
+    return pa.concat_tables(columns) if columns else pa.table({"repo": pa.array([], pa.string())})
 
 
 def _weights_on_disk(root: Location) -> pd.Series:

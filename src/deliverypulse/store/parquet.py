@@ -1,8 +1,13 @@
-"""The Parquet dataset: one hive-style directory per table, one file per source.
+"""The Parquet dataset: one hive-style directory per table, one file per source (or per repo
+bucket of a source).
 
 ``<root>/<table>/source=<name>/part-0.parquet`` holds every row of that source, sorted by the
 table's time column. Writes are upserts by primary key: the partition is read, merged with the
 new rows (new wins), sorted and written atomically, so reruns never duplicate or lose a row.
+
+A dataset made with repo buckets (:mod:`.buckets`) keeps ``part-<k>.parquet`` per bucket
+instead, each sorted by repo then time (so a reader filtering by repo skips row groups); reads
+concatenate a source's parts and an upsert rewrites only the parts of the repos it holds.
 
 The root is a local folder (temp file, fsync, rename) or a :class:`~.location.Location` on object
 storage, where each file is one whole-object PUT under its final key.
@@ -21,6 +26,7 @@ import pyarrow.parquet as pq
 
 from deliverypulse.errors import DataError
 from deliverypulse.names import check_source_name
+from deliverypulse.store.buckets import bucket_of, part_name, read_buckets
 from deliverypulse.store.files import write_atomic
 from deliverypulse.store.location import Location, resolve
 from deliverypulse.store.schemas import SCHEMA_VERSION, TableSpec, spec_for
@@ -31,35 +37,45 @@ PART_NAME = "part-0.parquet"
 class ParquetStore:
     """Reads and upserts the tables of one dataset root."""
 
-    def __init__(self, root: Path | str | Location) -> None:
+    def __init__(self, root: Path | str | Location, *, buckets: int | None = None) -> None:
+        """``buckets``: the dataset's repo buckets (default: what it records, 1 if nothing)."""
         self.location = resolve(root)
         self.root: Path | str = self.location.local or self.location.url
+        self.buckets = read_buckets(self.location) if buckets is None else buckets
         self._guard = threading.Lock()
 
-    def partition_parts(self, table: str, source: str) -> tuple[str, str, str]:
-        """Where ``source``'s rows of ``table`` live, relative to the root; a name that is no
-        folder name (``..``, ``a/b``) is refused, so nothing is ever written outside it."""
-        return table, f"source={check_source_name(source)}", PART_NAME
+    def partition_parts(self, table: str, source: str, bucket: int = 0) -> tuple[str, str, str]:
+        """Where ``source``'s rows of ``table`` (in repo ``bucket``) live, relative to the root;
+        a name that is no folder name (``..``, ``a/b``) is refused, so nothing is ever written
+        outside it."""
+        return table, f"source={check_source_name(source)}", part_name(bucket)
 
-    def partition_path(self, table: str, source: str) -> Path:
+    def partition_path(self, table: str, source: str, bucket: int = 0) -> Path:
         """The partition's file in a local dataset."""
-        return self.location.path(*self.partition_parts(table, source))
+        return self.location.path(*self.partition_parts(table, source, bucket))
+
+    def bucket_parts(self, table: str, source: str) -> list[tuple[str, str, str]]:
+        """Every place ``source``'s rows of ``table`` may be: one per bucket."""
+        return [self.partition_parts(table, source, k) for k in range(self.buckets)]
 
     def sources(self, table: str) -> list[str]:
+        names = {part_name(k) for k in range(self.buckets)}
         if self.location.local is None:
-            suffix = "/" + PART_NAME
-            return sorted(
-                name.removesuffix(suffix).split("=", 1)[1]
-                for name in self.location.files(table)
-                if name.startswith("source=") and name.endswith(suffix) and name.count("/") == 1
-            )
+            found = set()
+            for name in self.location.files(table):
+                folder, _, file = name.partition("/")
+                if folder.startswith("source=") and file in names:
+                    found.add(folder.split("=", 1)[1])
+            return sorted(found)
         directory = self.location.path(table)
         if not directory.is_dir():
             return []
         return sorted(
             p.name.split("=", 1)[1]
             for p in directory.iterdir()
-            if p.is_dir() and p.name.startswith("source=") and (p / PART_NAME).exists()
+            if p.is_dir()
+            and p.name.startswith("source=")
+            and any((p / name).exists() for name in sorted(names))
         )
 
     def read(
@@ -70,8 +86,9 @@ class ParquetStore:
         reads, batch by batch, so a worker of the distributed engine holds only its repos."""
         spec = spec_for(table)
         parts = [
-            self._read_partition(spec, table, source, repos)
+            self._read_partition(spec, table, source, repos, bucket)
             for source in (sources if sources is not None else self.sources(table))
+            for bucket in range(self.buckets)
         ]
         parts = [p for p in parts if p is not None]
         if not parts:
@@ -79,46 +96,109 @@ class ParquetStore:
         return pa.concat_tables(parts).unify_dictionaries().combine_chunks()
 
     def count(self, table: str, source: str) -> int:
+        return sum(self._count(table, source, k) for k in range(self.buckets))
+
+    def _count(self, table: str, source: str, bucket: int) -> int:
         if self.location.local is None:
-            return self.location.parquet_rows(*self.partition_parts(table, source))
-        path = self.partition_path(table, source)
+            return self.location.parquet_rows(*self.partition_parts(table, source, bucket))
+        path = self.partition_path(table, source, bucket)
         return int(pq.ParquetFile(path).metadata.num_rows) if path.exists() else 0
 
-    def upsert(self, table: str, source: str, rows: pa.Table) -> int:
-        """Merge ``rows`` (all of ``source``) into the partition; returns rows added."""
+    def upsert(self, table: str, source: str, rows: pa.Table, bucket: int | None = None) -> int:
+        """Merge ``rows`` (all of ``source``) into the partition; returns rows added.
+
+        ``bucket``: the repo bucket all of ``rows`` belong to (the collector's, from the repo
+        it read them for); without it each row goes to the bucket of its ``repo`` column.
+        """
         spec = spec_for(table)
         if rows.num_rows == 0:
             return 0
-        with self._guard:
-            existing = self._read_partition(spec, table, source)
-            before = 0 if existing is None else existing.num_rows
-            combined = (
-                rows if existing is None else pa.concat_tables([existing, rows.cast(spec.schema)])
-            )
-            merged = _sorted(spec, _latest_per_key(spec, combined))
-            self._store(table, source, merged)
-            return int(merged.num_rows) - before
+        added = 0
+        for k, part in self._by_bucket(rows, bucket):
+            with self._guard:
+                existing = self._read_partition(spec, table, source, bucket=k)
+                before = 0 if existing is None else existing.num_rows
+                combined = (
+                    part
+                    if existing is None
+                    else pa.concat_tables([existing, part.cast(spec.schema)])
+                )
+                merged = self._sorted(spec, _latest_per_key(spec, combined))
+                self._store(table, source, merged, k)
+                added += int(merged.num_rows) - before
+        return added
 
     def replace(self, table: str, source: str, rows: pa.Table) -> None:
         """Overwrite a partition (for derived tables such as ``deployment_changes``)."""
         spec = spec_for(table)
+        placed = dict(self._by_bucket(rows.cast(spec.schema), None))
         with self._guard:
-            merged = _sorted(spec, _latest_per_key(spec, rows.cast(spec.schema)))
-            self._store(table, source, merged)
+            for k in range(self.buckets):
+                if k in placed or k == 0:
+                    part = placed.get(k, spec.schema.empty_table())
+                    self._store(table, source, self._sorted(spec, _latest_per_key(spec, part)), k)
+                else:
+                    self._drop(table, source, k)
+
+    def _by_bucket(self, rows: pa.Table, bucket: int | None) -> list[tuple[int, pa.Table]]:
+        """``rows`` split by repo bucket, in bucket order."""
+        if self.buckets == 1:
+            return [(0, rows)]
+        if bucket is not None:
+            return [(bucket, rows)]
+        if "repo" not in rows.column_names:
+            return [(0, rows)]
+        repos = rows["repo"].to_pylist()
+        lookup = {repo: bucket_of(repo or "", self.buckets) for repo in set(repos)}
+        where = np.fromiter((lookup[repo] for repo in repos), dtype=np.int64, count=len(repos))
+        return [
+            (int(k), rows.filter(pa.array(where == k)))
+            for k in np.unique(where)  # only the buckets that get rows are rewritten
+        ]
+
+    def _sorted(self, spec: TableSpec, table: pa.Table) -> pa.Table:
+        """By time (one bucket: the original order), or by repo then time in a bucket."""
+        if self.buckets == 1 or "repo" not in table.column_names:
+            return _sorted(spec, table)
+        keys = [("repo", "ascending"), (spec.time_column, "ascending")] + [
+            (name, "ascending")
+            for name in spec.key
+            if name not in ("source", "repo", spec.time_column)
+        ]
+        return table.sort_by(keys).combine_chunks()
+
+    def _drop(self, table: str, source: str, bucket: int) -> None:
+        parts = self.partition_parts(table, source, bucket)
+        if self.location.local is None:
+            self.location.delete(*parts)
+        else:
+            self.location.path(*parts).unlink(missing_ok=True)
 
     def keep_only(
-        self, table: str, source: str, keys: pa.Table, repos: set[str] | None = None
+        self,
+        table: str,
+        source: str,
+        keys: pa.Table,
+        repos: set[str] | None = None,
+        bucket: int | None = None,
     ) -> int:
         """Drop the partition's rows that a full refresh did not read again; returns how many.
 
         ``keys``: the primary-key columns (without ``source``) of every row the refresh read.
-        ``repos``: drop only rows of these repos (``None``: of the whole source). The partition
-        is rewritten atomically, and only when a row goes.
+        ``repos``: drop only rows of these repos (``None``: of the whole source). ``bucket``:
+        look only at that repo bucket's part (a collect worker's own). Each part is rewritten
+        atomically, and only when a row goes.
         """
+        chosen = range(self.buckets) if bucket is None else [bucket]
+        return sum(self._keep_only(table, source, keys, repos, k) for k in chosen)
+
+    def _keep_only(
+        self, table: str, source: str, keys: pa.Table, repos: set[str] | None, bucket: int
+    ) -> int:
         spec = spec_for(table)
         key = [name for name in spec.key if name != "source"]
         with self._guard:
-            existing = self._read_partition(spec, table, source)
+            existing = self._read_partition(spec, table, source, bucket=bucket)
             if existing is None or existing.num_rows == 0:
                 return 0
             columns = key if "repo" in key else [*key, "repo"]
@@ -131,22 +211,27 @@ class ParquetStore:
             if not drop.any():
                 return 0
             kept = existing.filter(pa.array(~drop))
-            self._store(table, source, kept)
+            self._store(table, source, kept, bucket)
             return int(drop.sum())
 
-    def _store(self, table: str, source: str, rows: pa.Table) -> None:
+    def _store(self, table: str, source: str, rows: pa.Table, bucket: int = 0) -> None:
         """Write a whole partition: atomically by temp file and rename on a local disk, as one
         object PUT on object storage."""
-        parts = self.partition_parts(table, source)
+        parts = self.partition_parts(table, source, bucket)
         if self.location.local is None:
             self.location.write_bytes(_encode(rows), *parts)
         else:
             write_atomic(self.location.path(*parts), lambda temp: _write(rows, temp))
 
     def _read_partition(
-        self, spec: TableSpec, table: str, source: str, repos: list[str] | None = None
+        self,
+        spec: TableSpec,
+        table: str,
+        source: str,
+        repos: list[str] | None = None,
+        bucket: int = 0,
     ) -> pa.Table | None:
-        parts = self.partition_parts(table, source)
+        parts = self.partition_parts(table, source, bucket)
         where = self.location.show(*parts)
         # Only some repos: a filter pyarrow applies while it reads (the engine's workers).
         filters = None if repos is None else pc.field("repo").isin(repos)

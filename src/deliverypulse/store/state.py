@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from deliverypulse.errors import StorageError
+from deliverypulse.store.buckets import bucket_of, read_buckets
 from deliverypulse.store.files import write_text_atomic
 from deliverypulse.store.location import Location, resolve
 
@@ -33,6 +35,11 @@ MAX_RUNS_KEPT = 50
 #: The repo name under which a source's own start is kept (a source's start covers the rows of
 #: repos it collected under other names, such as an incident service mapped to a repo).
 SOURCE_START = ""
+
+
+#: Where a set of cursors and starts is saved: ``state.json`` (``None``) or a (source,
+#: bucket) file.
+Home = tuple[str, int] | None
 
 
 class Start(NamedTuple):
@@ -50,125 +57,184 @@ class Start(NamedTuple):
 
 
 class SyncState:
-    """Cursors and run history of one dataset. Thread-safe; every change is saved at once."""
+    """Cursors and run history of one dataset. Thread-safe; every change is saved at once.
 
-    def __init__(self, root: Path | str | Location, *, set_aside_damaged: bool = False) -> None:
+    In a dataset with repo buckets (:mod:`.buckets`) a repo's cursors and start live in
+    ``state-<k>-<source>.json`` of its source and bucket, and the run history in
+    ``state.json``; reading merges them all. A collect worker (one per source and bucket) opens
+    the state with ``bucket=k`` and then writes only its source's file of that bucket.
+    """
+
+    def __init__(
+        self,
+        root: Path | str | Location,
+        *,
+        set_aside_damaged: bool = False,
+        buckets: int | None = None,
+        bucket: int | None = None,
+    ) -> None:
         """Read the state of the dataset at ``root``.
 
         A damaged file (truncated, empty, not the shape we write) is a :class:`StorageError`
         that says what to do; with ``set_aside_damaged`` (a full refresh, which needs no
         cursor) it is renamed ``state.json.damaged`` and the run starts from an empty state.
+        ``buckets``: the dataset's repo buckets (default: what it records); ``bucket``: write
+        only that bucket's file (every cursor and start saved goes there).
         """
         self.location = resolve(root)
+        self.buckets = read_buckets(self.location) if buckets is None else buckets
+        self.bucket = bucket
         #: The state file: a local path, or its URL on object storage.
-        self.path: Path | str = (
-            self.location.path(*STATE_PARTS)
-            if self.location.local is not None
-            else self.location.show(*STATE_PARTS)
-        )
+        self.path: Path | str = self._where(STATE_PARTS)
         self._guard = threading.Lock()
-        self._data: dict[str, Any] = {
-            "version": STATE_VERSION,
-            "cursors": {},
-            "starts": {},
-            "runs": [],
-        }
-        path, text = self.path, b""
+        self._data: dict[str, Any] = self._load(STATE_PARTS, set_aside_damaged)
+        self._parts: dict[tuple[str, int], dict[str, Any]] = {}
+        if self.buckets > 1:
+            for name in self.location.files(STATE_PARTS[0]):
+                home = _bucket_file(name)
+                if home is not None and home[1] < self.buckets:
+                    self._parts[home] = self._load(_bucket_parts(home), set_aside_damaged)
+
+    def _where(self, parts: tuple[str, str]) -> Path | str:
+        if self.location.local is not None:
+            return self.location.path(*parts)
+        return self.location.show(*parts)
+
+    def _load(self, parts: tuple[str, str], set_aside_damaged: bool) -> dict[str, Any]:
+        data: dict[str, Any] = {"version": STATE_VERSION, "cursors": {}, "starts": {}}
+        if parts == STATE_PARTS:
+            data["runs"] = []
+        path, text = self._where(parts), b""
         if isinstance(path, Path):
             if not path.exists():
-                return
+                return data
         else:
-            found = self.location.read_bytes(*STATE_PARTS)
+            found = self.location.read_bytes(*parts)
             if found is None:
-                return
+                return data
             text = found
         try:
-            self._data.update(_read(path) if isinstance(path, Path) else _parse(text, path))
+            data.update(_read(path) if isinstance(path, Path) else _parse(text, path))
         except StorageError:
             if not set_aside_damaged:
                 raise
-            self._set_aside()
+            self._set_aside(parts)
+        return data
 
-    def _set_aside(self) -> None:
-        if isinstance(self.path, Path):
-            damaged: Path | str = self.path.with_name(self.path.name + ".damaged")
-            self.path.replace(damaged)
+    def _set_aside(self, parts: tuple[str, str] = STATE_PARTS) -> None:
+        path = self._where(parts)
+        if isinstance(path, Path):
+            damaged: Path | str = path.with_name(path.name + ".damaged")
+            path.replace(damaged)
         else:
-            target = (STATE_PARTS[0], STATE_PARTS[1] + ".damaged")
-            self.location.move(STATE_PARTS, target)
+            target = (parts[0], parts[1] + ".damaged")
+            self.location.move(parts, target)
             damaged = self.location.show(*target)
-        log.warning("%s was damaged; set aside as %s, starting afresh", self.path, damaged)
+        log.warning("%s was damaged; set aside as %s, starting afresh", path, damaged)
+
+    def _home(self, source: str, repo: str) -> Home:
+        """The (source, bucket) file a repo's entries are saved in (``None``: ``state.json``)."""
+        if self.buckets == 1:
+            return None
+        if self.bucket is not None:
+            return source, self.bucket
+        return source, bucket_of(repo, self.buckets)
+
+    def _doc(self, home: Home) -> dict[str, Any]:
+        if home is None:
+            return self._data
+        return self._parts.setdefault(home, {"version": STATE_VERSION, "cursors": {}, "starts": {}})
+
+    def _docs(self) -> list[dict[str, Any]]:
+        return [self._data, *(self._parts[k] for k in sorted(self._parts))]
 
     def cursor(self, source: str, stream: str, repo: str) -> str | None:
-        entry = self._data["cursors"].get(source, {}).get(stream, {}).get(repo)
-        return None if entry is None else entry.get("cursor")
+        for doc in (self._doc(self._home(source, repo)), self._data):
+            entry = doc["cursors"].get(source, {}).get(stream, {}).get(repo)
+            if entry is not None:
+                return entry.get("cursor")  # type: ignore[no-any-return]
+        return None
 
     def cursors(self) -> list[dict[str, Any]]:
         """Every cursor as a flat row: source, stream, repo, cursor, saved_at."""
-        rows = []
-        for source, streams in sorted(self._data["cursors"].items()):
-            for stream, repos in sorted(streams.items()):
-                for repo, entry in sorted(repos.items()):
-                    rows.append({"source": source, "stream": stream, "repo": repo, **entry})
-        return rows
+        merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for doc in self._docs():
+            for source, streams in doc["cursors"].items():
+                for stream, repos in streams.items():
+                    for repo, entry in repos.items():
+                        merged[(source, stream, repo)] = entry
+        return [
+            {"source": source, "stream": stream, "repo": repo, **entry}
+            for (source, stream, repo), entry in sorted(merged.items())
+        ]
 
     def set_cursor(self, source: str, stream: str, repo: str, cursor: str) -> None:
-        with self._guard:
-            streams = self._data["cursors"].setdefault(source, {})
-            streams.setdefault(stream, {})[repo] = {
-                "cursor": cursor,
-                "saved_at": _now(),
-            }
-            self._save()
+        self.set_cursors([(source, stream, repo, cursor)])
 
     def set_cursors(
         self, cursors: list[tuple[str, str, str, str]], starts: list[Start] | None = None
     ) -> None:
         """Save several (source, stream, repo, cursor) at once, with the collection starts they
-        imply, in one atomic write."""
+        imply, in one atomic write (per bucket file)."""
         with self._guard:
             saved_at = _now()
+            touched: set[Home] = set()
             for source, stream, repo, cursor in cursors:
-                streams = self._data["cursors"].setdefault(source, {})
+                home = self._home(source, repo)
+                touched.add(home)
+                streams = self._doc(home)["cursors"].setdefault(source, {})
                 streams.setdefault(stream, {})[repo] = {"cursor": cursor, "saved_at": saved_at}
-            self._merge_starts(starts or [], saved_at)
-            self._save()
+            touched |= self._merge_starts(starts or [], saved_at, touched)
+            self._save(touched)
 
     def set_starts(self, starts: list[Start]) -> None:
         """Record collection starts on their own (a completed full refresh), atomically."""
         if not starts:
             return
         with self._guard:
-            self._merge_starts(starts, _now())
-            self._save()
+            self._save(self._merge_starts(starts, _now(), set()))
 
     def starts(self) -> list[dict[str, Any]]:
         """Every recorded start as a row: source, repo (``""`` for the source's own), since (an
-        ISO time, or ``None`` for the whole history) and first_run_at."""
-        rows = []
-        for source, repos in sorted(self._data.get("starts", {}).items()):
-            for repo, entry in sorted(repos.items()):
-                rows.append({"source": source, "repo": repo, **entry})
-        return rows
+        ISO time, or ``None`` for the whole history) and first_run_at. A source's own start
+        kept in several bucket files is the earliest of them."""
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for doc in self._docs():
+            for source, repos in doc.get("starts", {}).items():
+                for repo, entry in repos.items():
+                    old = merged.get((source, repo))
+                    merged[(source, repo)] = entry if old is None else _earliest(old, entry)
+        return [
+            {"source": source, "repo": repo, **entry}
+            for (source, repo), entry in sorted(merged.items())
+        ]
 
-    def _merge_starts(self, starts: list[Start], saved_at: str) -> None:
-        table = self._data.setdefault("starts", {})
+    def _merge_starts(self, starts: list[Start], saved_at: str, touched: set[Home]) -> set[Home]:
+        """Fold ``starts`` in; returns the files changed. A source's own start goes to the
+        source's files this save writes anyway (a worker: its own; else bucket 0's)."""
+        changed: set[Home] = set()
         for start in starts:
-            repos = table.setdefault(start.source, {})
-            since = None if start.since is None else start.since.isoformat()
-            old = repos.get(start.repo)
-            if old is None:
-                repos[start.repo] = {"since": since, "first_run_at": saved_at}
-            elif start.reset:
-                repos[start.repo] = {**old, "since": since}
+            if start.repo != SOURCE_START:
+                homes: set[Home] = {self._home(start.source, start.repo)}
+            elif self.buckets == 1:
+                homes = {None}
+            elif self.bucket is not None:
+                homes = {(start.source, self.bucket)}
             else:
-                repos[start.repo] = {**old, "since": _earlier(old.get("since"), start.since)}
+                homes = {
+                    home for home in touched if home is not None and home[0] == start.source
+                } or {(start.source, 0)}
+            for home in homes:
+                _merge_start(self._doc(home).setdefault("starts", {}), start, saved_at)
+            changed |= homes
+        return changed
 
     def clear(self, source: str) -> None:
         with self._guard:
-            self._data["cursors"].pop(source, None)
-            self._data.get("starts", {}).pop(source, None)
-            self._save()
+            for doc in self._docs():
+                doc["cursors"].pop(source, None)
+                doc.get("starts", {}).pop(source, None)
+            self._save({None, *self._parts})
 
     @property
     def runs(self) -> list[dict[str, Any]]:
@@ -177,21 +243,55 @@ class SyncState:
     def record_run(self, run: dict[str, Any]) -> None:
         with self._guard:
             self._data["runs"] = [*self._data["runs"], run][-MAX_RUNS_KEPT:]
-            self._save()
+            self._save({None})
 
-    def _save(self) -> None:
-        text = json.dumps(self._data, indent=1, sort_keys=True)
-        if not isinstance(self.path, Path):
-            self.location.write_bytes(text.encode("utf-8"), *STATE_PARTS)
-            return
-        try:
-            write_text_atomic(self.path, text)
-        except OSError as error:
-            raise StorageError(
-                f"cannot write {self.path}: {error.strerror or error}; free space or fix the "
-                "folder's permissions and rerun (rows already stored are kept; the pages they "
-                "came from are read again)"
-            ) from None
+    def _save(self, homes: set[Home]) -> None:
+        for home in sorted(homes, key=lambda k: ("", -1) if k is None else k):
+            parts = STATE_PARTS if home is None else _bucket_parts(home)
+            text = json.dumps(self._doc(home), indent=1, sort_keys=True)
+            path = self._where(parts)
+            if not isinstance(path, Path):
+                self.location.write_bytes(text.encode("utf-8"), *parts)
+                continue
+            try:
+                write_text_atomic(path, text)
+            except OSError as error:
+                raise StorageError(
+                    f"cannot write {path}: {error.strerror or error}; free space or fix the "
+                    "folder's permissions and rerun (rows already stored are kept; the pages "
+                    "they came from are read again)"
+                ) from None
+
+
+def _bucket_parts(home: tuple[str, int]) -> tuple[str, str]:
+    source, bucket = home
+    return STATE_PARTS[0], f"state-{bucket}-{source}.json"
+
+
+def _bucket_file(name: str) -> tuple[str, int] | None:
+    """The (source, bucket) of a ``state-<k>-<source>.json`` file name, else ``None``."""
+    match = re.fullmatch(r"state-(\d+)-(.+)\.json", name)
+    return None if match is None else (match[2], int(match[1]))
+
+
+def _merge_start(table: dict[str, Any], start: Start, saved_at: str) -> None:
+    repos = table.setdefault(start.source, {})
+    since = None if start.since is None else start.since.isoformat()
+    old = repos.get(start.repo)
+    if old is None:
+        repos[start.repo] = {"since": since, "first_run_at": saved_at}
+    elif start.reset:
+        repos[start.repo] = {**old, "since": since}
+    else:
+        repos[start.repo] = {**old, "since": _earlier(old.get("since"), start.since)}
+
+
+def _earliest(one: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """One start from two files' entries for it: the earlier since and first run."""
+    since = other.get("since")
+    found = _earlier(one.get("since"), None if since is None else datetime.fromisoformat(since))
+    runs = [r for r in (one.get("first_run_at"), other.get("first_run_at")) if r]
+    return {**one, "since": found, "first_run_at": min(runs) if runs else None}
 
 
 def _earlier(saved: str | None, since: datetime | None) -> str | None:
