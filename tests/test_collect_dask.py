@@ -71,8 +71,44 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
         yield load_config(path)
 
 
+BUCKET = "fanout"
+
+
 @pytest.fixture(scope="module")
-def client(config: Config) -> Iterator[Any]:
+def s3() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 with one bucket; the environment points at it before the
+    cluster starts, so the workers write there with credentials from their own environment."""
+    import logging
+
+    import pyarrow.fs as pafs
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+            env.delenv(name, raising=False)
+        env.setenv("AWS_ACCESS_KEY_ID", "AKIAFANOUTTEST000001")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "fanout-test-secret")
+        env.setenv("AWS_REGION", "us-east-1")
+        env.setenv("AWS_ENDPOINT_URL", endpoint)
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        maker = pafs.S3FileSystem(
+            endpoint_override=f"{host}:{port}",
+            scheme="http",
+            region="us-east-1",
+            allow_bucket_creation=True,
+        )
+        maker.create_dir(BUCKET)
+        yield f"s3://{BUCKET}"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(config: Config, s3: str) -> Iterator[Any]:
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -107,7 +143,11 @@ def collected(
 
 def frames(folder: Path) -> dict[str, pd.DataFrame]:
     """Every table of the dataset, in key order, index dropped."""
-    ds = dp.load(folder)
+    return frames_of(dp.load(folder))
+
+
+def frames_of(ds: dp.Dataset) -> dict[str, pd.DataFrame]:
+    """Every table of ``ds``, in key order, index dropped."""
     out = {}
     for name in TABLES:
         frame = getattr(ds, name, None)
@@ -220,3 +260,16 @@ def test_the_cli_collects_on_a_scheduler(
     plain = frames(collected["plain"])
     for name, frame in frames(out).items():
         pd.testing.assert_frame_equal(frame, plain[name], obj=name)
+
+
+def test_the_cluster_collects_into_s3_what_one_process_stores_locally(
+    config: Config, client: Any, s3: str, collected: dict[str, Path]
+) -> None:
+    """Issue 15: workers fan out the collection and each writes its own bucket's objects on
+    object storage (moto's S3 on 127.0.0.1); the dataset equals one process's local one."""
+    url = f"{s3}/org"
+    dp.collect(config, output=url, buckets=BUCKETS, client=client)
+    remote, plain = frames_of(dp.load(url)), frames(collected["plain"])
+    for name, frame in plain.items():
+        pd.testing.assert_frame_equal(remote[name], frame, obj=f"{name} (cluster into S3)")
+    pd.testing.assert_frame_equal(dp.metrics(dp.load(url)), dp.metrics(dp.load(collected["plain"])))
