@@ -28,15 +28,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_metrics  # the generator, next to this file
 
+from deliverypulse.store.buckets import settle_buckets
+from deliverypulse.store.location import resolve
+
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def generate(out: str, repos: int, changes: int) -> dict[str, Any]:
+def generate(out: str, repos: int, changes: int, buckets: int = 1) -> dict[str, Any]:
     bench_metrics.CHANGES_PER_REPO = changes
     started = time.perf_counter()
     ds = bench_metrics.generate(repos)
+    # A dataset made with repo buckets keeps each bucket's repos in their own file, sorted by
+    # repo, so a worker's repo filter reads less.
+    settle_buckets(resolve(out), buckets, fresh=True)
     ds.save(out)
     largest = ds.commits["repo"].value_counts().index[0]
     return {
@@ -136,12 +142,15 @@ def main() -> None:
     parser.add_argument("--repos", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=50, help="pull requests per repo")
     parser.add_argument("--partitions", type=int, default=None)
+    parser.add_argument(
+        "--buckets", type=int, default=16, help="repo buckets of the second, bucketed copy"
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--repo", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step == "generate":
-        print(json.dumps(generate(args.path, args.repos, args.changes)))
+        print(json.dumps(generate(args.path, args.repos, args.changes, args.buckets)))
     elif args.step == "in_process":
         print(json.dumps(in_process(args.path, args.repo)))
     elif args.step == "one_repo":
@@ -158,12 +167,29 @@ def main() -> None:
                 str(args.repos),
                 "--changes",
                 str(args.changes),
+                "--buckets",
+                "1",
+            )
+            bucketed = os.path.join(out, "bucketed")
+            _child(
+                "generate",
+                "--path",
+                bucketed,
+                "--repos",
+                str(args.repos),
+                "--changes",
+                str(args.changes),
+                "--buckets",
+                str(args.buckets),
             )
             extra = [] if args.partitions is None else ["--partitions", str(args.partitions)]
             report = {
                 "dataset": shape,
                 "in_process": _child("in_process", "--path", out),
                 "dask_2_workers": _child("dask", "--path", out, *extra),
+                f"dask_2_workers_{args.buckets}_buckets": _child(
+                    "dask", "--path", bucketed, *extra
+                ),
                 "largest_repo_read_from_the_dataset": _child(
                     "in_process", "--path", out, "--repo", shape["largest_repo"]
                 ),

@@ -161,6 +161,8 @@ class Location:
         or the old one, never part of it, so no temporary key and no rename is needed."""
 
         def write() -> None:
+            if self.local is not None and len(parts) > 1:  # a folder has to exist first
+                self.path(*parts).parent.mkdir(parents=True, exist_ok=True)
             with self.filesystem.open_output_stream(self.key(*parts)) as stream:
                 stream.write(data)
 
