@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from local_services import moto_s3, two_worker_cluster
 
 import deliverypulse as dp
 from deliverypulse.collector import run_collect
@@ -78,45 +79,14 @@ BUCKET = "fanout"
 def s3() -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 with one bucket; the environment points at it before the
     cluster starts, so the workers write there with credentials from their own environment."""
-    import logging
-
-    import pyarrow.fs as pafs
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", "AKIAFANOUTTEST000001")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "fanout-test-secret")
-        env.setenv("AWS_REGION", "us-east-1")
-        env.setenv("AWS_ENDPOINT_URL", endpoint)
-        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        maker = pafs.S3FileSystem(
-            endpoint_override=f"{host}:{port}",
-            scheme="http",
-            region="us-east-1",
-            allow_bucket_creation=True,
-        )
-        maker.create_dir(BUCKET)
+    with moto_s3(BUCKET, "AKIAFANOUTTEST000001", "fanout-test-secret"):
         yield f"s3://{BUCKET}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")
 def client(config: Config, s3: str) -> Iterator[Any]:
     with (
-        distributed.LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
+        two_worker_cluster() as cluster,
         distributed.Client(cluster) as connected,
     ):
         yield connected

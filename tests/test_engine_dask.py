@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from local_services import two_worker_cluster
 from report_data import organisation
 
 import deliverypulse as dp
@@ -32,13 +33,7 @@ distributed = pytest.importorskip("distributed")
 
 
 def _cluster() -> Any:
-    return distributed.LocalCluster(
-        n_workers=2,
-        processes=True,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
+    return two_worker_cluster()
 
 
 @pytest.fixture(scope="module")

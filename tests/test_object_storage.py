@@ -9,7 +9,6 @@ code path itself.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import subprocess
@@ -26,6 +25,7 @@ import pyarrow.fs as pafs
 import pytest
 from click.testing import CliRunner, Result
 from gitrepo import GitRepo
+from local_services import moto_s3, two_worker_cluster
 
 import deliverypulse as dp
 from deliverypulse.cli import main
@@ -43,24 +43,8 @@ SECRET = "fake-secret-Zq8VvT2mK9pLx4"
 @pytest.fixture(scope="module")
 def s3() -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 with one bucket; the environment points at it."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
-        env.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-        env.setenv("AWS_REGION", "us-east-1")
-        env.setenv("AWS_ENDPOINT_URL", endpoint)
-        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        _bucket_maker(endpoint).create_dir(BUCKET)
+    with moto_s3(BUCKET, KEY_ID, SECRET) as endpoint:
         yield endpoint
-    server.stop()
 
 
 def _bucket_maker(endpoint: str) -> pafs.S3FileSystem:
@@ -445,13 +429,7 @@ def test_two_dask_workers_read_their_repos_from_s3_and_agree_with_one_process(
     local = dp.load(tmp_path / "local")
     assert len(local.deployments) > 50 and local.deployments["repo"].nunique() > 3
     with (
-        distributed.LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
+        two_worker_cluster() as cluster,
         distributed.Client(cluster) as client,
     ):
         engine = DaskEngine(client, partitions=3)
