@@ -116,3 +116,42 @@ def test_a_corrupt_partition_is_a_clear_error(tmp_path: Path) -> None:
 def test_unknown_table_names_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"unknown table 'deploys'.*deployments"):
         ParquetStore(tmp_path).read("deploys")
+
+
+def test_a_bucketed_file_has_row_groups_a_repo_filter_can_skip(tmp_path: Path) -> None:
+    """In a dataset made with repo buckets, each part is sorted by repo and cut into
+    BUCKETED_ROW_GROUP-row groups, so a group's repo statistics name a narrow range and a reader
+    filtering by repo (the distributed engine's workers) skips the rest of the file."""
+    from deliverypulse.store.buckets import settle_buckets
+    from deliverypulse.store.location import resolve
+    from deliverypulse.store.parquet import BUCKETED_ROW_GROUP
+
+    rows = 3 * BUCKETED_ROW_GROUP + 5
+    repos = [f"org/r{i % 9}" for i in range(rows)]
+    frame = pd.DataFrame(
+        {"source": "git", "repo": repos, "sha": [f"{i:040x}" for i in range(rows)]}
+    )
+    settle_buckets(resolve(tmp_path), 2, fresh=True)
+    store = ParquetStore(tmp_path)
+    spec = spec_for("commits")
+    store.upsert("commits", "git", to_arrow(spec, coerce_frame(spec, frame)))
+    files = sorted((tmp_path / "commits" / "source=git").glob("part-*.parquet"))
+    assert len(files) == 2
+    groups = 0
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        column = meta.schema.names.index("repo")
+        ranges = [
+            (
+                meta.row_group(g).column(column).statistics.min,
+                meta.row_group(g).column(column).statistics.max,
+            )
+            for g in range(meta.num_row_groups)
+        ]
+        assert all(meta.row_group(g).num_rows <= BUCKETED_ROW_GROUP for g in range(len(ranges)))
+        # Sorted by repo: each group starts where the one before ended.
+        assert all(ranges[g][1] <= ranges[g + 1][0] for g in range(len(ranges) - 1))
+        groups += len(ranges)
+    assert groups >= 4  # 196,613 rows in groups of at most 65,536
+    one = store.read("commits", repos=["org/r4"])
+    assert one.num_rows == repos.count("org/r4")

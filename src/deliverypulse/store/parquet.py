@@ -31,6 +31,9 @@ from deliverypulse.store.files import write_atomic
 from deliverypulse.store.location import Location, resolve
 from deliverypulse.store.schemas import SCHEMA_VERSION, TableSpec, spec_for
 
+#: Rows per row group of a bucketed dataset's files (sorted by repo): small enough that a
+#: reader filtering by repo skips most of a file, large enough to compress well.
+BUCKETED_ROW_GROUP = 65_536
 PART_NAME = "part-0.parquet"
 
 
@@ -218,10 +221,13 @@ class ParquetStore:
         """Write a whole partition: atomically by temp file and rename on a local disk, as one
         object PUT on object storage."""
         parts = self.partition_parts(table, source, bucket)
+        # Sorted by repo in a bucket, small row groups let a reader filtering by repo skip
+        # the groups of other repos by their statistics (the engine's workers).
+        groups = BUCKETED_ROW_GROUP if self.buckets > 1 else None
         if self.location.local is None:
-            self.location.write_bytes(_encode(rows), *parts)
+            self.location.write_bytes(_encode(rows, groups), *parts)
         else:
-            write_atomic(self.location.path(*parts), lambda temp: _write(rows, temp))
+            write_atomic(self.location.path(*parts), lambda temp: _write(rows, temp, groups))
 
     def _read_partition(
         self,
@@ -308,12 +314,12 @@ def _stamped(table: pa.Table) -> pa.Table:
     return table.replace_schema_metadata(metadata)
 
 
-def _write(table: pa.Table, path: Path) -> None:
-    pq.write_table(_stamped(table), path, compression="zstd")
+def _write(table: pa.Table, path: Path, row_group_size: int | None = None) -> None:
+    pq.write_table(_stamped(table), path, compression="zstd", row_group_size=row_group_size)
 
 
-def _encode(table: pa.Table) -> bytes:
+def _encode(table: pa.Table, row_group_size: int | None = None) -> bytes:
     """The Parquet file's bytes, made in memory so the object is PUT whole or not at all."""
     sink = pa.BufferOutputStream()
-    pq.write_table(_stamped(table), sink, compression="zstd")
+    pq.write_table(_stamped(table), sink, compression="zstd", row_group_size=row_group_size)
     return bytes(sink.getvalue().to_pybytes())
