@@ -100,7 +100,7 @@ def on_dask(path: str, partitions: int | None) -> dict[str, Any]:
             processes=True,
             threads_per_worker=1,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

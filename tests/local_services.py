@@ -54,5 +54,5 @@ def two_worker_cluster() -> Any:
         processes=True,
         threads_per_worker=1,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: two clusters never fight over 8787
     )

@@ -49,8 +49,8 @@ def due():
 
 real_write, real_replace, real_state = parquet._write, os.replace, state.write_text_atomic
 
-def torn_write(table, path):
-    real_write(table, path)
+def torn_write(table, path, *rest):
+    real_write(table, path, *rest)
     if point == "parquet" and due():
         with open(path, "r+b") as handle:     # leave a half-written temp file behind
             handle.truncate(os.path.getsize(path) // 2)
