@@ -96,7 +96,9 @@ class ParquetStore:
         parts = [p for p in parts if p is not None]
         if not parts:
             return spec.schema.empty_table()
-        return pa.concat_tables(parts).unify_dictionaries().combine_chunks()
+        # No combine_chunks: pandas reads chunked columns as they are, and copying every
+        # column into one chunk cost as much as the read itself (a fresh process's first load).
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts).unify_dictionaries()
 
     def count(self, table: str, source: str) -> int:
         return sum(self._count(table, source, k) for k in range(self.buckets))
