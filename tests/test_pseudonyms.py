@@ -110,3 +110,19 @@ def test_names_are_pseudonyms_unless_asked(
     assert again == out  # the same key: the same pseudonyms
     code, shown, _ = run(str(dataset_dir), "--by", "creator", "--summary", "--show-names")
     assert code == 0 and "Alice" in shown and "Bob" in shown
+
+
+def test_a_text_column_hashes_each_distinct_name_once_and_agrees_with_one_by_one() -> None:
+    import hashlib
+    import hmac
+
+    import deliverypulse as dp
+
+    names = pd.Series(["alice", "bob", None, "Alice ", "bob"] * 3, dtype="string")
+    hidden = dp.pseudonymise(names, "k")
+    # By hand: HMAC-SHA256 of the trimmed, case-folded name under the key, 8 hex digits.
+    expected = "person-" + hmac.new(b"k", b"alice", hashlib.sha256).hexdigest()[:8]
+    assert hidden.iloc[0] == expected and hidden.iloc[3] == expected
+    assert hidden.isna().tolist() == names.isna().tolist()
+    one_by_one = [None if pd.isna(n) else dp.pseudonymise(str(n), "k") for n in names]
+    assert [None if pd.isna(h) else h for h in hidden] == one_by_one

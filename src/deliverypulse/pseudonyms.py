@@ -104,7 +104,13 @@ def pseudonymise(names: Any, key: bytes | str) -> Any:
     if isinstance(names, pd.Series):
         if isinstance(names.dtype, pd.ArrowDtype) and pa.types.is_list(names.dtype.pyarrow_dtype):
             return _list_pseudonyms(names, secret)
-        out = names.map(lambda value: _one(value, secret))
+        if pd.api.types.is_object_dtype(names.dtype):  # cells may be lists: one at a time
+            out = names.map(lambda value: _one(value, secret))
+        else:  # each distinct name is hashed once (an author appears on many rows)
+            codes, uniques = pd.factorize(names)
+            hidden = np.array([_one(name, secret) for name in uniques] + [None], dtype=object)
+            out = pd.Series(hidden[codes], index=names.index, dtype=object)  # -1: missing
+            out = out.where(codes >= 0, names)
         return out.astype(names.dtype) if isinstance(names.dtype, pd.StringDtype) else out
     return [_one(name, secret) for name in names]
 

@@ -601,6 +601,16 @@ __all__ = [
 ]
 
 
+def _json_object(text: str | None) -> dict[str, Any]:
+    """A cursor's JSON object; empty (start over) for nothing, a cursor from another version
+    or a hand edit."""
+    try:
+        raw = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
 @dataclass(frozen=True)
 class Span:
     """Where a walk by creation time stands. Shared: the PagerDuty and Opsgenie connectors
@@ -620,12 +630,7 @@ class Span:
 
     @classmethod
     def load(cls, text: str | None) -> Span:
-        try:
-            raw = json.loads(text) if text else {}
-        except ValueError:
-            raw = {}  # a cursor from another version or a hand edit: start over
-        if not isinstance(raw, dict):
-            return cls()
+        raw = _json_object(text)
         known = ("start", "read_from", "until", "filters")
         return cls(**{k: str(raw[k]) for k in known if raw.get(k)})
 
@@ -664,13 +669,7 @@ class Walks:
 
     @classmethod
     def load(cls, text: str | None) -> Walks:
-        try:
-            raw = json.loads(text) if text else {}
-        except ValueError:
-            raw = {}  # a cursor from another version or a hand edit: start over
-        if not isinstance(raw, dict):
-            return cls()
-        return cls({str(k): str(v) for k, v in raw.items()})
+        return cls({str(k): str(v) for k, v in _json_object(text).items()})
 
     def dump(self) -> str:
         return json.dumps(self.walks, sort_keys=True)

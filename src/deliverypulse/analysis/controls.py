@@ -515,13 +515,28 @@ def control_caveats(unit: str) -> tuple[str, ...]:
     )
 
 
-def _leading_p(row: pd.Series) -> float:
-    """The p-value behind a row's verdict (the model's where it was in it)."""
-    for name in ("adjusted_p", "within_p"):
-        value = st.finite(row[name])
-        if value is not None:
-            return value
-    return 1.0
+def ranked_controls(controls: pd.DataFrame) -> pd.DataFrame:
+    """The controls, what the data can show first: a clear within-repo effect (fewer or more
+    failures), then no clear difference, then cannot tell; within each, the smaller p-value
+    behind the verdict first (the all-controls model's, else the within-repo one), then the
+    order of ``CONTROLS``. The report and :func:`controls_verdict` both read this order."""
+    if controls.empty:
+        return controls
+
+    def numbers(name: str) -> pd.Series:
+        values = controls[name] if name in controls else pd.Series(None, index=controls.index)
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+
+    keys = pd.DataFrame(
+        {
+            "rank": controls["verdict"].map({FEWER: 0, MORE: 0, UNCLEAR: 1}).fillna(2),
+            "p": numbers("adjusted_p").fillna(numbers("within_p")).fillna(np.inf),
+            "order": controls["control"]
+            .map({name: index for index, name in enumerate(CONTROLS)})
+            .fillna(len(CONTROLS)),
+        }
+    )
+    return controls.loc[keys.sort_values(["rank", "p", "order"], kind="stable").index]
 
 
 def _within_counts(row: pd.Series, unit: str) -> str:
@@ -601,11 +616,7 @@ def controls_verdict(controls: pd.DataFrame, unit: str) -> tuple[str, ...]:
     difference, those the data cannot judge, and the caveats (:func:`control_caveats`)."""
     if controls.empty:
         return ()
-    order = {FEWER: 0, MORE: 0, UNCLEAR: 1, CANNOT: 2}
-    ranked = controls.assign(
-        _rank=controls["verdict"].map(order),
-        _p=[_leading_p(row) for _, row in controls.iterrows()],
-    ).sort_values(["_rank", "_p"], kind="stable")
+    ranked = ranked_controls(controls)
     summary = _summary(ranked, unit)
     return tuple(dict.fromkeys([*summary, *ranked["plain"].astype(str), *control_caveats(unit)]))
 
@@ -622,5 +633,6 @@ __all__ = [
     "controls_table",
     "controls_verdict",
     "deployment_controls",
+    "ranked_controls",
     "reviewed_changes",
 ]

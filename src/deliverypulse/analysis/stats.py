@@ -175,16 +175,22 @@ def smallest_expected(tables: list[npt.NDArray[np.int64]]) -> float:
     return smallest
 
 
+ODDS_RATIO = "odds ratio"
+
+
+def _no_strata(test: str, scope: str, unit: str) -> Estimate:
+    """No estimate: no stratum holds both groups and both outcomes."""
+    note = f"no {unit} has both groups and both outcomes"
+    return Estimate(ODDS_RATIO, None, None, None, test, None, note, scope)
+
+
 def mantel_haenszel(tables: list[npt.NDArray[np.int64]], unit: str = "repo") -> Estimate:
     """Mantel-Haenszel pooled odds ratio across strata, its 95 % interval (Robins-Breslow-
     Greenland) and the Cochran-Mantel-Haenszel test that it is 1 (statsmodels; no continuity
     correction). Only strata with both groups and both outcomes can compare within."""
-    effect = "odds ratio"
-    test = MANTEL_HAENSZEL.replace("repo", unit)
-    scope = WITHIN.format(unit=unit)
+    test, scope = MANTEL_HAENSZEL.replace("repo", unit), WITHIN.format(unit=unit)
     if not tables:
-        note = f"no {unit} has both groups and both outcomes"
-        return Estimate(effect, None, None, None, test, None, note, scope)
+        return _no_strata(test, scope, unit)
     from statsmodels.stats.contingency_tables import StratifiedTable
 
     notes: list[str] = []
@@ -194,7 +200,7 @@ def mantel_haenszel(tables: list[npt.NDArray[np.int64]], unit: str = "repo") -> 
         low, high = stratified.oddsratio_pooled_confint(alpha=ALPHA)
         p_value = stratified.test_null_odds(correction=False).pvalue
     return Estimate(
-        effect,
+        ODDS_RATIO,
         finite(pooled),
         finite(low),
         finite(high),
@@ -209,12 +215,9 @@ def exact_stratified(tables: list[npt.NDArray[np.int64]], unit: str = "repo") ->
     """The exact conditional test over the strata, with the conditional maximum-likelihood odds
     ratio and its exact interval (R's ``mantelhaen.test(exact = TRUE)``; one method for all
     three). An odds ratio or upper bound at infinity stays infinite (the data set no bound)."""
-    effect = "odds ratio"
-    test = EXACT.replace("repo", unit)
-    scope = WITHIN.format(unit=unit)
+    test, scope = EXACT.replace("repo", unit), WITHIN.format(unit=unit)
     if not tables:
-        note = f"no {unit} has both groups and both outcomes"
-        return Estimate(effect, None, None, None, test, None, note, scope)
+        return _no_strata(test, scope, unit)
     from deliverypulse.analysis.exact import exact_conditional
 
     notes: list[str] = []
@@ -225,7 +228,7 @@ def exact_stratified(tables: list[npt.NDArray[np.int64]], unit: str = "repo") ->
     elif result.odds_ratio == 0:
         notes.append("the estimate is 0: no failure in the compared strata was gated")
     return Estimate(
-        effect,
+        ODDS_RATIO,
         float(result.odds_ratio),
         float(result.ci_low),
         float(result.ci_high),

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from deliverypulse.analysis import Analysis
-from deliverypulse.analysis.controls import control_caveats
-from deliverypulse.analysis.model import CONTROLS
+from deliverypulse.analysis.controls import control_caveats, ranked_controls
 from deliverypulse.reporting import formatting as fmt
 
 if TYPE_CHECKING:
@@ -30,8 +29,8 @@ VERDICT_WORDS = {
     "no clear difference": "No clear difference in failures",
     "cannot tell": "Cannot tell",
 }
-VERDICT_RANK = {"fewer failures": 0, "more failures": 0, "no clear difference": 1}
-CANNOT_TELL_RANK = 2
+#: The verdicts that rest on an estimate (anything else is "cannot tell", and says why).
+ESTIMATED = ("fewer failures", "more failures", "no clear difference")
 
 COLUMNS = (
     "Control",
@@ -62,24 +61,8 @@ EMPTY = (
 )
 
 
-def ranked(controls: pd.DataFrame) -> pd.DataFrame:
-    """The controls, what the data can show first: a clear within-repo effect (fewer or more
-    failures), then no clear difference, then cannot tell; within each, the smaller p-value
-    first (the all-controls model's, else the within-repo one), then the order of
-    ``CONTROLS``."""
-    if controls.empty:
-        return controls
-    rank = controls["verdict"].map(VERDICT_RANK).fillna(CANNOT_TELL_RANK)
-
-    # The p-value behind the verdict: the model's where the control was in it.
-    def numbers(name: str) -> pd.Series:
-        values = controls[name] if name in controls else pd.Series(None, index=controls.index)
-        return pd.to_numeric(values, errors="coerce").astype("float64")
-
-    p_value = numbers("adjusted_p").fillna(numbers("within_p")).fillna(math.inf)
-    order = controls["control"].map({name: index for index, name in enumerate(CONTROLS)})
-    keys = pd.DataFrame({"rank": rank, "p": p_value, "order": order.fillna(len(CONTROLS))})
-    return controls.loc[keys.sort_values(["rank", "p", "order"], kind="stable").index]
+#: The controls, what the data can show first (the order the analysis's sentences follow).
+ranked = ranked_controls
 
 
 def share(failures: Any, deployments: Any, rate: Any = None) -> str:
@@ -98,7 +81,7 @@ def shows(row: dict[str, Any]) -> str:
     """What the data shows about one control, in words; "cannot tell" says why."""
     verdict = str(row.get("verdict") or "cannot tell")
     words = VERDICT_WORDS.get(verdict, verdict.capitalize())
-    if verdict in VERDICT_RANK:
+    if verdict in ESTIMATED:
         return words
     with_it, without = (
         fmt.number(row.get("with_deployments")),

@@ -248,10 +248,13 @@ def _to_timestamp(spec: TableSpec, name: str, column: pd.Series, present: Any) -
     values = column.where(present, None)
     # A bare number is not a timestamp here (epoch seconds or milliseconds? the schema cannot
     # tell): as text it fails ISO 8601 and is reported, as pandas 4 would otherwise guess.
-    numeric = values.map(
-        lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool)
-    )
-    values = values.where(~numeric.astype(bool), values.astype(str))
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        values = values.astype(str).where(present, None)
+    elif pd.api.types.is_object_dtype(values.dtype):  # mixed cells: find the numbers
+        numeric = values.map(
+            lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool)
+        )
+        values = values.where(~numeric.astype(bool), values.astype(str))
     try:
         parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     except (TypeError, ValueError):
