@@ -346,6 +346,41 @@ def test_hash_collisions_never_link_the_wrong_commit(monkeypatch: pytest.MonkeyP
     assert pairs(links) == {("d2", "PR1"), ("d2", "PR2"), ("d3", _full_sha("t3"))}
 
 
+def test_a_key_that_only_hashes_like_a_commit_is_not_that_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Keys from the first 8 bytes only: the commits' keys stay distinct (the fast path), but
+    # a deployed sha that is no commit shares its first 8 bytes with c1's. The byte-for-byte
+    # check must keep it off c1: the deployment links nothing rather than c1's history.
+    monkeypatch.setattr(commit_graph, "_hash", lambda words, repo: words[:, 0].view(np.int64))
+    impostor = _full_sha("c1")[:8] + "0" * 32
+    assert impostor != _full_sha("c1")
+    deploys = _with_full_shas(DEPLOYS, "sha")
+    deploys[1]["sha"] = impostor
+    ds = Dataset.from_frames(
+        commits=_with_full_shas(COMMITS, "sha", "parents"),
+        changes=_with_full_shas(CHANGES, "merge_sha"),
+        deployments=deploys,
+    )
+    built = commit_graph.build(ds.commits, ds.changes, ds.deployments)
+    assert built.graph.found[2].tolist()[1] == -1  # d2's sha found no commit
+    assert built.graph.found[2].tolist()[0] >= 0  # d1's (c1 itself) did
+    assert ("d2", "PR1") not in pairs(dplink.link(ds))
+
+
+def test_a_commit_stored_twice_links_as_once() -> None:
+    # Two rows for one commit (a frame built by hand, not deduplicated by the store): the
+    # graph must give both one node, or its parents would hang off a copy.
+    once = _full_dataset()
+    twice = Dataset.from_frames(
+        commits=pd.concat([once.commits, once.commits.iloc[[1, 2]]], ignore_index=True),
+        changes=once.changes,
+        deployments=once.deployments,
+    )
+    assert len(twice.commits) == len(once.commits) + 2
+    assert pairs(dplink.link(twice)) == pairs(dplink.link(once))
+
+
 def test_time_fallback_links_only_changes_of_the_deployed_branch() -> None:
     # No commit graph. main deploys (ref "main", then a tag whose ref is no branch: the
     # default branch, the base most changes have); a backport merged into release/1.x ships

@@ -204,3 +204,34 @@ def test_incidents_of_another_repo_are_not_charged_here() -> None:
     incidents = [{**INCIDENTS[0], "repo": "o/b"}]
     ds = Dataset.from_frames(deployments=DEPLOYS, changes=CHANGES, incidents=incidents)
     assert not deployment_outcomes(ds)["failed_by_incident"].any()
+
+
+@pytest.mark.parametrize(
+    ("name", "failed"),
+    [
+        ("C1", "e1"),  # by id
+        ("m1", "e1"),  # by merge sha
+        ("41", "e1"),  # by number
+        ("#41", "e1"),  # by #number
+        ("041", "e2"),  # no change is spelled so: the last success before the revert's merge
+        ("#4", "e2"),
+    ],
+)
+def test_a_revert_finds_its_change_by_id_sha_or_number(name: str, failed: str) -> None:
+    deploys = [
+        deploy("e0", "2023-12-31T10:00Z", "s0"),  # the first: what it shipped is unknown
+        deploy("e1", "2024-01-01T10:00Z", "s1"),
+        deploy("e2", "2024-01-02T10:00Z", "s2"),
+        deploy("e3", "2024-01-03T10:00Z", "s3"),
+    ]
+    changes = [
+        {"repo": "o/a", "change_id": "C1", "number": 41, "merge_sha": "m1",
+         "created_at": "2024-01-01T08:00Z", "merged_at": "2024-01-01T09:00Z"},
+        {"repo": "o/a", "change_id": "C2", "number": 42, "merge_sha": "m2",
+         "created_at": "2024-01-02T08:00Z", "merged_at": "2024-01-02T09:00Z"},
+        {"repo": "o/a", "change_id": "R", "number": 43, "merge_sha": "m3",
+         "created_at": "2024-01-03T08:00Z", "merged_at": "2024-01-03T09:00Z",
+         "is_revert": True, "reverts": name},
+    ]  # fmt: skip
+    out = deployment_outcomes(Dataset.from_frames(deployments=deploys, changes=changes))
+    assert set(out.loc[out["failed_by_revert"], "deployment_id"]) == {failed}

@@ -9,15 +9,19 @@ revert or hotfix of what it shipped, or an incident charged to it
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from deliverypulse.dataset import Dataset
 from deliverypulse.dora.incidents import charge_incidents
 from deliverypulse.dora.options import SIGNALS, MetricOptions
 from deliverypulse.linking import Links
+from deliverypulse.linking.graph import strings
 from deliverypulse.selection import (
     ATTEMPT_STATUSES,
     FAILED_STATUSES,
@@ -99,6 +103,22 @@ def _rollback_events(frame: pd.DataFrame, reached_by: IntArray | None) -> tuple[
     return events, rollbacks["_d"].to_numpy(dtype=np.int64)
 
 
+_NUMBER = re.compile(r"0|[1-9][0-9]*")
+
+
+def _named(changes: pd.DataFrame, rows: IntArray, names: Any) -> pd.DataFrame:
+    """Changes at ``rows`` with the name a fix used for each (``reverts``), from arrow's
+    buffers: no Python string per change."""
+    return pd.DataFrame(
+        {
+            "source": changes["source"].array.take(rows),
+            "repo": changes["repo"].array.take(rows),
+            "reverts": pd.array(names, dtype="string"),
+            "_target": rows,
+        }
+    )
+
+
 def _targets(changes: pd.DataFrame, fixes: pd.DataFrame) -> pd.DataFrame:
     """The change each fix names in ``reverts``: by id, merge sha, number or #number.
 
@@ -107,23 +127,26 @@ def _targets(changes: pd.DataFrame, fixes: pd.DataFrame) -> pd.DataFrame:
     names = fixes["reverts"].dropna().unique()
     if len(names) == 0:
         return fixes.assign(_target=pd.Series(-1, index=fixes.index, dtype=np.int64))
-    number = changes["number"].astype("string")
-    forms = [changes["change_id"], changes["merge_sha"], number, "#" + number]
+    wanted = pa.array([str(name) for name in names], type=pa.large_string())
     parts = []
-    for form in forms:
-        hit = form.isin(names).fillna(False).to_numpy(dtype=bool)
-        rows = np.flatnonzero(hit)
-        parts.append(
-            pd.DataFrame(
-                {
-                    # Taken from arrow's buffers: no Python string per change.
-                    "source": changes["source"].array.take(rows),
-                    "repo": changes["repo"].array.take(rows),
-                    "reverts": form.array.take(rows),
-                    "_target": rows,
-                }
-            )
-        )
+    for form in (changes["change_id"], changes["merge_sha"]):
+        text = strings(form)
+        rows = np.flatnonzero(pc.is_in(text, value_set=wanted).to_numpy(zero_copy_only=False))
+        parts.append(_named(changes, rows, text.take(pa.array(rows))))
+    # Numbers: the names that spell one ("12" or "#12") matched as integers, so the numbers of
+    # ten million changes are never turned into strings.
+    for prefix in ("", "#"):
+        spelled = {
+            int(name[len(prefix) :]): name
+            for name in map(str, names)
+            if name.startswith(prefix) and _NUMBER.fullmatch(name[len(prefix) :])
+        }
+        if not spelled:
+            continue
+        number = changes["number"]
+        rows = np.flatnonzero(number.isin(list(spelled)).fillna(False).to_numpy(dtype=bool))
+        found = number.to_numpy(dtype=np.int64, na_value=0)[rows]
+        parts.append(_named(changes, rows, pa.array([spelled[int(n)] for n in found], pa.string())))
     table = pd.concat(parts, ignore_index=True).drop_duplicates(["source", "repo", "reverts"])
     table = table.astype({"source": "string", "repo": "string", "reverts": "string"})
     merged = fixes.merge(table, on=["source", "repo", "reverts"], how="left")

@@ -219,30 +219,31 @@ def charge_incidents(
     hit = primary & (cause >= 0)
     charged[hit], how[hit] = cause[hit], "caused_by"
 
-    ok = frame.loc[frame["is_success"], ["source", "repo", "deployed_at", "_d"]]
-    ok = ok.assign(
-        _source=ok["source"].astype(str).to_numpy(object),
-        _repo=ok["repo"].astype(str).to_numpy(object),
-        _folded=ok["repo"].astype(str).str.casefold().to_numpy(object),
+    # Repos as integers (``_repo_group``): the strings of the few distinct repos are read
+    # once, not once per deployment.
+    repo_of = frame[["source", "repo", "_repo_group"]].drop_duplicates("_repo_group")
+    code_of = dict(
+        zip(
+            zip(repo_of["source"].astype(str), repo_of["repo"].astype(str), strict=True),
+            repo_of["_repo_group"].astype(int),
+            strict=True,
+        )
     )
-    pairs = pd.MultiIndex.from_arrays(
-        [frame["source"].astype(str).to_numpy(object), frame["repo"].astype(str).to_numpy(object)]
-    )
-    own = pd.MultiIndex.from_arrays(
-        [table["source"].astype(str).to_numpy(object), table["repo"].astype(str).to_numpy(object)]
-    )
-    in_repo = own.isin(pairs) & primary & (charged < 0)
+    ok = frame.loc[frame["is_success"], ["_repo_group", "deployed_at", "_d"]]
+    own = np.array(
+        [
+            code_of.get((str(source), str(repo)), -1)
+            for source, repo in zip(table["source"], table["repo"], strict=True)
+        ],
+        dtype=np.int64,
+    ).reshape(n)
+    in_repo = (own >= 0) & primary & (charged < 0)
     opened = table["created_at"].notna().to_numpy(dtype=bool)
     rows = np.flatnonzero(in_repo & opened)
     events = pd.DataFrame(
-        {
-            "_i": rows,
-            "_source": own.get_level_values(0).to_numpy(object)[rows],
-            "_repo": own.get_level_values(1).to_numpy(object)[rows],
-            "created_at": table["created_at"].to_numpy()[rows],
-        }
+        {"_i": rows, "_repo_group": own[rows], "created_at": table["created_at"].to_numpy()[rows]}
     )
-    found = _last_before(ok, events, ["_source", "_repo"], None)
+    found = _last_before(ok, events, ["_repo_group"], None)
     charged[found["_i"].to_numpy()] = found["_d"].to_numpy()
     how[found["_i"].to_numpy()] = "repo"
     reason[in_repo & (charged < 0)] = "no_deployment"
@@ -260,6 +261,10 @@ def charge_incidents(
             exploded.extend((int(i), repo) for repo in lookup[names[i]])
             reason[i] = "no_deployment"
     if exploded:
+        folded = repo_of["repo"].astype(str).str.casefold().to_numpy(object)
+        group_folded = np.empty(len(frame) and int(repo_of["_repo_group"].max()) + 1, dtype=object)
+        group_folded[repo_of["_repo_group"].to_numpy(np.int64)] = folded
+        ok = ok.assign(_folded=group_folded[ok["_repo_group"].to_numpy(np.int64)])
         events = pd.DataFrame(exploded, columns=["_i", "_folded"])
         events["created_at"] = table["created_at"].to_numpy()[events["_i"].to_numpy()]
         events = events.loc[events["created_at"].notna()]

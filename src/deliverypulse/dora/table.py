@@ -148,7 +148,17 @@ def _aggregate(
 
 def _quantiles(grouped: Any, name: str, stats: Sequence[str]) -> pd.DataFrame:
     """Linear-interpolation percentiles (numpy's default) of each group."""
-    columns = {f"{name}_{stat}_hours": grouped.quantile(_QUANTILES[stat]) for stat in stats}
+    # One call for every percentile: the groups are found and sorted once, not per stat.
+    levels = [_QUANTILES[stat] for stat in stats]
+    found = grouped.quantile(levels)
+    if found.empty:  # no groups: one empty column per stat, indexed like the groups
+        return pd.DataFrame(
+            {f"{name}_{stat}_hours": grouped.quantile(_QUANTILES[stat]) for stat in stats}
+        )
+    columns = {
+        f"{name}_{stat}_hours": found.xs(level, level=-1)
+        for stat, level in zip(stats, levels, strict=True)
+    }
     return pd.DataFrame(columns)
 
 

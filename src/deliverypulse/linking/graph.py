@@ -177,6 +177,51 @@ def parent_lists(commits: pd.DataFrame) -> tuple[IntArray, pa.Array]:
 
 
 def _build(codes: Codes, counts: IntArray) -> Graph:
+    """Nodes and edges of the graph. When every commit row has its own key (one row per
+    commit, as the store keeps them) a commit's node is its row, found by one hash table of
+    the commits' keys that the other keys only probe; otherwise (repeated rows) one hash pass
+    over every key."""
+    keys = codes.keys
+    located = _locate_unique(keys)
+    if located is None:
+        return _build_factorized(codes, counts)
+    n_nodes = len(keys[0])
+    row = np.arange(n_nodes, dtype=np.int64)
+    found = [row]
+    for which, node in enumerate(located, start=1):
+        hit = np.flatnonzero(node >= 0)
+        node[hit[~codes.same(which, hit, node[hit])]] = -1
+        found.append(node)
+    # Children in row order, so the edges are already grouped by child: no sort needed.
+    child = np.repeat(row, counts)
+    parent = found[-1]  # the flattened parents come last
+    known = parent >= 0
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(np.bincount(child[known], minlength=n_nodes))
+    return Graph(row=row, indptr=indptr, parent=parent[known], found=found)
+
+
+def _locate_unique(keys: list[IntArray]) -> list[IntArray] | None:
+    """For each key array after the commits', the commit row holding each key (-1: none),
+    from one hash table of the commits' keys; None when commit keys repeat or are missing.
+
+    pandas' ``Int64HashTable`` is internal API, stable since pandas 0.x; without it the
+    caller falls back to ``pd.factorize`` over every key (the same result, slower)."""
+    try:
+        from pandas._libs.hashtable import Int64HashTable
+    except ImportError:  # pragma: no cover - a pandas without it
+        return None
+    commit_keys = keys[0]
+    if commit_keys.size == 0 or (commit_keys == _MISSING).any():
+        return None
+    table = Int64HashTable(commit_keys.size)
+    table.map_locations(commit_keys)
+    if len(table) != commit_keys.size:
+        return None
+    return [np.asarray(table.lookup(key), dtype=np.int64) for key in keys[1:]]
+
+
+def _build_factorized(codes: Codes, counts: IntArray) -> Graph:
     """Nodes and edges in one hash pass over every key (pandas' C hash table): commit keys
     come first, so a key seen among them gets a code below the number of commits' keys."""
     keys = codes.keys
