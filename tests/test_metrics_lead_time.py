@@ -192,3 +192,19 @@ def test_stored_links_give_the_same_numbers() -> None:
     stored = link(ds)
     pd.testing.assert_frame_equal(metrics(ds, links=stored), metrics(ds))
     pd.testing.assert_frame_equal(lead_times(ds, links=stored), lead_times(ds))
+
+
+def test_is_bot_reads_the_flag_first_then_the_name() -> None:
+    from deliverypulse.dora.lead_time import is_bot
+
+    changes = pd.DataFrame(
+        {
+            "author": pd.array(
+                ["dependabot[bot]", "alice", None, "dependabot[bot]", "alice", "alice"],
+                dtype="string",
+            ),
+            "is_bot": pd.array([None, None, None, None, True, False], dtype="boolean"),
+        }
+    )
+    # By name where the flag is unknown (a missing name is no bot); the flag where known.
+    assert is_bot(changes).tolist() == [True, False, False, True, True, False]

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from deliverypulse.dataset import Dataset
 from deliverypulse.dora.options import MetricOptions
 from deliverypulse.linking import Links
+from deliverypulse.linking.graph import strings
 from deliverypulse.rules import BOT_PATTERN
 from deliverypulse.selection import SUCCESS_STATUSES, deployed_time, status_mask
 from deliverypulse.timeutil import IntArray
@@ -58,8 +59,11 @@ def is_bot(changes: pd.DataFrame, bot_pattern: str = BOT_PATTERN) -> pd.Series:
     unknown = changes["is_bot"].isna()
     by_name = pd.Series(False, index=changes.index)
     if bool(unknown.any()):
-        authors = changes.loc[unknown, "author"]
-        by_name.loc[unknown] = authors.str.contains(bot_pattern, regex=True).fillna(False)
+        # Each distinct name is matched once (a few thousand authors, millions of changes).
+        codes, names = pd.factorize(changes.loc[unknown, "author"])
+        matched = pd.Series(names, dtype="string").str.contains(bot_pattern, regex=True)
+        found = np.append(matched.fillna(False).to_numpy(dtype=bool), False)  # -1: no author
+        by_name.loc[unknown] = found[codes]
     return changes["is_bot"].fillna(by_name).fillna(False).astype(bool)
 
 
@@ -82,29 +86,25 @@ def lead_rows(
     rank = deployment_rank(ds.deployments)[deployment]
     order = np.lexsort((rank, where))
     first = order[np.r_[True, where[order][1:] != where[order][:-1]]] if order.size else order
-    deployments = ds.deployments
-    # Columns first, then rows: only the columns read are copied.
-    picked = changes[_CHANGE_COLUMNS].iloc[where[first]].reset_index(drop=True)
-    chosen = deployment[first]
-    frame = picked.assign(
-        deployment_id=deployments["deployment_id"].array.take(chosen),
-        environment=deployments["environment"].array.take(chosen),
-        is_approximate=pd.array(approximate[first], dtype="boolean"),
-        deployed_at=deployed_time(deployments).array.take(chosen),
-        _deployment=chosen,
-        _rank=rank[first],
-    )
     # ``changes`` says what counts as a change (bots excluded by default): one definition.
-    frame = frame.loc[frame.pop("is_counted").to_numpy(dtype=bool)]
-    if len(frame):
+    first = first[changes["is_counted"].to_numpy(dtype=bool, na_value=False)[where[first]]]
+    if first.size:  # in deployment order, then by change id: decided before any row is copied
         table = pa.table(
-            {"r": frame["_rank"].to_numpy(), "c": pa.array(frame["change_id"], pa.large_string())}
+            {"r": rank[first], "c": strings(changes["change_id"]).take(pa.array(where[first]))}
         )
-        frame = frame.iloc[
+        first = first[
             pc.sort_indices(table, sort_keys=[("r", "ascending"), ("c", "ascending")]).to_numpy()
         ]
-    rows = frame["_deployment"].to_numpy(np.int64)
-    frame = frame.drop(columns=["_rank", "_deployment"]).reset_index(drop=True)
+    deployments = ds.deployments
+    rows = deployment[first]
+    # Columns first, then rows, once: only the columns read are copied.
+    picked = changes[_CHANGE_COLUMNS].iloc[where[first]].reset_index(drop=True)
+    frame = picked.drop(columns=["is_counted"]).assign(
+        deployment_id=deployments["deployment_id"].array.take(rows),
+        environment=deployments["environment"].array.take(rows),
+        is_approximate=pd.array(approximate[first], dtype="boolean"),
+        deployed_at=deployed_time(deployments).array.take(rows),
+    )
     ready = frame["ready_at"].fillna(frame["created_at"])
     frame["lead_time"] = frame["deployed_at"] - frame["first_commit_at"]
     frame["merge_to_deploy"] = frame["deployed_at"] - frame["merged_at"]

@@ -135,14 +135,24 @@ def _aggregate(
         ),
         how="outer",
     )
+    # The groups are found once (strings hashed once); each span is then grouped by an
+    # integer code, and its result indexed back by the groups' keys.
+    code = lead_groups.ngroup().to_numpy(np.int64)
+    group_keys = lead_groups.size().index
     for name in spans:
-        valid = frame.loc[frame[f"_{name}"] >= 0].groupby(keys, dropna=False)[f"_{name}"]
+        values = frame[f"_{name}"].to_numpy(dtype=float)
+        kept = values >= 0
+        valid = pd.Series(values[kept]).groupby(code[kept])
         stats = (
             ("median", "p75", "p90") if name in ("lead_time", "merge_to_deploy") else ("median",)
         )
-        table = table.join(_quantiles(valid, name, stats), how="outer")
+        found = _quantiles(valid, name, stats)
+        found.index = group_keys[found.index.to_numpy(np.int64)]
+        table = table.join(found, how="outer")
         if name in ("lead_time", "merge_to_deploy"):
-            table = table.join(valid.size().rename(f"{name}_count"), how="outer")
+            counts = valid.size().rename(f"{name}_count")
+            counts.index = group_keys[counts.index.to_numpy(np.int64)]
+            table = table.join(counts, how="outer")
     return table
 
 
