@@ -429,3 +429,15 @@ def test_commits_without_dates_are_not_swept_up_by_the_first_deployment() -> Non
             deployments=[deploy("d1", "n5", "2024-01-03T00:00Z", created="2024-01-01T00:00Z")],
         )
         assert pairs(dplink.link(ds, since=since)) == {("d1", "NEW")}
+
+
+def test_threaded_lookups_give_the_same_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large key arrays are looked up in slices on threads; force that path on a small graph.
+    expected = pairs(dplink.link(_full_dataset()))
+    monkeypatch.setattr(commit_graph, "_PARALLEL_LOOKUP", 0)
+    monkeypatch.setattr(commit_graph.os, "cpu_count", lambda: 3)
+    assert pairs(dplink.link(_full_dataset())) == expected == {
+        ("d2", "PR1"),
+        ("d2", "PR2"),
+        ("d3", _full_sha("t3")),
+    }
