@@ -1,5 +1,5 @@
 """``python -m deliverypulse`` runs the CLI."""
 
-from deliverypulse.cli import main
+from deliverypulse.cli import run
 
-main()
+run()

@@ -23,6 +23,7 @@ from deliverypulse.cli.collect import collect_command, connectors_command, statu
 from deliverypulse.cli.demo import demo_command
 from deliverypulse.cli.metrics import metrics_command
 from deliverypulse.cli.report import report_command
+from deliverypulse.memory import reuse_freed_memory
 from deliverypulse.redaction import install_log_redaction
 
 
@@ -49,4 +50,13 @@ for command in (
 ):
     main.add_command(command)
 
-__all__ = ["fail", "handle_errors", "main"]
+
+def run() -> None:
+    """The ``deliverypulse`` program: the CLI in a process of its own, which keeps freed
+    memory for reuse (:mod:`deliverypulse.memory`; tests call :func:`main` in-process and
+    leave the allocator alone)."""
+    reuse_freed_memory()
+    main()
+
+
+__all__ = ["fail", "handle_errors", "main", "run"]

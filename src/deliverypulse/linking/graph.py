@@ -126,12 +126,16 @@ class Codes:
         )
         self.words: list[npt.NDArray[np.uint64] | None] = words if hashed else []
         if hashed:
-            self.keys = [
-                np.where(array.is_valid().to_numpy(zero_copy_only=False), _hash(w, owner), _MISSING)
-                if w is not None
-                else np.full(len(array), _MISSING, dtype=np.int64)
-                for w, owner, array in zip(words, owners, arrays, strict=True)
-            ]
+
+            def key(w: npt.NDArray[np.uint64] | None, owner: IntArray, array: pa.Array) -> IntArray:
+                if w is None:
+                    return np.full(len(array), _MISSING, dtype=np.int64)
+                valid = array.is_valid().to_numpy(zero_copy_only=False)
+                return np.where(valid, _hash(w, owner), _MISSING)
+
+            # numpy releases the GIL while hashing: the commits' and the parents' on two cores.
+            with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+                self.keys = list(pool.map(key, words, owners, arrays))
         else:
             encoded = _dictionary_codes(arrays)
             n_sha = int(encoded.max(initial=0)) + 2
@@ -150,11 +154,17 @@ class Codes:
         # Whole rows gathered at once (one cache line per sha, not one per word), in slices
         # so the copies stay small.
         equal = np.empty(rows.shape, dtype=bool)
-        for start in range(0, rows.size, _SLICE):
+
+        def compare(start: int) -> None:
             end = start + _SLICE
             left = np.take(mine, rows[start:end], axis=0)
             right = np.take(theirs, commit_rows[start:end], axis=0)
             equal[start:end] = (left == right).all(1)
+
+        # numpy releases the GIL in take and compare: slices run on threads.
+        workers = min(4, os.cpu_count() or 1)
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(compare, range(0, rows.size, _SLICE)))
         return equal
 
 
