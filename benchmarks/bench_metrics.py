@@ -2,15 +2,17 @@
 1,000 repos / 200,000 production deployments / 2,000,000 changes / 10,000,000 commits, and
 the speed-up against a straightforward per-deployment loop on a small slice.
 
-Each size runs in its own child process so that its peak memory (max RSS) is its own, twice:
-with list columns Arrow-backed (what ``dp.load`` gives) and, as the baseline, with Python lists
-(how ``load`` gave them before; ``from_arrow(python_lists=True)``). The growth exponent of
-linking and of link + metrics from the smallest size to the largest is printed for both
-(1.0: time grows like the data).
+Each size runs in its own child process so that its peak memory (max RSS) is its own, in
+three forms: ``arrow`` (list columns Arrow-backed, what ``dp.load`` gives; the library as a
+notebook runs it), ``arrow+reuse`` (the same in a process that keeps freed memory for reuse,
+as the ``deliverypulse`` program runs: :func:`deliverypulse.memory.reuse_freed_memory`) and,
+as the baseline, ``python`` (Python lists, how ``load`` gave them before;
+``from_arrow(python_lists=True)``). The growth exponent of linking and of link + metrics from
+the smallest size to the largest is printed for each (1.0: time grows like the data).
 
     python benchmarks/bench_metrics.py                 # 10 %, 30 %, 100 %
     python benchmarks/bench_metrics.py --scale 0.01    # a quick check (what CI could run)
-    python benchmarks/bench_metrics.py --lists arrow   # without the baseline
+    python benchmarks/bench_metrics.py --forms arrow+reuse   # one form only
 """
 
 from __future__ import annotations
@@ -235,9 +237,15 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_once(fraction: float, lists: str = "arrow") -> dict[str, Any]:
+def run_once(fraction: float, form: str = "arrow") -> dict[str, Any]:
     """Generate, then time link, metrics (month, by repo) and summary (by repo) from one
     prepared value (what a notebook or the report does)."""
+    lists = "python" if form == "python" else "arrow"
+    if form == "arrow+reuse":
+        from deliverypulse.memory import reuse_freed_memory
+
+        if not reuse_freed_memory():
+            raise SystemExit("arrow+reuse needs glibc (Linux)")
     LISTS["form"] = lists
     repos = max(1, round(FULL_REPOS * fraction))
     started = time.perf_counter()
@@ -258,7 +266,7 @@ def run_once(fraction: float, lists: str = "arrow") -> dict[str, Any]:
     total = time.perf_counter() - started
     cpu = cpu_s() - cpu0
     return {
-        "lists": lists,
+        "form": form,
         "fraction": fraction,
         "repos": repos,
         "deployments": len(ds.deployments),
@@ -277,6 +285,7 @@ def run_once(fraction: float, lists: str = "arrow") -> dict[str, Any]:
         "generation_peak_rss_mb": round(generation_peak),
         "dataset_rss_mb": round(dataset_rss),
         "peak_rss_during_link_and_metrics_mb": round(_status_mb("VmHWM")),
+        "working_memory_mb": round(_status_mb("VmHWM") - dataset_rss),
     }
 
 
@@ -348,48 +357,54 @@ def exponent(small: dict[str, Any], large: dict[str, Any], key: str) -> float | 
     )
 
 
+FORMS = ("arrow", "arrow+reuse", "python")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = the full size")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--lists", choices=["both", "arrow", "python"], default="both", help="list columns"
+        "--forms", default=",".join(FORMS), help="comma-separated: " + ", ".join(FORMS)
     )
     parser.add_argument("--slice-repos", type=int, default=10)
     args = parser.parse_args()
+    forms = [form for form in args.forms.split(",") if form]
+    if unknown := set(forms) - set(FORMS):
+        parser.error(f"unknown form(s) {sorted(unknown)}; choose from {', '.join(FORMS)}")
     if args.child is not None:
-        print(json.dumps(run_once(args.child, args.lists)))
+        print(json.dumps(run_once(args.child, forms[0])))
         return
     print(json.dumps(speedup(args.slice_repos)), flush=True)
-    forms = ["arrow", "python"] if args.lists == "both" else [args.lists]
     runs: dict[str, list[dict[str, Any]]] = {form: [] for form in forms}
     for share in (0.1, 0.3, 1.0):
         fraction = share * args.scale
         for form in forms:
             child = subprocess.run(
-                [sys.executable, __file__, "--child", str(fraction), "--lists", form],
+                [sys.executable, __file__, "--child", str(fraction), "--forms", form],
                 capture_output=True,
                 text=True,
                 check=True,
             )
             runs[form].append(json.loads(child.stdout))
             print(child.stdout.strip(), flush=True)
-        if len(forms) == 2:
-            new, old = runs["arrow"][-1], runs["python"][-1]
+        if len(forms) > 1:
             print(
                 json.dumps(
                     {
                         "fraction": fraction,
+                        "order": forms,
                         "link_metrics_summary_s": [
-                            new["link_metrics_summary_s"],
-                            old["link_metrics_summary_s"],
+                            runs[form][-1]["link_metrics_summary_s"] for form in forms
                         ],
+                        "cpu_s": [runs[form][-1]["cpu_s"] for form in forms],
                         "peak_rss_mb": [
-                            new["peak_rss_during_link_and_metrics_mb"],
-                            old["peak_rss_during_link_and_metrics_mb"],
+                            runs[form][-1]["peak_rss_during_link_and_metrics_mb"] for form in forms
                         ],
-                        "dataset_rss_mb": [new["dataset_rss_mb"], old["dataset_rss_mb"]],
-                        "order": "arrow lists, python lists (baseline)",
+                        "dataset_rss_mb": [runs[form][-1]["dataset_rss_mb"] for form in forms],
+                        "working_memory_mb": [
+                            runs[form][-1]["working_memory_mb"] for form in forms
+                        ],
                     }
                 ),
                 flush=True,
@@ -398,7 +413,7 @@ def main() -> None:
         print(
             json.dumps(
                 {
-                    "lists": form,
+                    "form": form,
                     "growth_exponent_link": exponent(done[0], done[-1], "link_s"),
                     "growth_exponent_link_metrics": exponent(
                         done[0], done[-1], "link_metrics_summary_s"
