@@ -180,7 +180,11 @@ def _fix_events(
             "_fixed_at": as_micros(changes["merged_at"])[rows],
         }
     )
-    first_deployed = shipped.groupby("_cpos")["_at"].min()
+    # When each fix first shipped: only the fixes' own shipments are grouped.
+    is_fix = np.zeros(len(changes), dtype=bool)
+    is_fix[rows] = True
+    of_fixes = shipped.loc[is_fix[shipped["_cpos"].to_numpy(np.int64)]]
+    first_deployed = of_fixes.groupby("_cpos")["_at"].min()
     fixes["_fix_deployed"] = first_deployed.reindex(rows).to_numpy(dtype=np.float64)
     resolved = _targets(changes, fixes)
     named = resolved.loc[resolved["_target"] >= 0].merge(
