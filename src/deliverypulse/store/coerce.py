@@ -158,7 +158,7 @@ def from_arrow(table: pa.Table, *, python_lists: bool = False) -> pd.DataFrame:
         for field, column in zip(table.schema, table.columns, strict=True)
     }
     # copy=False: each column above is a new array or Arrow's own (immutable) buffers, and
-    # pandas' default copies every one of them again (a third of a fresh load's conversion).
+    # pandas' default copies every one of them again (a third of the conversion's time).
     return pd.DataFrame(columns, index=index, copy=False)
 
 
@@ -177,11 +177,16 @@ def _pandas_column(
         # Straight to what pandas keeps strings as (large_string): one cast, not two.
         column = column.cast(pa.large_string())
     converted = dtype.__from_arrow__(column)
-    if isinstance(converted, pd.arrays.DatetimeArray) and not converted.asi8.flags.writeable:
+    if isinstance(converted, pd.arrays.DatetimeArray) and not _writeable(converted):
         # One chunk without nulls comes as a view of arrow's read-only buffer; a frame's
         # timestamps must take ``frame.loc[i, "created_at"] = ...``.
         converted = converted.copy()
     return converted
+
+
+def _writeable(stamps: Any) -> bool:
+    """Whether a DatetimeArray's values may be written (``asi8`` is a view of them)."""
+    return bool(stamps.asi8.flags.writeable)
 
 
 def _integers(column: pa.ChunkedArray) -> pd.arrays.IntegerArray:
