@@ -152,21 +152,62 @@ def from_arrow(table: pa.Table, *, python_lists: bool = False) -> pd.DataFrame:
     ``python_lists``: list columns as Python lists in an ``object`` column instead, the old
     form (kept for ``benchmarks/bench_load.py`` to measure against; nothing else asks for
     it)."""
-    columns = {}
     index = pd.RangeIndex(table.num_rows)
-    for field, column in zip(table.schema, table.columns, strict=True):
-        if pa.types.is_dictionary(field.type):
-            column = column.cast(pa.string())
-        dtype = pandas_dtype(field.type)
-        if dtype is LIST_DTYPE and python_lists:
-            columns[field.name] = pd.Series(column.to_pylist(), index=index, dtype=object)
-        elif dtype is LIST_DTYPE:
-            columns[field.name] = list_series(column, index)
-        elif dtype == np.dtype("O"):
-            columns[field.name] = pd.Series(column.to_pylist(), index=index, dtype=object)
-        else:
-            columns[field.name] = column.to_pandas(types_mapper={column.type: dtype}.get)
-    return pd.DataFrame(columns, index=index)
+    columns = {
+        field.name: _pandas_column(field.type, column, index, python_lists=python_lists)
+        for field, column in zip(table.schema, table.columns, strict=True)
+    }
+    # copy=False: each column above is a new array or Arrow's own (immutable) buffers, and
+    # pandas' default copies every one of them again (a third of the conversion's time).
+    return pd.DataFrame(columns, index=index, copy=False)
+
+
+def _pandas_column(
+    arrow_type: pa.DataType, column: pa.ChunkedArray, index: pd.Index, *, python_lists: bool
+) -> Any:
+    """One column in its canonical pandas form (an array, or a Series on ``index``)."""
+    dtype = pandas_dtype(arrow_type)
+    if dtype is LIST_DTYPE and not python_lists:
+        return list_series(column, index).array
+    if dtype is LIST_DTYPE or dtype == np.dtype("O"):
+        return pd.Series(column.to_pylist(), index=index, dtype=object)
+    if isinstance(dtype, pd.Int64Dtype):
+        return _integers(column)
+    if pa.types.is_dictionary(arrow_type):
+        # Straight to what pandas keeps strings as (large_string): one cast, not two.
+        column = column.cast(pa.large_string())
+    converted = dtype.__from_arrow__(column)
+    if isinstance(converted, pd.arrays.DatetimeArray) and not _writeable(converted):
+        # One chunk without nulls comes as a view of arrow's read-only buffer; a frame's
+        # timestamps must take ``frame.loc[i, "created_at"] = ...``.
+        converted = converted.copy()
+    return converted
+
+
+def _writeable(stamps: Any) -> bool:
+    """Whether a DatetimeArray's values may be written (``asi8`` is a view of them)."""
+    return bool(stamps.asi8.flags.writeable)
+
+
+def _integers(column: pa.ChunkedArray) -> pd.arrays.IntegerArray:
+    """An integer column as ``Int64``, each chunk's values copied once into one array (pandas'
+    own conversion combines the chunks, then copies the values again)."""
+    if column.type != pa.int64():
+        column = column.cast(pa.int64())
+    values = np.zeros(len(column), dtype=np.int64)
+    missing = np.zeros(len(column), dtype=bool)
+    at = 0
+    for chunk in column.chunks:
+        size = len(chunk)
+        buffer = chunk.buffers()[1]
+        if size and buffer is not None:  # an all-null chunk may have no values buffer
+            values[at : at + size] = np.frombuffer(
+                buffer, dtype=np.int64, count=size, offset=chunk.offset * 8
+            )
+        if chunk.null_count:  # what lies under a null is never read
+            missing[at : at + size] = chunk.is_null().to_numpy(zero_copy_only=False)
+        at += size
+    return pd.arrays.IntegerArray(values, missing)
 
 
 def _nulls(arrow_type: pa.DataType, n: int) -> pd.Series:
