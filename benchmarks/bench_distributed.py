@@ -7,10 +7,10 @@ The organisation is bench_metrics' generator with fewer pull requests per repo (
 (one file per source, sorted by time) and with repo buckets (each bucket's file sorted by
 repo). The workers read their partition's repos from the files themselves
 (``store.parquet.read_repos``: only their buckets' files and the row groups that may hold
-their repos), so each holds one partition at a time. The bucketed copy runs with the default partitions (smaller ones
-there), with as many as the plain copy got, and with ``--small-partitions``. Every step runs in a
-fresh process so its peak is its own; the load average is printed with the figures (time is
-noisy on a shared machine, peak memory much less).
+their repos), so each holds one partition at a time. The bucketed copy runs with the default
+partitions (smaller ones there), with as many as the plain copy got, and with
+``--small-partitions``. Every step runs in a fresh process so its peak is its own; the load
+average is printed with the figures (time is noisy on a shared machine, peak memory much less).
 
     python benchmarks/bench_distributed.py                   # 10,000 repos
     python benchmarks/bench_distributed.py --repos 500       # a quick check
