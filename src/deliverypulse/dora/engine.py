@@ -20,7 +20,8 @@ given a path (only its buckets' files and the row groups that may hold its repos
 holds one partition at a time; arrow allocates from the C heap during a task and the heap is
 trimmed after it — and only its per-deployment and per-change rows come back;
 :meth:`Prepared.combine` puts them together and the metrics are computed from all rows in this
-process (pooled medians and rates: rows are combined, results never averaged). dask and distributed are imported only here, and only when asked for.
+process (pooled medians and rates: rows are combined, results never averaged). dask and
+distributed are imported only here, and only when asked for.
 """
 
 from __future__ import annotations
