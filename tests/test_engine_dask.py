@@ -27,7 +27,9 @@ from deliverypulse.dataset import Dataset, load
 from deliverypulse.dora import engine as engine_module
 from deliverypulse.dora.engine import DaskEngine, EngineError, plan_partitions
 from deliverypulse.errors import OptionError
+from deliverypulse.store.buckets import settle_buckets
 from deliverypulse.store.catalogue import Service
+from deliverypulse.store.location import resolve
 
 distributed = pytest.importorskip("distributed")
 
@@ -149,6 +151,17 @@ def test_synthetic_org_with_shared_service_equals_in_process(
 def test_synthetic_org_read_from_disk(synthetic: Dataset, client: Any, tmp_path: Path) -> None:
     synthetic.save(tmp_path)
     _equal(tmp_path, [DaskEngine(client, partitions=4)])
+
+
+def test_synthetic_org_read_from_a_bucketed_dataset(
+    synthetic: Dataset, client: Any, tmp_path: Path
+) -> None:
+    """Partitions cut in the bucketed files' order, each worker opening only its repos'
+    buckets: the same numbers whether a partition holds several buckets or part of one."""
+    settle_buckets(resolve(tmp_path), 4, fresh=True)
+    synthetic.save(tmp_path)
+    assert len(list((tmp_path / "commits" / "source=github").glob("part-*.parquet"))) > 1
+    _equal(tmp_path, [DaskEngine(client, partitions=2), DaskEngine(client, partitions=6)])
 
 
 def test_shared_service_incident_charges_the_later_repo(client: Any) -> None:
