@@ -436,8 +436,12 @@ def test_threaded_lookups_give_the_same_links(monkeypatch: pytest.MonkeyPatch) -
     expected = pairs(dplink.link(_full_dataset()))
     monkeypatch.setattr(commit_graph, "_PARALLEL_LOOKUP", 0)
     monkeypatch.setattr(commit_graph.os, "cpu_count", lambda: 3)
-    assert pairs(dplink.link(_full_dataset())) == expected == {
-        ("d2", "PR1"),
-        ("d2", "PR2"),
-        ("d3", _full_sha("t3")),
-    }
+    assert (
+        pairs(dplink.link(_full_dataset()))
+        == expected
+        == {
+            ("d2", "PR1"),
+            ("d2", "PR2"),
+            ("d3", _full_sha("t3")),
+        }
+    )
