@@ -89,6 +89,9 @@ class ParquetStore:
         ``repos``) with the table's schema. ``repos`` is a filter pyarrow applies while it
         reads, batch by batch, so a worker of the distributed engine holds only its repos."""
         spec = spec_for(table)
+        if repos is not None and "repo" in spec.schema.names:
+            # Only the buckets and row groups that can hold them, batch by batch.
+            return read_repos(self, table, repos, sources=sources)
         parts = [
             self._read_partition(spec, table, source, repos, bucket)
             for source in (sources if sources is not None else self.sources(table))
@@ -335,7 +338,11 @@ READ_BATCH_ROWS = 16_384
 
 
 def read_repos(
-    store: ParquetStore, table: str, repos: list[str], batch_rows: int = READ_BATCH_ROWS
+    store: ParquetStore,
+    table: str,
+    repos: list[str],
+    batch_rows: int = READ_BATCH_ROWS,
+    sources: list[str] | None = None,
 ) -> pa.Table:
     """The rows of ``repos`` (as the dataset spells them) in ``table``, holding little else
     while reading: only the part files of those repos' buckets are opened, a row group whose
@@ -347,7 +354,7 @@ def read_repos(
     keep = pa.array(wanted, pa.string())
     buckets = sorted({bucket_of(repo, store.buckets) for repo in wanted})
     found = []
-    for source in store.sources(table):
+    for source in store.sources(table) if sources is None else sources:
         for bucket in buckets:
             parts = store.partition_parts(table, source, bucket)
             where = store.location.show(*parts)
