@@ -36,7 +36,7 @@ class Graph:
     row: IntArray  # for each node, its (first) row in the commits frame
     indptr: IntArray  # edges of node i are parent[indptr[i]:indptr[i + 1]]
     parent: IntArray
-    found: list[IntArray]  # for each sha array given to Codes, its node or -1
+    found: list[IntArray]  # node of each commit, merge sha and deployed sha (-1: no commit)
 
     @property
     def size(self) -> int:
@@ -367,9 +367,11 @@ def commit_graph(
 ) -> tuple[Codes, Graph, IntArray]:
     """Codes and graph of every repo, and each commit's number of parents.
 
-    ``Graph.found`` holds, in this order, the node of each commit, of each change's merge sha,
-    of each deployment's sha, and of each parent (flattened). Redone with exact string codes
-    in the rare case that two shas of one repo hash alike.
+    ``Graph.found`` holds, in this order, the node of each commit, of each change's merge sha
+    and of each deployment's sha (the parents' nodes live on as the edges). Redone with exact
+    string codes in the rare case that two shas of one repo hash alike. The keys and the
+    shas' words are dropped once the graph is built: the graph travels on with the links
+    (:class:`Built`), and at ten million commits they are a few hundred megabytes.
     """
     counts, flat_parents = parent_lists(commits)
     shas = [commits["sha"], changes["merge_sha"], deployments["sha"], flat_parents]
@@ -377,10 +379,13 @@ def commit_graph(
     owners: list[tuple[int, IntArray | None]] = [(0, None), (1, None), (2, None), (0, counts)]
     codes = Codes(frames, shas, owners)
     try:
-        return codes, _build(codes, counts), counts
+        graph = _build(codes, counts)
     except _Collision:
         codes = Codes(frames, shas, owners, exact=True)
-        return codes, _build(codes, counts), counts
+        graph = _build(codes, counts)
+    codes.keys, codes.words = [], []
+    del graph.found[3:]
+    return codes, graph, counts
 
 
 def build(commits: pd.DataFrame, changes: pd.DataFrame, deployments: pd.DataFrame) -> Built:
