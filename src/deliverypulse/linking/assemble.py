@@ -26,7 +26,7 @@ from deliverypulse.linking.graph import (
     build,
     propagate,
     spread_to_ancestors,
-    strings,
+    take_strings,
 )
 from deliverypulse.rules import release_lines
 from deliverypulse.selection import production_mask, successful_deployments
@@ -496,13 +496,13 @@ def _take_strings(
     """Strings picked from a changes column where ``is_change``, else from commits' shas: each
     column is taken from only at the rows it gives (a commit sha is never copied unless
     picked), and the two picks are put back in order."""
-    left = strings(from_changes)
-    right = strings(from_commits)
     if not row.size:
         return pa.array([], pa.large_string())
     mine = np.flatnonzero(is_change)
     theirs = np.flatnonzero(~is_change)
-    picked = pa.concat_arrays([left.take(pa.array(row[mine])), right.take(pa.array(row[theirs]))])
+    picked = pa.concat_arrays(
+        [take_strings(from_changes, row[mine]), take_strings(from_commits, row[theirs])]
+    )
     place = np.empty(row.size, dtype=np.int64)
     place[mine] = np.arange(mine.size)
     place[theirs] = mine.size + np.arange(theirs.size)

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deliverypulse.store.coerce import list_array
+from deliverypulse.store.coerce import list_chunks
 from deliverypulse.timeutil import BoolArray, IntArray
 
 _MISSING = -1
@@ -51,6 +51,43 @@ def strings(values: Any) -> pa.Array:
     return array.cast(pa.large_string())
 
 
+def take_strings(values: Any, rows: IntArray) -> pa.Array:
+    """The strings of a column at ``rows``, as one ``large_string`` array, taken chunk by chunk
+    (a column read in many pieces is not joined into one copy first)."""
+    array = _chunked_strings(values)
+    if array.num_chunks <= 1:
+        whole = array.chunk(0) if array.num_chunks else pa.array([], pa.large_string())
+        return whole.take(pa.array(rows, type=pa.int64()))
+    lengths = np.array([len(chunk) for chunk in array.chunks], dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    which = np.searchsorted(starts, rows, side="right") - 1
+    # Chunks with no rows share a start with the next one: step past them.
+    while (overshoot := lengths[which] == 0).any():
+        which[overshoot] -= 1
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(len(lengths) + 1))
+    pieces = [
+        array.chunk(k).take(pa.array(rows[order[bounds[k] : bounds[k + 1]]] - starts[k]))
+        for k in np.flatnonzero(np.diff(bounds))
+    ]
+    picked = pa.concat_arrays(pieces) if pieces else pa.array([], pa.large_string())
+    back = np.empty(rows.size, dtype=np.int64)
+    back[order] = np.arange(rows.size, dtype=np.int64)
+    return picked.take(pa.array(back))
+
+
+def _chunked_strings(values: Any) -> pa.ChunkedArray:
+    """Any string column as arrow ``large_string`` chunks, as they are (no join into one)."""
+    array = (
+        _arrow(values)
+        if not isinstance(values, pd.Series) or values.dtype != object
+        else (pa.array(values, type=pa.large_string(), from_pandas=True))
+    )
+    if isinstance(array, pa.Array):
+        array = pa.chunked_array([array])
+    return array if array.type == pa.large_string() else array.cast(pa.large_string())
+
+
 def _words(array: pa.Array) -> npt.NDArray[np.uint64] | None:
     """Each string as a row of 8-byte words, when all non-null strings have one length that
     is a multiple of 8 (a full SHA-1 has 40 bytes, a SHA-256 64); else None. No copy when the
@@ -73,6 +110,50 @@ def _words(array: pa.Array) -> npt.NDArray[np.uint64] | None:
     full = np.zeros((n, width // 8), dtype=np.uint64)
     full[valid] = rows
     return full
+
+
+class _Rows:
+    """Strings as rows of 8-byte words, chunk by chunk as arrow holds them: views of its
+    buffers (a chunk with nulls is copied), so a dataset read in many pieces is never joined
+    into one copy of every sha."""
+
+    def __init__(self, chunks: list[npt.NDArray[np.uint64]]) -> None:
+        self.chunks = chunks
+        self.starts = np.cumsum([0] + [len(chunk) for chunk in chunks[:-1]]).astype(np.int64)
+
+    def take(self, rows: IntArray) -> npt.NDArray[np.uint64]:
+        """The rows at ``rows`` (positions over all chunks), in that order."""
+        if len(self.chunks) == 1:
+            return np.take(self.chunks[0], rows, axis=0)
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        small = np.int16 if len(self.chunks) < 2**15 else np.int32  # int16: a radix sort
+        order = np.argsort(which.astype(small), kind="stable")
+        bounds = np.searchsorted(which[order], np.arange(len(self.chunks) + 1))
+        out = np.empty((rows.size, self.chunks[0].shape[1]), dtype=np.uint64)
+        for k in np.flatnonzero(np.diff(bounds)):
+            pick = order[bounds[k] : bounds[k + 1]]
+            out[pick] = np.take(self.chunks[k], rows[pick] - self.starts[k], axis=0)
+        return out
+
+
+def _rows(array: pa.ChunkedArray) -> _Rows | None:
+    """:func:`_words` of every chunk, when they share one width (all-null chunks become zero
+    rows); None when some chunk has no fixed width or no chunk has a value."""
+    found: list[npt.NDArray[np.uint64] | int] = []
+    for chunk in array.chunks:
+        if len(chunk) == 0:
+            continue
+        words = _words(chunk)
+        if words is None and chunk.null_count != len(chunk):
+            return None
+        found.append(len(chunk) if words is None else words)
+    widths = {w.shape[1] for w in found if not isinstance(w, int)}
+    if len(widths) != 1:
+        return None
+    (width,) = widths
+    return _Rows(
+        [np.zeros((w, width), dtype=np.uint64) if isinstance(w, int) else w for w in found]
+    )
 
 
 def _hash(words: npt.NDArray[np.uint64], repo: IntArray) -> IntArray:
@@ -108,20 +189,20 @@ class Codes:
         *,
         exact: bool = False,
     ) -> None:
-        source = _dictionary_codes([strings(frame["source"]) for frame in repos])
-        repo = _dictionary_codes([strings(frame["repo"]) for frame in repos])
+        source = _dictionary_codes([_arrow(frame["source"]) for frame in repos])
+        repo = _dictionary_codes([_arrow(frame["repo"]) for frame in repos])
         pairs = source * (int(repo.max(initial=0)) + 1) + repo
         codes = pd.factorize(pairs)[0].astype(np.int64)
         self.repo = split(codes, [len(frame) for frame in repos])
         self.n_repo = int(codes.max(initial=-1)) + 1
-        arrays = [strings(values) for values in shas]
+        arrays = [_chunked_strings(values) for values in shas]
         # The repo of each sha: that of the same row of a table, or repeated (parents).
         owners = [
             self.repo[which] if repeat is None else np.repeat(self.repo[which], repeat)
             for which, repeat in sha_repos
         ]
-        words = [_words(array) for array in arrays]
-        widths = {w.shape[1] for w in words if w is not None}
+        words = [_rows(array) for array in arrays]
+        widths = {w.chunks[0].shape[1] for w in words if w is not None}
         hashed = (
             not exact
             and len(widths) == 1
@@ -130,13 +211,17 @@ class Codes:
                 for w, a in zip(words, arrays, strict=True)
             )
         )
-        self.words: list[npt.NDArray[np.uint64] | None] = words if hashed else []
+        self.words: list[_Rows | None] = words if hashed else []
         if hashed:
 
-            def key(w: npt.NDArray[np.uint64] | None, owner: IntArray, array: pa.Array) -> IntArray:
+            def key(w: _Rows | None, owner: IntArray, array: pa.ChunkedArray) -> IntArray:
                 if w is None:
                     return np.full(len(array), _MISSING, dtype=np.int64)
-                hashed = _hash(w, owner)
+                parts = [
+                    _hash(chunk, owner[start : start + len(chunk)])
+                    for chunk, start in zip(w.chunks, w.starts, strict=True)
+                ]
+                hashed = parts[0] if len(parts) == 1 else np.concatenate(parts)
                 if array.null_count:
                     hashed[~array.is_valid().to_numpy(zero_copy_only=False)] = _MISSING
                 return hashed
@@ -165,8 +250,8 @@ class Codes:
 
         def compare(start: int) -> None:
             end = start + _SLICE
-            left = np.take(mine, rows[start:end], axis=0)
-            right = np.take(theirs, commit_rows[start:end], axis=0)
+            left = mine.take(rows[start:end])
+            right = theirs.take(commit_rows[start:end])
             equal[start:end] = (left == right).all(1)
 
         # numpy releases the GIL in take and compare: slices run on threads.
@@ -176,12 +261,38 @@ class Codes:
         return equal
 
 
-def _dictionary_codes(arrays: list[pa.Array]) -> IntArray:
-    """One integer per distinct string across ``arrays`` (-1 for null)."""
-    combined = pa.concat_arrays(arrays) if arrays else pa.array([], pa.large_string())
-    encoded = pc.dictionary_encode(combined)
-    codes: IntArray = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    return codes.astype(np.int64)
+def _arrow(values: Any) -> pa.Array | pa.ChunkedArray:
+    """A column as arrow, without copying an Arrow-backed one (chunks kept as they are)."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    return pa.array(values, from_pandas=True)
+
+
+def _dictionary_codes(arrays: list[pa.Array | pa.ChunkedArray]) -> IntArray:
+    """One integer per distinct string across ``arrays`` (-1 for null).
+
+    Encoded chunk by chunk, and only the small per-chunk dictionaries are unified: the
+    strings themselves are never concatenated (the commits' repo column alone is 200 MB at
+    ten million rows)."""
+    encoded = [
+        chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
+        for array in arrays
+        for chunk in (array.chunks if isinstance(array, pa.ChunkedArray) else [array])
+    ]
+    if not encoded:
+        return np.zeros(0, dtype=np.int64)
+    words = pa.concat_arrays([piece.dictionary.cast(pa.large_string()) for piece in encoded])
+    unified = (
+        pc.dictionary_encode(words).indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    ).astype(np.int64)
+    codes, start = [], 0
+    for piece in encoded:
+        size = len(piece.dictionary)
+        of_piece = np.append(unified[start : start + size], -1)  # index -1: null
+        start += size
+        index = piece.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        codes.append(of_piece[index])
+    return np.concatenate(codes)
 
 
 def split(values: IntArray, sizes: list[int]) -> list[IntArray]:
@@ -189,10 +300,10 @@ def split(values: IntArray, sizes: list[int]) -> list[IntArray]:
     return [values[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
 
 
-def parent_lists(commits: pd.DataFrame) -> tuple[IntArray, pa.Array]:
+def parent_lists(commits: pd.DataFrame) -> tuple[IntArray, pa.ChunkedArray]:
     """Number of parents of each commit, and all parent shas flattened, read from arrow's
     buffers (:func:`deliverypulse.store.coerce.list_array`; no Python object per parent)."""
-    lists = list_array(commits["parents"])
+    lists = list_chunks(commits["parents"])  # chunks as they are: never joined into a copy
     counts = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
     return counts.astype(np.int64), pc.list_flatten(lists)
 
@@ -405,4 +516,5 @@ __all__ = [
     "split",
     "spread_to_ancestors",
     "strings",
+    "take_strings",
 ]

@@ -46,11 +46,11 @@ def pandas_dtype(arrow_type: pa.DataType) -> Any:
     return np.dtype("O")
 
 
-def list_array(column: Any) -> pa.ListArray:
-    """A list column as one arrow ``list<string>`` array, whichever form it has: Arrow-backed
-    (what :func:`deliverypulse.load` and ``Dataset.from_frames`` give; no copy) or Python lists
-    (a frame built by hand). A value that is no list (a bare string, a number) counts as
-    missing, as do ``None`` and NaN."""
+def list_chunks(column: Any) -> pa.ChunkedArray:
+    """A list column as arrow ``list<string>`` chunks, whichever form it has: Arrow-backed
+    (what :func:`deliverypulse.load` and ``Dataset.from_frames`` give; no copy, chunks as they
+    are) or Python lists (a frame built by hand). A value that is no list (a bare string, a
+    number) counts as missing, as do ``None`` and NaN."""
     if isinstance(column, pa.ChunkedArray | pa.Array):
         array: Any = column
     elif isinstance(getattr(column, "dtype", None), pd.ArrowDtype):
@@ -58,12 +58,22 @@ def list_array(column: Any) -> pa.ListArray:
     else:
         values = [_as_list(value) for value in column]
         array = pa.array(values, type=_STR_LIST)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if isinstance(array, pa.Array):
+        array = pa.chunked_array([array], type=array.type)
     if not (pa.types.is_list(array.type) and pa.types.is_string(array.type.value_type)):
         array = array.cast(_STR_LIST)
-    listed: pa.ListArray = array
-    return listed
+    chunked: pa.ChunkedArray = array
+    return chunked
+
+
+def list_array(column: Any) -> pa.ListArray:
+    """:func:`list_chunks` as one array (copied only when it has several chunks)."""
+    chunked = list_chunks(column)
+    if chunked.num_chunks == 1:
+        single: pa.ListArray = chunked.chunk(0)
+        return single
+    combined: pa.ListArray = chunked.combine_chunks()
+    return combined
 
 
 def _as_list(value: Any) -> list[str] | None:
