@@ -232,6 +232,11 @@ def reset_peak() -> None:
         handle.write("5")
 
 
+def minor_faults() -> int:
+    """Pages this process has faulted in so far (each a fresh page from the kernel)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -254,7 +259,7 @@ def run_once(fraction: float, form: str = "arrow") -> dict[str, Any]:
     generation_peak = _status_mb("VmHWM")
     dataset_rss = _status_mb("VmRSS")
     reset_peak()
-    cpu0, started = cpu_s(), time.perf_counter()
+    faults0, cpu0, started = minor_faults(), cpu_s(), time.perf_counter()
     links = dplink.find_links(ds)
     linked = time.perf_counter() - started
     link_cpu = cpu_s() - cpu0
@@ -265,6 +270,7 @@ def run_once(fraction: float, form: str = "arrow") -> dict[str, Any]:
     headline = summary(prepared, by="repo")
     total = time.perf_counter() - started
     cpu = cpu_s() - cpu0
+    faults = minor_faults() - faults0
     return {
         "form": form,
         "fraction": fraction,
@@ -281,6 +287,7 @@ def run_once(fraction: float, form: str = "arrow") -> dict[str, Any]:
         "link_metrics_summary_s": round(total, 2),
         "cpu_s": round(cpu, 2),
         "link_cpu_s": round(link_cpu, 2),
+        "page_faults": faults,
         "rows": [len(monthly), len(headline)],
         "generation_peak_rss_mb": round(generation_peak),
         "dataset_rss_mb": round(dataset_rss),
@@ -398,6 +405,7 @@ def main() -> None:
                             runs[form][-1]["link_metrics_summary_s"] for form in forms
                         ],
                         "cpu_s": [runs[form][-1]["cpu_s"] for form in forms],
+                        "page_faults": [runs[form][-1]["page_faults"] for form in forms],
                         "peak_rss_mb": [
                             runs[form][-1]["peak_rss_during_link_and_metrics_mb"] for form in forms
                         ],

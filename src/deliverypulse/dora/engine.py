@@ -558,26 +558,14 @@ def _prepare_on_disk(
     options: MetricOptions,
     links: pd.DataFrame | None,
 ) -> Prepared:
-    """On a worker: read one partition's repos from the dataset's files, then prepare it."""
+    """On a worker: read one partition's repos from the dataset's files — only their buckets'
+    files and row groups (:func:`~deliverypulse.store.parquet.read_repos`) — then prepare it."""
     with _task_memory():
-        return _read_and_prepare(root, repos, shared, options, links)
-
-
-def _read_and_prepare(
-    root: str,
-    repos: tuple[str, ...],
-    shared: dict[str, Any],
-    options: MetricOptions,
-    links: pd.DataFrame | None,
-) -> Prepared:
-    """Only the partition's buckets' files and row groups are read
-    (:func:`~deliverypulse.store.parquet.read_repos`), table by table."""
-    store = ParquetStore(root)
-    wanted = list(repos)
-    frames: dict[str, Any] = {
-        name: from_arrow(read_repos(store, name, wanted)) for name in WORKER_TABLES
-    }
-    return _prepare_part(Dataset(**frames, **shared), options, links)
+        store = ParquetStore(root)
+        frames: dict[str, Any] = {
+            name: from_arrow(read_repos(store, name, list(repos))) for name in WORKER_TABLES
+        }
+        return _prepare_part(Dataset(**frames, **shared), options, links)
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from deliverypulse.dataset import Dataset
 from deliverypulse.dora.incidents import charge_incidents
 from deliverypulse.dora.options import SIGNALS, MetricOptions
 from deliverypulse.linking import Links
-from deliverypulse.linking.graph import strings
+from deliverypulse.linking.graph import chunked_strings, take_strings
 from deliverypulse.selection import (
     ATTEMPT_STATUSES,
     FAILED_STATUSES,
@@ -130,14 +130,15 @@ def _targets(changes: pd.DataFrame, fixes: pd.DataFrame) -> pd.DataFrame:
     wanted = pa.array([str(name) for name in names], type=pa.large_string())
     parts = []
     for form in (changes["change_id"], changes["merge_sha"]):
-        text = strings(form)
+        text = chunked_strings(form)
         rows = np.flatnonzero(pc.is_in(text, value_set=wanted).to_numpy(zero_copy_only=False))
-        parts.append(_named(changes, rows, text.take(pa.array(rows))))
+        parts.append(_named(changes, rows, take_strings(text, rows)))
     # Numbers: the names that spell one ("12" or "#12") matched as integers, so the numbers of
-    # ten million changes are never turned into strings.
+    # ten million changes are never turned into strings; a match is spelled back the one way
+    # a name could spell it.
     for prefix in ("", "#"):
         spelled = {
-            int(name[len(prefix) :]): name
+            int(name[len(prefix) :])
             for name in map(str, names)
             if name.startswith(prefix) and _NUMBER.fullmatch(name[len(prefix) :])
         }
@@ -145,8 +146,8 @@ def _targets(changes: pd.DataFrame, fixes: pd.DataFrame) -> pd.DataFrame:
             continue
         number = changes["number"]
         rows = np.flatnonzero(number.isin(list(spelled)).fillna(False).to_numpy(dtype=bool))
-        found = number.to_numpy(dtype=np.int64, na_value=0)[rows]
-        parts.append(_named(changes, rows, pa.array([spelled[int(n)] for n in found], pa.string())))
+        found = pd.Series(number.to_numpy(dtype=np.int64, na_value=0)[rows]).astype("string")
+        parts.append(_named(changes, rows, (prefix + found).array))
     table = pd.concat(parts, ignore_index=True).drop_duplicates(["source", "repo", "reverts"])
     table = table.astype({"source": "string", "repo": "string", "reverts": "string"})
     merged = fixes.merge(table, on=["source", "repo", "reverts"], how="left")

@@ -222,21 +222,16 @@ def charge_incidents(
     # Repos as integers (``_repo_group``): the strings of the few distinct repos are read
     # once, not once per deployment.
     repo_of = frame[["source", "repo", "_repo_group"]].drop_duplicates("_repo_group")
-    code_of = dict(
-        zip(
-            zip(repo_of["source"].astype(str), repo_of["repo"].astype(str), strict=True),
-            repo_of["_repo_group"].astype(int),
-            strict=True,
-        )
-    )
     ok = frame.loc[frame["is_success"], ["_repo_group", "deployed_at", "_d"]]
-    own = np.array(
-        [
-            code_of.get((str(source), str(repo)), -1)
-            for source, repo in zip(table["source"], table["repo"], strict=True)
-        ],
-        dtype=np.int64,
-    ).reshape(n)
+    own = (
+        table[["source", "repo"]]
+        .astype(str)
+        .merge(repo_of.astype({"source": str, "repo": str}), on=["source", "repo"], how="left")[
+            "_repo_group"
+        ]
+        .fillna(-1)
+        .to_numpy(np.int64)
+    )
     in_repo = (own >= 0) & primary & (charged < 0)
     opened = table["created_at"].notna().to_numpy(dtype=bool)
     rows = np.flatnonzero(in_repo & opened)

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from deliverypulse.dataset import Dataset
 from deliverypulse.dora.options import MetricOptions
 from deliverypulse.linking import Links
-from deliverypulse.linking.graph import strings
+from deliverypulse.linking.graph import take_strings
 from deliverypulse.rules import BOT_PATTERN
 from deliverypulse.selection import SUCCESS_STATUSES, deployed_time, status_mask
 from deliverypulse.timeutil import IntArray
@@ -89,9 +89,7 @@ def lead_rows(
     # ``changes`` says what counts as a change (bots excluded by default): one definition.
     first = first[changes["is_counted"].to_numpy(dtype=bool, na_value=False)[where[first]]]
     if first.size:  # in deployment order, then by change id: decided before any row is copied
-        table = pa.table(
-            {"r": rank[first], "c": strings(changes["change_id"]).take(pa.array(where[first]))}
-        )
+        table = pa.table({"r": rank[first], "c": take_strings(changes["change_id"], where[first])})
         first = first[
             pc.sort_indices(table, sort_keys=[("r", "ascending"), ("c", "ascending")]).to_numpy()
         ]

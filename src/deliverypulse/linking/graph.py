@@ -9,6 +9,7 @@ collision can never link the wrong commit.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -43,49 +44,55 @@ class Graph:
         return int(self.row.size)
 
 
+def chunked_strings(values: Any) -> pa.ChunkedArray:
+    """Any string column as arrow ``large_string`` chunks, as they are: an Arrow-backed column
+    (what ``dp.load`` gives, in one chunk per row group) is neither copied nor joined."""
+    array = (
+        values
+        if isinstance(values, pa.Array | pa.ChunkedArray)
+        else pa.array(values, type=pa.large_string(), from_pandas=True)
+    )
+    if isinstance(array, pa.Array):
+        array = pa.chunked_array([array], type=array.type)
+    return array if array.type == pa.large_string() else array.cast(pa.large_string())
+
+
 def strings(values: Any) -> pa.Array:
-    """Any string column as one contiguous arrow ``large_string`` array."""
-    array = pa.array(values, type=pa.large_string(), from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    return array.cast(pa.large_string())
+    """Any string column as one contiguous ``large_string`` array (joined only when the column
+    is in several chunks)."""
+    array = chunked_strings(values)
+    return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
+
+
+def _by_chunk(lengths: IntArray, rows: IntArray) -> Iterator[tuple[int, IntArray, IntArray]]:
+    """``rows`` (positions over consecutive chunks of ``lengths``) grouped by chunk: for each
+    chunk holding some, (chunk, where they are in ``rows``, their rows within the chunk)."""
+    ends = np.cumsum(lengths)
+    which = np.searchsorted(ends, rows, side="right")  # an empty chunk is never chosen
+    small = np.int16 if lengths.size < 2**15 else np.int64  # int16: numpy's radix sort
+    order = np.argsort(which.astype(small), kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(lengths.size + 1))
+    for chunk in np.flatnonzero(np.diff(bounds)):
+        pick = order[bounds[chunk] : bounds[chunk + 1]]
+        yield int(chunk), pick, rows[pick] - (ends[chunk] - lengths[chunk])
 
 
 def take_strings(values: Any, rows: IntArray) -> pa.Array:
     """The strings of a column at ``rows``, as one ``large_string`` array, taken chunk by chunk
     (a column read in many pieces is not joined into one copy first)."""
-    array = _chunked_strings(values)
-    if array.num_chunks <= 1:
-        whole = array.chunk(0) if array.num_chunks else pa.array([], pa.large_string())
-        return whole.take(pa.array(rows, type=pa.int64()))
+    array = chunked_strings(values)
+    if array.num_chunks == 1:
+        return array.chunk(0).take(pa.array(rows, type=pa.int64()))
     lengths = np.array([len(chunk) for chunk in array.chunks], dtype=np.int64)
-    starts = np.cumsum(lengths) - lengths
-    which = np.searchsorted(starts, rows, side="right") - 1
-    # Chunks with no rows share a start with the next one: step past them.
-    while (overshoot := lengths[which] == 0).any():
-        which[overshoot] -= 1
-    order = np.argsort(which, kind="stable")
-    bounds = np.searchsorted(which[order], np.arange(len(lengths) + 1))
-    pieces = [
-        array.chunk(k).take(pa.array(rows[order[bounds[k] : bounds[k + 1]]] - starts[k]))
-        for k in np.flatnonzero(np.diff(bounds))
-    ]
-    picked = pa.concat_arrays(pieces) if pieces else pa.array([], pa.large_string())
+    picks, pieces = [], []
+    for chunk, pick, within in _by_chunk(lengths, rows):
+        picks.append(pick)
+        pieces.append(array.chunk(chunk).take(pa.array(within)))
+    if not pieces:
+        return pa.array([], pa.large_string())
     back = np.empty(rows.size, dtype=np.int64)
-    back[order] = np.arange(rows.size, dtype=np.int64)
-    return picked.take(pa.array(back))
-
-
-def _chunked_strings(values: Any) -> pa.ChunkedArray:
-    """Any string column as arrow ``large_string`` chunks, as they are (no join into one)."""
-    array = (
-        _arrow(values)
-        if not isinstance(values, pd.Series) or values.dtype != object
-        else (pa.array(values, type=pa.large_string(), from_pandas=True))
-    )
-    if isinstance(array, pa.Array):
-        array = pa.chunked_array([array])
-    return array if array.type == pa.large_string() else array.cast(pa.large_string())
+    back[np.concatenate(picks)] = np.arange(rows.size, dtype=np.int64)
+    return pa.concat_arrays(pieces).take(pa.array(back))
 
 
 def _words(array: pa.Array) -> npt.NDArray[np.uint64] | None:
@@ -119,20 +126,15 @@ class _Rows:
 
     def __init__(self, chunks: list[npt.NDArray[np.uint64]]) -> None:
         self.chunks = chunks
-        self.starts = np.cumsum([0] + [len(chunk) for chunk in chunks[:-1]]).astype(np.int64)
+        self.lengths = np.array([len(chunk) for chunk in chunks], dtype=np.int64)
 
     def take(self, rows: IntArray) -> npt.NDArray[np.uint64]:
         """The rows at ``rows`` (positions over all chunks), in that order."""
         if len(self.chunks) == 1:
             return np.take(self.chunks[0], rows, axis=0)
-        which = np.searchsorted(self.starts, rows, side="right") - 1
-        small = np.int16 if len(self.chunks) < 2**15 else np.int32  # int16: a radix sort
-        order = np.argsort(which.astype(small), kind="stable")
-        bounds = np.searchsorted(which[order], np.arange(len(self.chunks) + 1))
         out = np.empty((rows.size, self.chunks[0].shape[1]), dtype=np.uint64)
-        for k in np.flatnonzero(np.diff(bounds)):
-            pick = order[bounds[k] : bounds[k + 1]]
-            out[pick] = np.take(self.chunks[k], rows[pick] - self.starts[k], axis=0)
+        for chunk, pick, within in _by_chunk(self.lengths, rows):
+            out[pick] = np.take(self.chunks[chunk], within, axis=0)
         return out
 
 
@@ -189,13 +191,13 @@ class Codes:
         *,
         exact: bool = False,
     ) -> None:
-        source = _dictionary_codes([_arrow(frame["source"]) for frame in repos])
-        repo = _dictionary_codes([_arrow(frame["repo"]) for frame in repos])
+        source = _dictionary_codes([chunked_strings(frame["source"]) for frame in repos])
+        repo = _dictionary_codes([chunked_strings(frame["repo"]) for frame in repos])
         pairs = source * (int(repo.max(initial=0)) + 1) + repo
         codes = pd.factorize(pairs)[0].astype(np.int64)
         self.repo = split(codes, [len(frame) for frame in repos])
         self.n_repo = int(codes.max(initial=-1)) + 1
-        arrays = [_chunked_strings(values) for values in shas]
+        arrays = [chunked_strings(values) for values in shas]
         # The repo of each sha: that of the same row of a table, or repeated (parents).
         owners = [
             self.repo[which] if repeat is None else np.repeat(self.repo[which], repeat)
@@ -217,10 +219,8 @@ class Codes:
             def key(w: _Rows | None, owner: IntArray, array: pa.ChunkedArray) -> IntArray:
                 if w is None:
                     return np.full(len(array), _MISSING, dtype=np.int64)
-                parts = [
-                    _hash(chunk, owner[start : start + len(chunk)])
-                    for chunk, start in zip(w.chunks, w.starts, strict=True)
-                ]
+                owners = np.split(owner, np.cumsum(w.lengths)[:-1])
+                parts = [_hash(chunk, of) for chunk, of in zip(w.chunks, owners, strict=True)]
                 hashed = parts[0] if len(parts) == 1 else np.concatenate(parts)
                 if array.null_count:
                     hashed[~array.is_valid().to_numpy(zero_copy_only=False)] = _MISSING
@@ -259,13 +259,6 @@ class Codes:
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(compare, range(0, rows.size, _SLICE)))
         return equal
-
-
-def _arrow(values: Any) -> pa.Array | pa.ChunkedArray:
-    """A column as arrow, without copying an Arrow-backed one (chunks kept as they are)."""
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values
-    return pa.array(values, from_pandas=True)
 
 
 def _dictionary_codes(arrays: list[pa.Array | pa.ChunkedArray]) -> IntArray:
@@ -510,6 +503,7 @@ __all__ = [
     "Codes",
     "Graph",
     "build",
+    "chunked_strings",
     "commit_graph",
     "parent_lists",
     "propagate",
